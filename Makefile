@@ -1,0 +1,45 @@
+# ebpfnet: `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/ebpfnet
+
+.PHONY: help
+help: ## this list
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build bin/ebpfnet (no clang needed: the BPF object is committed)
+	$(GO) build -o $(BIN) ./cmd/ebpfnet
+
+.PHONY: generate
+generate: ## regenerate the bpf2go output from bpf/ (needs clang-19)
+	$(GO) generate ./loader
+
+.PHONY: check-generate
+check-generate: ## fail if the committed bpf2go output differs from bpf/ (skipped without clang-19)
+	@tests/check-generate.sh
+
+.PHONY: deps
+deps: ## install the Debian packages tests and benchmarks need, if missing
+	@tests/deps.sh
+
+.PHONY: test
+test: deps check-generate lint ## every test: unit, BPF_PROG_RUN, end-to-end in netns worlds (root)
+	$(GO) test -count=1 -timeout 30m ./...
+
+.PHONY: demo
+demo: deps build ## the whole story in a netns world, then tear it down (root)
+	@tests/demo.sh $(BIN)
+
+.PHONY: bench
+bench: deps build ## benchmark ebpfnet against the iptables datapath and raw veth
+	$(GO) run ./tests/bench -out results
+
+.PHONY: fmt
+fmt: ## format Go code
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...

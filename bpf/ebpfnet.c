@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+//go:build ignore
+
+/* The whole datapath as one object: one entry file per hook, compiled
+ * together so every program shares the same maps and bpf2go emits one set
+ * of Go types. */
+
+#include "from_ep.c"
+
+char __license[] SEC("license") = "Dual BSD/GPL";

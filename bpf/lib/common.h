@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Includes, verdict reasons and small helpers every program uses. */
+#ifndef ENET_COMMON_H
+#define ENET_COMMON_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#define __inline static __always_inline
+
+/* Why a packet went where it went. Every verdict is counted per interface
+ * and reason in enet_stats; the Go side gets these names from BTF. */
+enum reason {
+	REASON_FWD_PEER = 1,	/* delivered to an endpoint with bpf_redirect_peer */
+	REASON_TO_BRIDGE,	/* handed to the bridge: ARP, broadcast, the gateway */
+	REASON_DROP_MALFORMED,	/* truncated or impossible headers */
+	REASON_DROP_NO_IFACE,	/* program runs on an interface it does not know */
+	REASON_DROP_SPOOF_MAC,	/* source MAC is not the endpoint's */
+	REASON_DROP_SPOOF_IP,	/* source IP (or ARP sender) is not the endpoint's */
+	REASON_DROP_ISOLATION,	/* destination belongs to another network */
+	REASON_DROP_ICC,	/* endpoint to endpoint on a network with icc=false */
+	REASON_DROP_PROTO,	/* an ethertype ebpfnet does not forward */
+	REASON_MAX,
+};
+
+/* Bits of struct config.flags. */
+enum config_flag {
+	CONFIG_F_TRACE = 1 << 0,	/* every verdict goes to enet_events */
+	CONFIG_F_TRACE_DROPS = 1 << 1,	/* drops go to enet_events */
+};
+
+/* Bits of struct network.flags. */
+enum network_flag {
+	NET_F_ICC = 1 << 0,		/* endpoints may talk to each other */
+	NET_F_INTERNAL = 1 << 1,	/* no path out of the subnet */
+	NET_F_MASQUERADE = 1 << 2,	/* outbound traffic is source-NATed */
+};
+
+#define ETH_ALEN 6
+
+__inline int mac_eq(const __u8 *a, const __u8 *b)
+{
+	return *(const __u32 *)a == *(const __u32 *)b &&
+	       *(const __u16 *)(a + 4) == *(const __u16 *)(b + 4);
+}
+
+__inline void mac_copy(__u8 *dst, const __u8 *src)
+{
+	*(__u32 *)dst = *(const __u32 *)src;
+	*(__u16 *)(dst + 4) = *(const __u16 *)(src + 4);
+}
+
+/* Addresses live in maps as byte arrays so bpftool prints them readably. */
+__inline __be32 v4_load(const __u8 *a)
+{
+	return *(const __be32 *)a;
+}
+
+__inline void v4_store(__u8 *a, __be32 v)
+{
+	*(__be32 *)a = v;
+}
+
+#endif

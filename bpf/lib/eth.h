@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Ethernet and ARP parsing. */
+#ifndef ENET_ETH_H
+#define ENET_ETH_H
+
+#include "common.h"
+
+#define ARPHRD_ETHER 1
+
+/* An ARP packet for IPv4 over Ethernet (RFC 826). */
+struct arp_eth4 {
+	__be16 htype;
+	__be16 ptype;
+	__u8 hlen;
+	__u8 plen;
+	__be16 op;
+	__u8 sha[ETH_ALEN];
+	__u8 spa[4];
+	__u8 tha[ETH_ALEN];
+	__u8 tpa[4];
+} __attribute__((packed));
+
+__inline int mac_is_multicast(const __u8 *mac)
+{
+	return mac[0] & 1;
+}
+
+/* arp_sender_ok: an endpoint may announce only its own MAC and address;
+ * 0.0.0.0 is allowed for duplicate address probes (RFC 5227). */
+__inline int arp_sender_ok(const struct arp_eth4 *arp, const __u8 *mac, __be32 ip)
+{
+	__be32 spa;
+
+	if (arp->htype != bpf_htons(ARPHRD_ETHER) || arp->ptype != bpf_htons(ETH_P_IP) ||
+	    arp->hlen != ETH_ALEN || arp->plen != 4)
+		return 1; /* not IPv4 over Ethernet: nothing to impersonate */
+	if (!mac_eq(arp->sha, mac))
+		return 0;
+	__builtin_memcpy(&spa, arp->spa, 4);
+	return spa == ip || spa == 0;
+}
+
+#endif

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The maps the datapath shares with the daemon, and their key and value
+ * types. Every map is pinned by name under the daemon's bpffs dir; the Go
+ * side uses the bpf2go-generated mirrors of these structs. IPv4 addresses
+ * are byte arrays in network order so `bpftool map dump` prints them as
+ * [10,0,0,2]. */
+#ifndef ENET_MAPS_H
+#define ENET_MAPS_H
+
+#include "common.h"
+
+#define ENET_AF_INET 4
+
+/* enet_endpoints: an endpoint address -> where to deliver it. The family
+ * byte and the 16-byte address leave room for IPv6. */
+struct ep_key {
+	__u8 family;
+	__u8 pad[3];
+	__u8 addr[16];
+};
+
+struct endpoint {
+	__u32 ifindex;		/* host-side veth: the bpf_redirect_peer target */
+	__u32 net_id;
+	__u8 mac[ETH_ALEN];	/* MAC of the interface inside the endpoint */
+	__u16 pad;
+};
+
+/* enet_ifaces: host-side veth ifindex -> the endpoint interface behind it.
+ * enet_from_ep checks every frame's source against this. */
+struct iface {
+	__u8 ip4[4];
+	__u32 net_id;
+	__u8 mac[ETH_ALEN];
+	__u16 pad;
+};
+
+/* enet_networks: network id -> how its traffic is treated. */
+struct network {
+	__u8 subnet[4];
+	__u32 prefixlen;
+	__u8 gateway[4];
+	__u32 bridge_ifindex;
+	__u8 gateway_mac[ETH_ALEN];
+	__u16 pad;
+	enum network_flag flags;
+};
+
+/* enet_subnets: longest-prefix match of an address to its network. */
+struct subnet_key {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+
+struct subnet {
+	__u32 net_id;
+};
+
+/* enet_stats: per host interface and reason, packets and bytes. */
+struct stats_key {
+	__u32 ifindex;
+	enum reason reason;
+};
+
+struct stats {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* enet_config: one entry, set by the daemon. */
+struct config {
+	enum config_flag flags;
+	__u32 pad;
+};
+
+/* enet_events records, when tracing is on. The programs also carry one as
+ * the description of the packet at hand while they decide. */
+struct event {
+	__u64 ts_ns;
+	__u32 ifindex;		/* where the program ran */
+	__u32 target;		/* redirect target ifindex, 0 if none */
+	enum reason reason;
+	__u32 len;
+	__u16 ethertype;	/* host order */
+	__u8 proto;
+	__u8 pad;
+	__u8 saddr[4];
+	__u8 daddr[4];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct ep_key);
+	__type(value, struct endpoint);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_endpoints SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct iface);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_ifaces SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct network);
+	__uint(max_entries, 4096);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_networks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct subnet_key);
+	__type(value, struct subnet);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_subnets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, struct stats_key);
+	__type(value, struct stats);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct config);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_events SEC(".maps");
+
+#endif

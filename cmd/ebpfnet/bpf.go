@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ebpfnet/ebpfnet/datapath/api"
+)
+
+func bpfCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "bpf",
+		Usage: "what the datapath's maps hold",
+		Subcommands: []*cli.Command{
+			{Name: "endpoints", Usage: "enet_endpoints: address -> delivery", Flags: []cli.Flag{jsonFlag}, Action: bpfEndpoints},
+			{Name: "networks", Usage: "enet_networks: network id -> subnet, gateway, flags", Flags: []cli.Flag{jsonFlag}, Action: bpfNetworks},
+			{Name: "stats", Usage: "enet_stats: packets per interface and verdict", Flags: []cli.Flag{jsonFlag}, Action: bpfStats},
+			{Name: "trace", Usage: "write verdicts to the enet_events ring buffer", ArgsUsage: "off|drops|all", Action: bpfTrace},
+		},
+	}
+}
+
+func bpfEndpoints(c *cli.Context) error {
+	rows, err := client(c).BPFEndpoints(c.Context)
+	if err != nil || c.Bool("json") {
+		return orJSON(rows, err)
+	}
+	t := newTable("IP", "IFINDEX", "INTERFACE", "MAC", "NETWORK", "ENDPOINT")
+	for _, r := range rows {
+		t.row(r.IP, fmt.Sprint(r.Ifindex), orDash(r.Interface), r.MAC, fmt.Sprintf("%s(%d)", orDash(r.Network), r.NetID), orDash(r.Endpoint))
+	}
+	return t.flush()
+}
+
+func bpfNetworks(c *cli.Context) error {
+	rows, err := client(c).BPFNetworks(c.Context)
+	if err != nil || c.Bool("json") {
+		return orJSON(rows, err)
+	}
+	t := newTable("ID", "NETWORK", "SUBNET", "GATEWAY", "GATEWAY-MAC", "BRIDGE-IFINDEX", "ICC", "INTERNAL", "MASQUERADE")
+	for _, r := range rows {
+		t.row(fmt.Sprint(r.ID), orDash(r.Network), r.Subnet, r.Gateway, r.GatewayMAC, fmt.Sprint(r.BridgeIfindex),
+			yesNo(r.ICC), yesNo(r.Internal), yesNo(r.Masquerade))
+	}
+	return t.flush()
+}
+
+func bpfStats(c *cli.Context) error {
+	rows, err := client(c).BPFStats(c.Context)
+	if err != nil || c.Bool("json") {
+		return orJSON(rows, err)
+	}
+	t := newTable("ENDPOINT", "INTERFACE", "IFINDEX", "VERDICT", "PACKETS", "BYTES")
+	for _, r := range rows {
+		t.row(orDash(r.Endpoint), orDash(r.Interface), fmt.Sprint(r.Ifindex), r.Reason, fmt.Sprint(r.Packets), fmt.Sprint(r.Bytes))
+	}
+	return t.flush()
+}
+
+func bpfTrace(c *cli.Context) error {
+	a, err := args(c, 1)
+	if err != nil {
+		return err
+	}
+	if err := client(c).SetTrace(c.Context, api.Trace{Mode: a[0]}); err != nil {
+		return err
+	}
+	fmt.Println("trace:", a[0])
+	return nil
+}

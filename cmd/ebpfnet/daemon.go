@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/ebpfnet/ebpfnet/datapath"
+	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/loader"
+)
+
+const logFile = "daemon.log"
+
+func daemonFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "uplink", Usage: "device to the outside (default: the device of the default route)"},
+		&cli.StringFlag{Name: "state-dir", Value: datapath.DefaultStateDir, Usage: "where the state file lives"},
+		&cli.StringFlag{Name: "bpffs", Value: datapath.DefaultBPFFS, Usage: "where maps and links are pinned"},
+		&cli.StringFlag{Name: "default-subnet", Usage: "subnet of the default network (default: a free 172.17-31.0.0/16)"},
+		&cli.StringFlag{Name: "attach", Value: "auto", Usage: "how programs attach: auto, tcx or tc"},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		&cli.BoolFlag{Name: "foreground", Usage: "stay in the foreground and log to stderr"},
+	}
+}
+
+func daemonCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "daemon",
+		Usage: "start or stop the daemon",
+		Subcommands: []*cli.Command{
+			{Name: "start", Usage: "start the daemon in this network namespace", Flags: daemonFlags(), Action: daemonStart},
+			{Name: "stop", Usage: "stop the daemon; the datapath keeps forwarding", Action: daemonStop},
+		},
+	}
+}
+
+func daemonConfig(c *cli.Context) (datapath.Config, error) {
+	mode, err := loader.ParseMode(c.String("attach"))
+	if err != nil {
+		return datapath.Config{}, err
+	}
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	return datapath.Config{
+		StateDir:      abs(c.String("state-dir")),
+		BPFFS:         abs(c.String("bpffs")),
+		Socket:        abs(c.String("socket")),
+		Uplink:        c.String("uplink"),
+		DefaultSubnet: c.String("default-subnet"),
+		Attach:        mode,
+	}, nil
+}
+
+func daemonStart(c *cli.Context) error {
+	cfg, err := daemonConfig(c)
+	if err != nil {
+		return err
+	}
+	if !c.Bool("foreground") {
+		return spawnDaemon(c, cfg)
+	}
+	level, err := zapcore.ParseLevel(c.String("log-level"))
+	if err != nil {
+		return fmt.Errorf("log level: %w", err)
+	}
+	zc := zap.NewProductionConfig()
+	zc.Level = zap.NewAtomicLevelAt(level)
+	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	zc.DisableStacktrace = true
+	log, err := zc.Build()
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	cfg.Log = log
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := datapath.Run(ctx, cfg); err != nil {
+		log.Error("daemon failed", zap.Error(err))
+		return err
+	}
+	return nil
+}
+
+// spawnDaemon starts `daemon start --foreground` detached, logging to the
+// state dir, and returns once it answers or has failed.
+func spawnDaemon(c *cli.Context, cfg datapath.Config) error {
+	if st, err := api.NewClient(cfg.Socket).Status(c.Context); err == nil {
+		return fmt.Errorf("a daemon (pid %d) already answers on %s", st.PID, cfg.Socket)
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return err
+	}
+	logPath := filepath.Join(cfg.StateDir, logFile)
+	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open daemon log: %w", err)
+	}
+	defer out.Close()
+	logStart, _ := out.Seek(0, io.SeekEnd)
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	args := append([]string{exe}, os.Args[1:]...)
+	proc, err := os.StartProcess(exe, append(args, "--foreground"), &os.ProcAttr{
+		Files: []*os.File{null, out, out},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { _, err := proc.Wait(); exited <- err }()
+	cl := api.NewClient(cfg.Socket)
+	deadline := time.After(2 * time.Minute)
+	for {
+		select {
+		case <-exited:
+			return fmt.Errorf("the daemon exited during start: %s (log: %s)", startError(logPath, logStart), logPath)
+		case <-deadline:
+			return fmt.Errorf("the daemon (pid %d) did not answer on %s within 2 minutes; see %s", proc.Pid, cfg.Socket, logPath)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if st, err := cl.Status(c.Context); err == nil && st.PID == proc.Pid {
+			fmt.Printf("ebpfnet daemon started (pid %d), socket %s, log %s\n", proc.Pid, cfg.Socket, logPath)
+			return nil
+		}
+	}
+}
+
+// startError finds why a spawned daemon failed in what it logged.
+func startError(path string, from int64) string {
+	raw, err := os.ReadFile(path)
+	if err != nil || int64(len(raw)) < from {
+		return "unknown error"
+	}
+	msg := "unknown error"
+	for _, line := range strings.Split(string(raw[from:]), "\n") {
+		var rec struct{ Level, Error string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Level == "error" && rec.Error != "" {
+			msg = rec.Error
+		}
+	}
+	return msg
+}
+
+func daemonStop(c *cli.Context) error {
+	cl := client(c)
+	st, err := cl.Status(c.Context)
+	if err != nil {
+		return err
+	}
+	if err := cl.Stop(c.Context); err != nil {
+		return err
+	}
+	if err := waitGone(c.String("socket"), 30*time.Second); err != nil {
+		return err
+	}
+	fmt.Printf("ebpfnet daemon (pid %d) stopped; the datapath keeps forwarding\n", st.PID)
+	return nil
+}
+
+// waitGone waits until the daemon has removed its socket, its last act.
+func waitGone(socket string, timeout time.Duration) error {
+	end := time.Now().Add(timeout)
+	for time.Now().Before(end) {
+		if _, err := os.Stat(socket); errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("the daemon still holds %s after %s", socket, timeout)
+}

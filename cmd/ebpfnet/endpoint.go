@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ebpfnet/ebpfnet/datapath/api"
+)
+
+func endpointCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "endpoint",
+		Usage: "manage endpoints: network namespaces with an interface per network",
+		Subcommands: []*cli.Command{
+			{
+				Name: "create", Usage: "create an endpoint (a new /run/netns/NAME, or --netns)", ArgsUsage: "NAME",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "network", Usage: "network to join (default: the default network)"},
+					&cli.StringFlag{Name: "ip", Usage: "static address"},
+					&cli.StringFlag{Name: "netns", Usage: "adopt this network namespace, e.g. /proc/PID/ns/net"},
+				},
+				Action: endpointCreate,
+			},
+			{Name: "ls", Aliases: []string{"list"}, Usage: "list endpoints", Flags: []cli.Flag{jsonFlag}, Action: endpointList},
+			{Name: "inspect", Usage: "show an endpoint as JSON", ArgsUsage: "NAME", Action: endpointInspect},
+			{Name: "rm", Aliases: []string{"remove"}, Usage: "remove endpoints", ArgsUsage: "NAME...", Action: endpointRemove},
+		},
+	}
+}
+
+func endpointCreate(c *cli.Context) error {
+	a, err := args(c, 1)
+	if err != nil {
+		return err
+	}
+	ep, err := client(c).CreateEndpoint(c.Context, api.EndpointCreate{
+		Name: a[0], Network: c.String("network"), IP: c.String("ip"), Netns: c.String("netns"),
+	})
+	if err != nil {
+		return err
+	}
+	i := ep.Interfaces[0]
+	fmt.Printf("%s %s %s on %s, netns %s\n", ep.Name, i.Name, i.IP, i.Network, ep.Netns)
+	return nil
+}
+
+func endpointList(c *cli.Context) error {
+	eps, err := client(c).Endpoints(c.Context)
+	if err != nil || c.Bool("json") {
+		return orJSON(eps, err)
+	}
+	t := newTable("NAME", "INTERFACES", "NETNS", "STATE")
+	for _, e := range eps {
+		var ifs []string
+		for _, i := range e.Interfaces {
+			ifs = append(ifs, fmt.Sprintf("%s=%s(%s)", i.Name, i.IP, i.Network))
+		}
+		t.row(e.Name, orDash(strings.Join(ifs, ",")), e.Netns, e.State)
+	}
+	return t.flush()
+}
+
+func endpointInspect(c *cli.Context) error {
+	a, err := args(c, 1)
+	if err != nil {
+		return err
+	}
+	return orJSON(client(c).Endpoint(c.Context, a[0]))
+}
+
+func endpointRemove(c *cli.Context) error {
+	if c.NArg() == 0 {
+		return fmt.Errorf("endpoint rm takes one or more endpoint names")
+	}
+	for _, name := range c.Args().Slice() {
+		if err := client(c).RemoveEndpoint(c.Context, name); err != nil {
+			return err
+		}
+		fmt.Println(name)
+	}
+	return nil
+}

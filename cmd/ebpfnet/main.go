@@ -1,0 +1,46 @@
+// Command ebpfnet is the CLI and the daemon: Docker-style bridge networking
+// with eBPF doing the forwarding.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ebpfnet/ebpfnet/datapath"
+	"github.com/ebpfnet/ebpfnet/datapath/api"
+)
+
+func main() {
+	a := app()
+	if err := a.Run(interspersed(a, os.Args)); err != nil {
+		fmt.Fprintln(os.Stderr, "ebpfnet:", err)
+		os.Exit(1)
+	}
+}
+
+func app() *cli.App {
+	return &cli.App{
+		Name:    "ebpfnet",
+		Usage:   "container networking with eBPF: bridges, endpoints, masquerade, published ports",
+		Version: datapath.Version,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "socket", Value: api.DefaultSocket, EnvVars: []string{"EBPFNET_SOCKET"}, Usage: "the daemon's API socket"},
+		},
+		Commands: []*cli.Command{
+			daemonCommand(),
+			systemCommand(),
+			statusCommand(),
+			networkCommand(),
+			endpointCommand(),
+			bpfCommand(),
+		},
+	}
+}
+
+func client(c *cli.Context) *api.Client {
+	return api.NewClient(c.String("socket"))
+}
+
+var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON"}

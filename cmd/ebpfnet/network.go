@@ -1,0 +1,152 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ebpfnet/ebpfnet/datapath/api"
+)
+
+func networkCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "network",
+		Usage: "manage bridge networks",
+		Subcommands: []*cli.Command{
+			{
+				Name: "create", Usage: "create a network", ArgsUsage: "NAME",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "subnet", Usage: "IPv4 CIDR (default: a free 172.17-31.0.0/16 or 192.168.x.0/20)"},
+					&cli.StringFlag{Name: "gateway", Usage: "gateway address (default: the subnet's first)"},
+					&cli.StringFlag{Name: "ip-range", Usage: "allocate endpoint addresses from this sub-range"},
+					&cli.BoolFlag{Name: "internal", Usage: "no path out of the subnet"},
+					&cli.StringSliceFlag{Name: "opt", Aliases: []string{"o"}, Usage: "icc=false, masquerade=false (Docker's com.docker.network.* keys too)"},
+					&cli.IntFlag{Name: "mtu", Usage: "MTU of the bridge and veths (default: the uplink's)"},
+					&cli.StringFlag{Name: "bridge", Usage: "bridge device name (default: enet-<id>)"},
+				},
+				Action: networkCreate,
+			},
+			{Name: "ls", Aliases: []string{"list"}, Usage: "list networks", Flags: []cli.Flag{jsonFlag}, Action: networkList},
+			{Name: "inspect", Usage: "show a network as JSON", ArgsUsage: "NAME", Action: networkInspect},
+			{Name: "rm", Aliases: []string{"remove"}, Usage: "remove networks without endpoints", ArgsUsage: "NAME...", Action: networkRemove},
+			{
+				Name: "connect", Usage: "give an endpoint an interface on a network", ArgsUsage: "NETWORK ENDPOINT",
+				Flags:  []cli.Flag{&cli.StringFlag{Name: "ip", Usage: "static address"}},
+				Action: networkConnect,
+			},
+			{Name: "disconnect", Usage: "remove an endpoint's interface on a network", ArgsUsage: "NETWORK ENDPOINT", Action: networkDisconnect},
+		},
+	}
+}
+
+// args returns exactly n positional arguments or a usage error.
+func args(c *cli.Context, n int) ([]string, error) {
+	if c.NArg() != n {
+		return nil, fmt.Errorf("%s takes %d argument(s): %s", c.Command.FullName(), n, c.Command.ArgsUsage)
+	}
+	return c.Args().Slice(), nil
+}
+
+func parseOpts(opts []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, o := range opts {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("option %q: want key=value", o)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func networkCreate(c *cli.Context) error {
+	a, err := args(c, 1)
+	if err != nil {
+		return err
+	}
+	opts, err := parseOpts(c.StringSlice("opt"))
+	if err != nil {
+		return err
+	}
+	n, err := client(c).CreateNetwork(c.Context, api.NetworkCreate{
+		Name: a[0], Subnet: c.String("subnet"), Gateway: c.String("gateway"), IPRange: c.String("ip-range"),
+		Internal: c.Bool("internal"), MTU: c.Int("mtu"), Bridge: c.String("bridge"), Options: opts,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s %s gateway %s bridge %s\n", n.Name, n.Subnet, n.Gateway, n.Bridge)
+	return nil
+}
+
+func networkList(c *cli.Context) error {
+	nets, err := client(c).Networks(c.Context)
+	if err != nil || c.Bool("json") {
+		return orJSON(nets, err)
+	}
+	t := newTable("NAME", "ID", "SUBNET", "GATEWAY", "BRIDGE", "MTU", "ICC", "INTERNAL", "MASQUERADE", "ENDPOINTS")
+	for _, n := range nets {
+		t.row(n.Name, fmt.Sprint(n.ID), n.Subnet, n.Gateway, n.Bridge, fmt.Sprint(n.MTU), yesNo(n.ICC),
+			yesNo(n.Internal), yesNo(n.Masquerade), fmt.Sprint(len(n.Endpoints)))
+	}
+	return t.flush()
+}
+
+// orJSON prints v as JSON unless err is set.
+func orJSON(v any, err error) error {
+	if err != nil {
+		return err
+	}
+	return printJSON(v)
+}
+
+func networkInspect(c *cli.Context) error {
+	a, err := args(c, 1)
+	if err != nil {
+		return err
+	}
+	return orJSON(client(c).Network(c.Context, a[0]))
+}
+
+func networkRemove(c *cli.Context) error {
+	if c.NArg() == 0 {
+		return fmt.Errorf("network rm takes one or more network names")
+	}
+	for _, name := range c.Args().Slice() {
+		if err := client(c).RemoveNetwork(c.Context, name); err != nil {
+			return err
+		}
+		fmt.Println(name)
+	}
+	return nil
+}
+
+func networkConnect(c *cli.Context) error {
+	a, err := args(c, 2)
+	if err != nil {
+		return err
+	}
+	ep, err := client(c).Connect(c.Context, a[0], api.Connect{Endpoint: a[1], IP: c.String("ip")})
+	if err != nil {
+		return err
+	}
+	for _, i := range ep.Interfaces {
+		if i.Network == a[0] {
+			fmt.Printf("%s %s %s on %s\n", ep.Name, i.Name, i.IP, a[0])
+		}
+	}
+	return nil
+}
+
+func networkDisconnect(c *cli.Context) error {
+	a, err := args(c, 2)
+	if err != nil {
+		return err
+	}
+	if _, err := client(c).Disconnect(c.Context, a[0], api.Connect{Endpoint: a[1]}); err != nil {
+		return err
+	}
+	fmt.Printf("%s disconnected from %s\n", a[1], a[0])
+	return nil
+}

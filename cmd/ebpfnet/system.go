@@ -1,0 +1,56 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/ebpfnet/ebpfnet/datapath"
+	"github.com/ebpfnet/ebpfnet/datapath/api"
+)
+
+func systemCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "system",
+		Usage: "whole-system operations",
+		Subcommands: []*cli.Command{{
+			Name:  "reset",
+			Usage: "remove every namespace, device, program, map and pin ebpfnet created, and its state",
+			Description: "With a daemon running, the daemon does it and exits. Without one, it is done " +
+				"from the state dir and bpffs dir given here, in the current network namespace.",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "state-dir", Value: datapath.DefaultStateDir},
+				&cli.StringFlag{Name: "bpffs", Value: datapath.DefaultBPFFS},
+			},
+			Action: systemReset,
+		}},
+	}
+}
+
+func systemReset(c *cli.Context) error {
+	err := client(c).Reset(c.Context)
+	if err == nil {
+		if err := waitGone(c.String("socket"), 30*time.Second); err != nil {
+			return err
+		}
+		fmt.Println("ebpfnet reset: everything it created is removed; the daemon has exited")
+		return nil
+	}
+	if !errors.Is(err, api.ErrNoDaemon) {
+		return err
+	}
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	cfg := datapath.Config{
+		StateDir: abs(c.String("state-dir")), BPFFS: abs(c.String("bpffs")),
+		Socket: abs(c.String("socket")), Log: zap.NewNop(),
+	}
+	if err := datapath.ResetOffline(cfg); err != nil {
+		return err
+	}
+	fmt.Println("ebpfnet reset: no daemon was running; everything recorded in", cfg.StateDir, "is removed")
+	return nil
+}

@@ -1,0 +1,171 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"syscall"
+)
+
+// DefaultSocket is where the daemon listens unless told otherwise.
+const DefaultSocket = "/run/ebpfnet/ebpfnet.sock"
+
+// ErrNoDaemon is returned when nothing answers on the socket.
+var ErrNoDaemon = errors.New("no ebpfnet daemon is running")
+
+// Client talks to the daemon over its unix socket.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// NewClient returns a client for the daemon on socket.
+func NewClient(socket string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}
+	return &Client{socket: socket, http: &http.Client{Transport: tr}}
+}
+
+// Do sends one request and decodes the answer into out (if not nil).
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		raw, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://ebpfnet"+path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("%w on %s", ErrNoDaemon, c.socket)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var eb ErrorBody
+		if json.NewDecoder(resp.Body).Decode(&eb) != nil || eb.Error == "" {
+			eb.Error = resp.Status
+		}
+		return &StatusError{Code: resp.StatusCode, Msg: eb.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode response: %w", err)
+	}
+	return nil
+}
+
+func get[T any](ctx context.Context, c *Client, path string) (T, error) {
+	var out T
+	err := c.Do(ctx, http.MethodGet, path, nil, &out)
+	return out, err
+}
+
+func esc(name string) string { return url.PathEscape(name) }
+
+// Status reports the daemon and its datapath.
+func (c *Client) Status(ctx context.Context) (*Status, error) { return get[*Status](ctx, c, "/v1/status") }
+
+// Stop asks the daemon to exit, leaving the datapath in place.
+func (c *Client) Stop(ctx context.Context) error {
+	return c.Do(ctx, http.MethodPost, "/v1/daemon/stop", nil, nil)
+}
+
+// Reset removes everything ebpfnet created; the daemon exits after it.
+func (c *Client) Reset(ctx context.Context) error {
+	return c.Do(ctx, http.MethodPost, "/v1/system/reset", nil, nil)
+}
+
+// CreateNetwork creates a network.
+func (c *Client) CreateNetwork(ctx context.Context, req NetworkCreate) (*Network, error) {
+	var out Network
+	return &out, c.Do(ctx, http.MethodPost, "/v1/networks", req, &out)
+}
+
+// Networks lists networks.
+func (c *Client) Networks(ctx context.Context) ([]Network, error) {
+	return get[[]Network](ctx, c, "/v1/networks")
+}
+
+// Network inspects one network.
+func (c *Client) Network(ctx context.Context, name string) (*Network, error) {
+	return get[*Network](ctx, c, "/v1/networks/"+esc(name))
+}
+
+// RemoveNetwork removes a network without endpoints.
+func (c *Client) RemoveNetwork(ctx context.Context, name string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/networks/"+esc(name), nil, nil)
+}
+
+// Connect adds an interface on network to an endpoint.
+func (c *Client) Connect(ctx context.Context, network string, req Connect) (*Endpoint, error) {
+	var out Endpoint
+	return &out, c.Do(ctx, http.MethodPost, "/v1/networks/"+esc(network)+"/connect", req, &out)
+}
+
+// Disconnect removes an endpoint's interface on network.
+func (c *Client) Disconnect(ctx context.Context, network string, req Connect) (*Endpoint, error) {
+	var out Endpoint
+	return &out, c.Do(ctx, http.MethodPost, "/v1/networks/"+esc(network)+"/disconnect", req, &out)
+}
+
+// CreateEndpoint creates an endpoint.
+func (c *Client) CreateEndpoint(ctx context.Context, req EndpointCreate) (*Endpoint, error) {
+	var out Endpoint
+	return &out, c.Do(ctx, http.MethodPost, "/v1/endpoints", req, &out)
+}
+
+// Endpoints lists endpoints.
+func (c *Client) Endpoints(ctx context.Context) ([]Endpoint, error) {
+	return get[[]Endpoint](ctx, c, "/v1/endpoints")
+}
+
+// Endpoint inspects one endpoint.
+func (c *Client) Endpoint(ctx context.Context, name string) (*Endpoint, error) {
+	return get[*Endpoint](ctx, c, "/v1/endpoints/"+esc(name))
+}
+
+// RemoveEndpoint removes an endpoint.
+func (c *Client) RemoveEndpoint(ctx context.Context, name string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/endpoints/"+esc(name), nil, nil)
+}
+
+// BPFEndpoints lists enet_endpoints.
+func (c *Client) BPFEndpoints(ctx context.Context) ([]BPFEndpoint, error) {
+	return get[[]BPFEndpoint](ctx, c, "/v1/bpf/endpoints")
+}
+
+// BPFNetworks lists enet_networks.
+func (c *Client) BPFNetworks(ctx context.Context) ([]BPFNetwork, error) {
+	return get[[]BPFNetwork](ctx, c, "/v1/bpf/networks")
+}
+
+// BPFStats lists enet_stats.
+func (c *Client) BPFStats(ctx context.Context) ([]BPFCounter, error) {
+	return get[[]BPFCounter](ctx, c, "/v1/bpf/stats")
+}
+
+// SetTrace sets what the datapath writes to enet_events.
+func (c *Client) SetTrace(ctx context.Context, req Trace) error {
+	return c.Do(ctx, http.MethodPost, "/v1/bpf/trace", req, nil)
+}

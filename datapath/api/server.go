@@ -1,0 +1,139 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// maxBody bounds every request body; nothing the API takes is near it.
+const maxBody = 1 << 20
+
+// Backend is what the server exposes; the daemon implements it.
+type Backend interface {
+	Status(ctx context.Context) (*Status, error)
+	Stop(ctx context.Context) error
+	Reset(ctx context.Context) error
+
+	CreateNetwork(ctx context.Context, req NetworkCreate) (*Network, error)
+	Networks(ctx context.Context) ([]Network, error)
+	Network(ctx context.Context, name string) (*Network, error)
+	RemoveNetwork(ctx context.Context, name string) error
+	Connect(ctx context.Context, network string, req Connect) (*Endpoint, error)
+	Disconnect(ctx context.Context, network string, req Connect) (*Endpoint, error)
+
+	CreateEndpoint(ctx context.Context, req EndpointCreate) (*Endpoint, error)
+	Endpoints(ctx context.Context) ([]Endpoint, error)
+	Endpoint(ctx context.Context, name string) (*Endpoint, error)
+	RemoveEndpoint(ctx context.Context, name string) error
+
+	BPFEndpoints(ctx context.Context) ([]BPFEndpoint, error)
+	BPFNetworks(ctx context.Context) ([]BPFNetwork, error)
+	BPFStats(ctx context.Context) ([]BPFCounter, error)
+	SetTrace(ctx context.Context, req Trace) error
+}
+
+// empty is the request or response of calls that carry none.
+type empty struct{}
+
+// Handler routes the API to a backend.
+func Handler(b Backend) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/status", call(func(ctx context.Context, _ *http.Request, _ empty) (*Status, error) { return b.Status(ctx) }))
+	mux.Handle("POST /v1/daemon/stop", call(func(ctx context.Context, _ *http.Request, _ empty) (*empty, error) { return nil, b.Stop(ctx) }))
+	mux.Handle("POST /v1/system/reset", call(func(ctx context.Context, _ *http.Request, _ empty) (*empty, error) { return nil, b.Reset(ctx) }))
+
+	mux.Handle("POST /v1/networks", call(func(ctx context.Context, _ *http.Request, in NetworkCreate) (*Network, error) {
+		return b.CreateNetwork(ctx, in)
+	}))
+	mux.Handle("GET /v1/networks", call(func(ctx context.Context, _ *http.Request, _ empty) ([]Network, error) { return b.Networks(ctx) }))
+	mux.Handle("GET /v1/networks/{name}", call(func(ctx context.Context, r *http.Request, _ empty) (*Network, error) {
+		return b.Network(ctx, r.PathValue("name"))
+	}))
+	mux.Handle("DELETE /v1/networks/{name}", call(func(ctx context.Context, r *http.Request, _ empty) (*empty, error) {
+		return nil, b.RemoveNetwork(ctx, r.PathValue("name"))
+	}))
+	mux.Handle("POST /v1/networks/{name}/connect", call(func(ctx context.Context, r *http.Request, in Connect) (*Endpoint, error) {
+		return b.Connect(ctx, r.PathValue("name"), in)
+	}))
+	mux.Handle("POST /v1/networks/{name}/disconnect", call(func(ctx context.Context, r *http.Request, in Connect) (*Endpoint, error) {
+		return b.Disconnect(ctx, r.PathValue("name"), in)
+	}))
+
+	mux.Handle("POST /v1/endpoints", call(func(ctx context.Context, _ *http.Request, in EndpointCreate) (*Endpoint, error) {
+		return b.CreateEndpoint(ctx, in)
+	}))
+	mux.Handle("GET /v1/endpoints", call(func(ctx context.Context, _ *http.Request, _ empty) ([]Endpoint, error) { return b.Endpoints(ctx) }))
+	mux.Handle("GET /v1/endpoints/{name}", call(func(ctx context.Context, r *http.Request, _ empty) (*Endpoint, error) {
+		return b.Endpoint(ctx, r.PathValue("name"))
+	}))
+	mux.Handle("DELETE /v1/endpoints/{name}", call(func(ctx context.Context, r *http.Request, _ empty) (*empty, error) {
+		return nil, b.RemoveEndpoint(ctx, r.PathValue("name"))
+	}))
+
+	mux.Handle("GET /v1/bpf/endpoints", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFEndpoint, error) { return b.BPFEndpoints(ctx) }))
+	mux.Handle("GET /v1/bpf/networks", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFNetwork, error) { return b.BPFNetworks(ctx) }))
+	mux.Handle("GET /v1/bpf/stats", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFCounter, error) { return b.BPFStats(ctx) }))
+	mux.Handle("POST /v1/bpf/trace", call(func(ctx context.Context, _ *http.Request, in Trace) (*empty, error) { return nil, b.SetTrace(ctx, in) }))
+
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, NotFound("no API route %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// call adapts a typed function to an http.Handler: it decodes the body
+// strictly into In, and encodes Out or the error.
+func call[In, Out any](fn func(context.Context, *http.Request, In) (Out, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in In
+		if err := decode(r, &in); err != nil {
+			writeError(w, err)
+			return
+		}
+		out, err := fn(r.Context(), r, in)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(out)
+	})
+}
+
+// decode reads exactly one JSON value with only known fields. A call that
+// takes no input accepts an empty body or {}.
+func decode[T any](r *http.Request, v *T) error {
+	body := http.MaxBytesReader(nil, r.Body, maxBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.Is(err, io.EOF):
+		if _, isEmpty := any(v).(*empty); isEmpty {
+			return nil
+		}
+		return BadRequest("request body is empty")
+	case errors.As(err, &tooBig):
+		return &StatusError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over %d bytes", maxBody)}
+	case err != nil:
+		return BadRequest("bad request body: %v", err)
+	}
+	if dec.More() {
+		return BadRequest("bad request body: more than one JSON value")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return BadRequest("bad request body: trailing data after the JSON value")
+	}
+	return nil
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(Code(err))
+	_ = json.NewEncoder(w).Encode(ErrorBody{Error: err.Error()})
+}

@@ -1,0 +1,148 @@
+// Package api is the daemon's HTTP+JSON interface on a unix socket: the
+// request and response types, the server, and the client the CLI uses.
+package api
+
+import "time"
+
+// NetworkCreate is the body of POST /v1/networks.
+type NetworkCreate struct {
+	Name     string            `json:"name"`
+	Subnet   string            `json:"subnet,omitempty"`
+	Gateway  string            `json:"gateway,omitempty"`
+	IPRange  string            `json:"ip_range,omitempty"`
+	Internal bool              `json:"internal,omitempty"`
+	MTU      int               `json:"mtu,omitempty"`
+	Bridge   string            `json:"bridge,omitempty"`
+	Options  map[string]string `json:"options,omitempty"` // icc, masquerade
+}
+
+// Network is a network as the API shows it.
+type Network struct {
+	Name       string    `json:"name"`
+	ID         uint32    `json:"id"`
+	Subnet     string    `json:"subnet"`
+	Gateway    string    `json:"gateway"`
+	IPRange    string    `json:"ip_range,omitempty"`
+	Bridge     string    `json:"bridge"`
+	MTU        int       `json:"mtu"`
+	ICC        bool      `json:"icc"`
+	Internal   bool      `json:"internal"`
+	Masquerade bool      `json:"masquerade"`
+	Default    bool      `json:"default"`
+	Endpoints  []string  `json:"endpoints"`
+	Created    time.Time `json:"created"`
+}
+
+// EndpointCreate is the body of POST /v1/endpoints.
+type EndpointCreate struct {
+	Name    string `json:"name"`
+	Network string `json:"network,omitempty"` // default network when empty
+	IP      string `json:"ip,omitempty"`
+	Netns   string `json:"netns,omitempty"` // adopt this namespace instead of creating one
+}
+
+// Endpoint is an endpoint as the API shows it.
+type Endpoint struct {
+	Name       string      `json:"name"`
+	Netns      string      `json:"netns"`
+	OwnNetns   bool        `json:"own_netns"`
+	State      string      `json:"state"` // ready, or removing after a removal that failed
+	Interfaces []Interface `json:"interfaces"`
+	Created    time.Time   `json:"created"`
+}
+
+// Interface is one of an endpoint's veth pairs.
+type Interface struct {
+	Network     string `json:"network"`
+	Name        string `json:"name"`
+	IP          string `json:"ip"`
+	MAC         string `json:"mac"`
+	HostName    string `json:"host_name"`
+	HostIfindex int    `json:"host_ifindex"`
+}
+
+// Connect is the body of POST /v1/networks/{name}/connect and /disconnect.
+type Connect struct {
+	Endpoint string `json:"endpoint"`
+	IP       string `json:"ip,omitempty"`
+}
+
+// Status is GET /v1/status.
+type Status struct {
+	PID        int       `json:"pid"`
+	Version    string    `json:"version"`
+	Started    time.Time `json:"started"`
+	StateDir   string    `json:"state_dir"`
+	BPFFS      string    `json:"bpffs"`
+	Socket     string    `json:"socket"`
+	Uplink     string    `json:"uplink,omitempty"`
+	AttachMode string    `json:"attach_mode"`
+	Programs   []Program `json:"programs"`
+	Maps       []MapFill `json:"maps"`
+	Drops      uint64    `json:"drops"`
+	Networks   int       `json:"networks"`
+	Endpoints  int       `json:"endpoints"`
+}
+
+// Program is a datapath program attached to an interface.
+type Program struct {
+	Interface string `json:"interface"`
+	Ifindex   int    `json:"ifindex"`
+	Hook      string `json:"hook"`
+	Mode      string `json:"mode"` // tcx or tc
+	Name      string `json:"name"`
+	ID        uint32 `json:"id"`
+}
+
+// MapFill is how full a pinned map is.
+type MapFill struct {
+	Name       string `json:"name"`
+	Type       string `json:"type"`
+	Entries    int    `json:"entries"`
+	MaxEntries uint32 `json:"max_entries"`
+}
+
+// BPFEndpoint is an enet_endpoints entry, resolved to names.
+type BPFEndpoint struct {
+	IP        string `json:"ip"`
+	Ifindex   int    `json:"ifindex"`
+	Interface string `json:"interface"`
+	MAC       string `json:"mac"`
+	NetID     uint32 `json:"net_id"`
+	Network   string `json:"network"`
+	Endpoint  string `json:"endpoint"`
+}
+
+// BPFNetwork is an enet_networks entry, resolved to names.
+type BPFNetwork struct {
+	ID            uint32 `json:"id"`
+	Network       string `json:"network"`
+	Subnet        string `json:"subnet"`
+	Gateway       string `json:"gateway"`
+	GatewayMAC    string `json:"gateway_mac"`
+	BridgeIfindex int    `json:"bridge_ifindex"`
+	ICC           bool   `json:"icc"`
+	Internal      bool   `json:"internal"`
+	Masquerade    bool   `json:"masquerade"`
+}
+
+// BPFCounter is an enet_stats entry summed over CPUs.
+type BPFCounter struct {
+	Ifindex   int    `json:"ifindex"`
+	Interface string `json:"interface"`
+	Endpoint  string `json:"endpoint,omitempty"`
+	Reason    string `json:"reason"`
+	Drop      bool   `json:"drop"`
+	Packets   uint64 `json:"packets"`
+	Bytes     uint64 `json:"bytes"`
+}
+
+// Trace is the body of POST /v1/bpf/trace.
+type Trace struct {
+	Mode string `json:"mode"` // off, drops, all
+}
+
+// ErrorBody is what every 4xx and 5xx response carries.
+type ErrorBody struct {
+	Error string `json:"error"`
+}

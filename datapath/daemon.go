@@ -1,0 +1,239 @@
+package datapath
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"go.uber.org/zap"
+
+	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/store"
+	"github.com/ebpfnet/ebpfnet/loader"
+)
+
+const pidFile = "daemon.pid"
+
+// Run is the daemon: it takes the state dir, loads the datapath, brings the
+// kernel in line with the store, and serves the API until ctx ends or a
+// client asks it to stop. On exit the datapath stays: maps and links are
+// pinned, so forwarding goes on without it.
+func Run(ctx context.Context, cfg Config) error {
+	listening := false
+	err := run(ctx, cfg, &listening)
+	if listening {
+		// Last of all: a client waiting for the socket to go then finds
+		// the state dir free.
+		_ = os.Remove(cfg.Socket)
+	}
+	return err
+}
+
+func run(ctx context.Context, cfg Config, listening *bool) error {
+	if os.Geteuid() != 0 {
+		return errors.New("the daemon must run as root")
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	st, err := store.Open(cfg.StateDir)
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("another ebpfnet daemon (pid %s) is running on state dir %s",
+			readPid(cfg.StateDir), cfg.StateDir)
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	pidPath := filepath.Join(cfg.StateDir, pidFile)
+	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	defer os.Remove(pidPath)
+	warnPrivateMounts(cfg.Log)
+
+	if _, err := ensureBPFFS(cfg.BPFFS); err != nil {
+		return err
+	}
+	dp, err := loader.Load(cfg.BPFFS)
+	if err != nil {
+		return err
+	}
+	defer dp.Close()
+	m := newManager(cfg, st, dp)
+	if err := m.start(); err != nil {
+		return err
+	}
+	l, err := listenSocket(cfg.Socket)
+	if err != nil {
+		return err
+	}
+	*listening = true
+	if err := m.serve(ctx, l); err != nil {
+		return err
+	}
+	if !m.reset {
+		m.log.Info("daemon stopped; the datapath keeps forwarding")
+	}
+	return nil
+}
+
+func readPid(stateDir string) string {
+	raw, err := os.ReadFile(filepath.Join(stateDir, pidFile))
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(raw))
+}
+
+// warnPrivateMounts: under `ip netns exec` the daemon gets a mount
+// namespace of its own, and the namespaces it creates under /run/netns and
+// the bpffs it mounts are invisible outside it.
+func warnPrivateMounts(log *zap.Logger) {
+	self, err1 := os.Readlink("/proc/self/ns/mnt")
+	init, err2 := os.Readlink("/proc/1/ns/mnt")
+	if err1 == nil && err2 == nil && self != init {
+		log.Warn("the daemon runs in a mount namespace other than init's (ip netns exec?): " +
+			"endpoint namespaces and pins will not be visible outside it; start it with nsenter --net=PATH instead")
+	}
+}
+
+// start finds the uplink, makes sure the default network exists and
+// reconciles the kernel with the store.
+func (m *Manager) start() error {
+	if err := m.findUplink(); err != nil {
+		return err
+	}
+	if err := m.ensureDefaultNetwork(); err != nil {
+		return err
+	}
+	if err := m.reconcile(); err != nil {
+		m.log.Warn("reconcile left errors", zapErr(err))
+	}
+	return nil
+}
+
+func (m *Manager) findUplink() error {
+	name := m.cfg.Uplink
+	if name == "" {
+		routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+		if err != nil {
+			return fmt.Errorf("list routes: %w", err)
+		}
+		for _, r := range routes {
+			if r.Dst == nil || r.Dst.IP.IsUnspecified() && isZeroMask(r.Dst.Mask) {
+				l, err := netlink.LinkByIndex(r.LinkIndex)
+				if err == nil {
+					m.uplink = l
+					m.log.Info("uplink from the default route", zapIf(l.Attrs().Name))
+				}
+				return nil
+			}
+		}
+		m.log.Info("no default route: no uplink")
+		return nil
+	}
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("uplink %s: %w", name, err)
+	}
+	m.uplink = l
+	return nil
+}
+
+func ownedByRoot(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Uid == 0
+}
+
+func isZeroMask(mask net.IPMask) bool {
+	ones, _ := mask.Size()
+	return ones == 0
+}
+
+func (m *Manager) ensureDefaultNetwork() error {
+	var def *store.Network
+	err := m.store.View(func(tx *store.Tx) error {
+		nets, err := tx.Networks()
+		for i := range nets {
+			if nets[i].Default {
+				def = &nets[i]
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if def != nil {
+		if m.cfg.DefaultSubnet != "" && def.Subnet.String() != m.cfg.DefaultSubnet {
+			return fmt.Errorf("the default network has subnet %s, not %s: it cannot change while it exists "+
+				"(`ebpfnet system reset` starts over)", def.Subnet, m.cfg.DefaultSubnet)
+		}
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, err = m.createNetwork(api.NetworkCreate{Name: defaultNetwork, Subnet: m.cfg.DefaultSubnet, Bridge: defaultBridge}, true)
+	if err != nil {
+		return fmt.Errorf("default network: %w", err)
+	}
+	return nil
+}
+
+// serve answers the API on the socket until ctx ends or Stop is called.
+func (m *Manager) serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{Handler: api.Handler(m), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	m.log.Info("daemon ready", zapStr("socket", m.cfg.Socket), zap.Int("pid", os.Getpid()))
+	select {
+	case <-ctx.Done():
+	case <-m.stopped:
+	case err := <-errc:
+		return fmt.Errorf("serve API: %w", err)
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	return nil
+}
+
+// listenSocket opens the API socket for root only, refusing to go on when
+// another daemon answers on it or the mode cannot be made 0600.
+func listenSocket(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create socket dir: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("another ebpfnet daemon answers on %s", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket: %w", err)
+	}
+	old := syscall.Umask(0o177)
+	l, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("make %s root-only: %w", path, err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 || !ownedByRoot(fi) {
+		_ = l.Close()
+		return nil, fmt.Errorf("socket %s could not be made root-only: %v", path, err)
+	}
+	return l, nil
+}

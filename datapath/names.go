@@ -1,0 +1,78 @@
+package datapath
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/netip"
+	"regexp"
+	"strings"
+
+	"github.com/ebpfnet/ebpfnet/datapath/api"
+)
+
+// nameRE is Docker's rule for container and network names; a name is also
+// a file name under /run/netns, so it can hold no path separator.
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+const maxNameLen = 64
+
+func checkName(kind, name string) error {
+	switch {
+	case name == "":
+		return api.BadRequest("%s name is empty", kind)
+	case len(name) > maxNameLen:
+		return api.BadRequest("%s name %.20q... is longer than %d bytes", kind, name, maxNameLen)
+	case !nameRE.MatchString(name):
+		return api.BadRequest("%s name %q is invalid: use letters, digits and _.- and start with a letter or digit", kind, name)
+	}
+	return nil
+}
+
+// checkIfname applies the kernel's rules for interface names.
+func checkIfname(name string) error {
+	switch {
+	case name == "":
+		return api.BadRequest("interface name is empty")
+	case len(name) > 15:
+		return api.BadRequest("interface name %q is longer than 15 bytes", name)
+	case name == "." || name == ".." || strings.ContainsAny(name, "/: \t\n"):
+		return api.BadRequest("interface name %q is invalid", name)
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, (n+1)/2)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}
+
+// endpointMAC derives a MAC from the address, as Docker did for years:
+// stable for an address, so neighbours' caches stay right when it is reused.
+func endpointMAC(ip netip.Addr) net.HardwareAddr {
+	a := ip.As4()
+	return net.HardwareAddr{0x02, 0x42, a[0], a[1], a[2], a[3]}
+}
+
+// bridgeMAC is the gateway's MAC, fixed so the bridge does not take on a
+// port's address as ports come and go.
+func bridgeMAC(gw netip.Addr) net.HardwareAddr {
+	a := gw.As4()
+	return net.HardwareAddr{0x02, 0x45, a[0], a[1], a[2], a[3]}
+}
+
+func bridgeAlias(network string) string { return aliasPrefix + "network:" + network }
+
+func vethAlias(endpoint, ifname string) string {
+	return aliasPrefix + "endpoint:" + endpoint + ":" + ifname
+}
+
+func compareIP(a, b string) int {
+	x, err1 := netip.ParseAddr(a)
+	y, err2 := netip.ParseAddr(b)
+	if err1 != nil || err2 != nil {
+		return strings.Compare(a, b)
+	}
+	return x.Compare(y)
+}

@@ -1,0 +1,68 @@
+package store
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Network is a bridge network as the user defined it, plus what ebpfnet
+// chose for it (id, bridge name, gateway).
+type Network struct {
+	Name       string       `json:"name"`
+	ID         uint32       `json:"id"` // key of enet_networks
+	Subnet     netip.Prefix `json:"subnet"`
+	Gateway    netip.Addr   `json:"gateway"`
+	IPRange    netip.Prefix `json:"ip_range,omitzero"`
+	Bridge     string       `json:"bridge"`
+	MTU        int          `json:"mtu"`
+	ICC        bool         `json:"icc"`
+	Internal   bool         `json:"internal"`
+	Masquerade bool         `json:"masquerade"`
+	Default    bool         `json:"default,omitempty"`
+	// LastIP is where sequential allocation resumes, as Docker's IPAM does,
+	// so a freed address is not handed out again at once.
+	LastIP  netip.Addr `json:"last_ip,omitzero"`
+	Created time.Time  `json:"created"`
+}
+
+// Endpoint states. Removal is recorded before it starts, so a crash in the
+// middle is finished by the next start instead of leaking a netns.
+const (
+	StateReady    = "ready"
+	StateRemoving = "removing"
+)
+
+// Endpoint is a network namespace with one interface per network.
+type Endpoint struct {
+	Name  string `json:"name"`
+	Netns string `json:"netns"` // path of the namespace
+	// OwnNetns: ebpfnet created /run/netns/<name> and removes it with the
+	// endpoint. Otherwise the namespace was adopted and is left alone.
+	OwnNetns bool `json:"own_netns"`
+	// NetnsIno identifies an adopted namespace, so a reused /proc/PID path
+	// is not mistaken for it after a restart.
+	NetnsIno   uint64      `json:"netns_ino,omitempty"`
+	Interfaces []Interface `json:"interfaces"`
+	State      string      `json:"state"`
+	Created    time.Time   `json:"created"`
+}
+
+// Interface is one veth pair: Name inside the endpoint, HostName on the
+// network's bridge.
+type Interface struct {
+	Network  string     `json:"network"`
+	Name     string     `json:"name"`
+	HostName string     `json:"host_name"`
+	IP       netip.Addr `json:"ip"`
+	MAC      string     `json:"mac"`
+}
+
+// Iface returns the endpoint's interface on a network.
+func (e *Endpoint) Iface(network string) (*Interface, bool) {
+	for i := range e.Interfaces {
+		if e.Interfaces[i].Network == network {
+			return &e.Interfaces[i], true
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,164 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Mode is how programs are attached to interfaces.
+type Mode string
+
+const (
+	ModeAuto Mode = "auto" // tcx where the kernel has it (>= 6.6), else tc
+	ModeTCX  Mode = "tcx"  // tcx links, pinned so they outlive the daemon
+	ModeTC   Mode = "tc"   // clsact qdisc + cls_bpf direct-action filter
+)
+
+// ParseMode checks a --attach value.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeAuto, ModeTCX, ModeTC:
+		return m, nil
+	}
+	return "", fmt.Errorf("attach mode %q: want auto, tcx or tc", s)
+}
+
+// tcFilterPrio and tcFilterHandle identify ebpfnet's legacy tc filter, so a
+// restart replaces it in place.
+const (
+	tcFilterPrio   = 1
+	tcFilterHandle = 0xeb
+)
+
+// Attachment describes the program on one interface's ingress hook.
+type Attachment struct {
+	Ifname  string
+	Ifindex int
+	Mode    Mode // tcx or tc
+	ProgID  ebpf.ProgramID
+}
+
+// linkPin is where the tcx link for an interface's ingress is pinned.
+func (dp *Datapath) linkPin(ifname string) string {
+	return filepath.Join(dp.PinDir, "links", ifname+"_ingress")
+}
+
+// AttachIngress puts prog on the ingress hook of an interface, replacing
+// what ebpfnet had there before in one step (link.Update for tcx, filter
+// replace for tc), so no packet sees the hook empty.
+func (dp *Datapath) AttachIngress(mode Mode, prog *ebpf.Program, ifname string, ifindex int) (Mode, error) {
+	if mode == ModeTC {
+		return ModeTC, attachTC(prog, ifname, ifindex)
+	}
+	err := dp.attachTCX(prog, ifname, ifindex)
+	if mode == ModeAuto && errors.Is(err, ebpf.ErrNotSupported) {
+		return ModeTC, attachTC(prog, ifname, ifindex)
+	}
+	return ModeTCX, err
+}
+
+func (dp *Datapath) attachTCX(prog *ebpf.Program, ifname string, ifindex int) error {
+	pin := dp.linkPin(ifname)
+	if l, err := link.LoadPinnedLink(pin, nil); err == nil {
+		defer l.Close()
+		if linkIfindex(l) == ifindex {
+			if err := l.Update(prog); err != nil {
+				return fmt.Errorf("update tcx link on %s: %w", ifname, err)
+			}
+			return nil
+		}
+		// The device it was attached to is gone: the pin is stale.
+		_ = l.Unpin()
+	}
+	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: prog, Attach: ebpf.AttachTCXIngress})
+	if err != nil {
+		return fmt.Errorf("attach tcx link to %s: %w", ifname, err)
+	}
+	defer l.Close()
+	if err := os.MkdirAll(filepath.Dir(pin), 0o700); err != nil {
+		return fmt.Errorf("create link pin dir: %w", err)
+	}
+	if err := l.Pin(pin); err != nil {
+		return fmt.Errorf("pin tcx link to %s: %w", pin, err)
+	}
+	return nil
+}
+
+func linkIfindex(l link.Link) int {
+	info, err := l.Info()
+	if err != nil {
+		return 0
+	}
+	if tcx := info.TCX(); tcx != nil {
+		return int(tcx.Ifindex)
+	}
+	return 0
+}
+
+func attachTC(prog *ebpf.Program, ifname string, ifindex int) error {
+	qdisc := &netlink.GenericQdisc{
+		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: ifindex, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+		QdiscType:  "clsact",
+	}
+	if err := netlink.QdiscReplace(qdisc); err != nil {
+		return fmt.Errorf("add clsact qdisc to %s: %w", ifname, err)
+	}
+	filter := &netlink.BpfFilter{
+		FilterAttrs: netlink.FilterAttrs{
+			LinkIndex: ifindex,
+			Parent:    netlink.HANDLE_MIN_INGRESS,
+			Handle:    tcFilterHandle,
+			Protocol:  unix.ETH_P_ALL,
+			Priority:  tcFilterPrio,
+		},
+		Fd:           prog.FD(),
+		Name:         "enet_from_ep",
+		DirectAction: true,
+	}
+	if err := netlink.FilterReplace(filter); err != nil {
+		return fmt.Errorf("add tc filter to %s: %w", ifname, err)
+	}
+	return nil
+}
+
+// DetachIngress removes what AttachIngress put on an interface. A device
+// that is already gone is not an error: its hooks went with it.
+func (dp *Datapath) DetachIngress(ifname string, ifindex int) error {
+	var errs []error
+	pin := dp.linkPin(ifname)
+	if l, err := link.LoadPinnedLink(pin, nil); err == nil {
+		errs = append(errs, l.Unpin())
+		_ = l.Close() // the last reference: the program comes off now
+	} else if !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("open tcx link pin %s: %w", pin, err))
+	}
+	if ifindex > 0 {
+		errs = append(errs, detachTC(ifindex))
+	}
+	return errors.Join(errs...)
+}
+
+func detachTC(ifindex int) error {
+	filters, err := netlink.FilterList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: ifindex}}, netlink.HANDLE_MIN_INGRESS)
+	if err != nil {
+		if errors.As(err, new(netlink.LinkNotFoundError)) || errors.Is(err, unix.ENODEV) {
+			return nil
+		}
+		return fmt.Errorf("list tc filters: %w", err)
+	}
+	for _, f := range filters {
+		if f.Attrs().Handle == tcFilterHandle && f.Attrs().Priority == tcFilterPrio {
+			if err := netlink.FilterDel(f); err != nil && !errors.Is(err, unix.ENODEV) {
+				return fmt.Errorf("delete tc filter: %w", err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,6 @@
+// Package loader loads the datapath object, pins its maps, and attaches its
+// programs to interfaces (tcx, with legacy tc as the fallback).
+package loader
+
+// The committed output is checked against this line by `make check-generate`.
+//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -cflags "-O2 -g -Wall -Werror" -target bpfel -type reason -type config_flag -type network_flag -type event Enet ../bpf/ebpfnet.c -- -I../bpf/include

@@ -1,0 +1,14 @@
+package maps
+
+import (
+	"errors"
+
+	"github.com/cilium/ebpf"
+)
+
+func ignoreNotExist(err error) error {
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil
+	}
+	return err
+}

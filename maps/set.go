@@ -1,0 +1,24 @@
+package maps
+
+import "github.com/ebpfnet/ebpfnet/loader"
+
+// Set holds a typed view of every map of a loaded datapath.
+type Set struct {
+	Endpoints Endpoints
+	Ifaces    Ifaces
+	Networks  Networks
+	Stats     Stats
+	Config    Config
+}
+
+// For returns the typed views of dp's maps.
+func For(dp *loader.Datapath) *Set {
+	m := dp.EnetMaps
+	return &Set{
+		Endpoints: Endpoints{m.EnetEndpoints},
+		Ifaces:    Ifaces{m.EnetIfaces},
+		Networks:  Networks{Networks: m.EnetNetworks, Subnets: m.EnetSubnets},
+		Stats:     Stats{m.EnetStats},
+		Config:    Config{m.EnetConfig},
+	}
+}

@@ -1,0 +1,83 @@
+package maps
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/ebpfnet/ebpfnet/loader"
+)
+
+// Reason is why the datapath did what it did with a packet (enum reason in
+// bpf/lib/common.h).
+type Reason = loader.EnetReason
+
+var reasonNames = map[Reason]string{
+	loader.EnetReasonREASON_FWD_PEER:       "forward-peer",
+	loader.EnetReasonREASON_TO_BRIDGE:      "to-bridge",
+	loader.EnetReasonREASON_DROP_MALFORMED: "drop-malformed",
+	loader.EnetReasonREASON_DROP_NO_IFACE:  "drop-unknown-interface",
+	loader.EnetReasonREASON_DROP_SPOOF_MAC: "drop-spoofed-mac",
+	loader.EnetReasonREASON_DROP_SPOOF_IP:  "drop-spoofed-ip",
+	loader.EnetReasonREASON_DROP_ISOLATION: "drop-isolation",
+	loader.EnetReasonREASON_DROP_ICC:       "drop-icc",
+	loader.EnetReasonREASON_DROP_PROTO:     "drop-unsupported-protocol",
+}
+
+// ReasonName is the name `ebpfnet bpf stats` shows for a reason.
+func ReasonName(r Reason) string {
+	if n, ok := reasonNames[r]; ok {
+		return n
+	}
+	return fmt.Sprintf("reason-%d", r)
+}
+
+// IsDrop tells a drop reason from a forwarding one.
+func IsDrop(r Reason) bool {
+	return r > loader.EnetReasonREASON_TO_BRIDGE
+}
+
+// Counter is one enet_stats entry summed over CPUs.
+type Counter struct {
+	Ifindex int
+	Reason  Reason
+	Packets uint64
+	Bytes   uint64
+}
+
+// Stats is enet_stats.
+type Stats struct{ *ebpf.Map }
+
+// All sums every entry over CPUs.
+func (m Stats) All() ([]Counter, error) {
+	var (
+		k   loader.EnetStatsKey
+		vs  []loader.EnetStats
+		out []Counter
+	)
+	it := m.Map.Iterate()
+	for it.Next(&k, &vs) {
+		c := Counter{Ifindex: int(k.Ifindex), Reason: k.Reason}
+		for _, v := range vs {
+			c.Packets += v.Packets
+			c.Bytes += v.Bytes
+		}
+		out = append(out, c)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("iterate enet_stats: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteIfindex drops the counters of an interface that is gone, so a reused
+// ifindex starts from zero.
+func (m Stats) DeleteIfindex(ifindex int) error {
+	for r := Reason(1); r < loader.EnetReasonREASON_MAX; r++ {
+		k := loader.EnetStatsKey{Ifindex: uint32(ifindex), Reason: r}
+		if err := ignoreNotExist(m.Map.Delete(&k)); err != nil {
+			return fmt.Errorf("delete counters of %d: %w", ifindex, err)
+		}
+	}
+	return nil
+}
