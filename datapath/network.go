@@ -17,11 +17,11 @@ import (
 
 // optionKeys maps `--opt` keys, ours and Docker's, to the setting.
 var optionKeys = map[string]string{
-	"icc":        "icc",
-	"masquerade": "masquerade",
-	"mtu":        "mtu",
-	"bridge":     "bridge",
-	"com.docker.network.bridge.enable_icc":           "icc",
+	"icc":                                  "icc",
+	"masquerade":                           "masquerade",
+	"mtu":                                  "mtu",
+	"bridge":                               "bridge",
+	"com.docker.network.bridge.enable_icc": "icc",
 	"com.docker.network.bridge.enable_ip_masquerade": "masquerade",
 	"com.docker.network.driver.mtu":                  "mtu",
 	"com.docker.network.bridge.name":                 "bridge",

@@ -84,7 +84,9 @@ func get[T any](ctx context.Context, c *Client, path string) (T, error) {
 func esc(name string) string { return url.PathEscape(name) }
 
 // Status reports the daemon and its datapath.
-func (c *Client) Status(ctx context.Context) (*Status, error) { return get[*Status](ctx, c, "/v1/status") }
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	return get[*Status](ctx, c, "/v1/status")
+}
 
 // Stop asks the daemon to exit, leaving the datapath in place.
 func (c *Client) Stop(ctx context.Context) error {
