@@ -6,5 +6,7 @@
  * of Go types. */
 
 #include "from_ep.c"
+#include "from_up.c"
+#include "to_up.c"
 
 char __license[] SEC("license") = "Dual BSD/GPL";

@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"context"
+	stdmaps "maps"
 	"os"
 	"slices"
 	"strings"
@@ -162,11 +163,15 @@ func (m *Manager) Status(ctx context.Context) (*api.Status, error) {
 	if m.uplink != nil {
 		st.Uplink = m.uplink.Attrs().Name
 	}
-	for idx, name := range nm.ifaces {
+	devs := stdmaps.Clone(nm.ifaces)
+	if m.uplink != nil {
+		devs[m.uplink.Attrs().Index] = m.uplink.Attrs().Name
+	}
+	for idx, name := range devs {
 		atts, _ := loader.Attached(name, idx)
 		for _, a := range atts {
 			st.Programs = append(st.Programs, api.Program{
-				Interface: name, Ifindex: idx, Hook: "ingress", Mode: string(a.Mode),
+				Interface: name, Ifindex: idx, Hook: string(a.Hook), Mode: string(a.Mode),
 				Name: loader.ProgramName(a.ProgID), ID: uint32(a.ProgID),
 			})
 		}
@@ -190,6 +195,8 @@ func (m *Manager) mapFill() []api.MapFill {
 		loader.EnetMapEnetNetworks:  m.dp.EnetNetworks,
 		loader.EnetMapEnetSubnets:   m.dp.EnetSubnets,
 		loader.EnetMapEnetStats:     m.dp.EnetStats,
+		loader.EnetMapEnetCt:        m.dp.EnetCt,
+		loader.EnetMapEnetNat:       m.dp.EnetNat,
 	}
 	out := []api.MapFill{}
 	for name, mp := range all {

@@ -64,11 +64,14 @@ func run(ctx context.Context, cfg Config, listening *bool) error {
 	if _, err := ensureBPFFS(cfg.BPFFS); err != nil {
 		return err
 	}
-	dp, err := loader.Load(cfg.BPFFS)
+	dp, replaced, err := loader.Load(cfg.BPFFS, loader.Options{CTMax: cfg.CTMax, NATMax: cfg.NATMax})
 	if err != nil {
 		return err
 	}
 	defer dp.Close()
+	if len(replaced) > 0 {
+		cfg.Log.Warn("pinned maps with another layout or size were replaced", zap.Strings("maps", replaced))
+	}
 	m := newManager(cfg, st, dp)
 	if err := m.start(); err != nil {
 		return err
@@ -111,6 +114,9 @@ func warnPrivateMounts(log *zap.Logger) {
 // reconciles the kernel with the store.
 func (m *Manager) start() error {
 	if err := m.findUplink(); err != nil {
+		return err
+	}
+	if err := m.setupUplink(); err != nil {
 		return err
 	}
 	if err := m.ensureDefaultNetwork(); err != nil {
@@ -195,6 +201,9 @@ func (m *Manager) serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{Handler: api.Handler(m), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
+	gcCtx, stopGC := context.WithCancel(ctx)
+	defer stopGC()
+	go m.gcLoop(gcCtx)
 	m.log.Info("daemon ready", zapStr("socket", m.cfg.Socket), zap.Int("pid", os.Getpid()))
 	select {
 	case <-ctx.Done():

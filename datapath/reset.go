@@ -14,6 +14,7 @@ import (
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/datapath/store"
+	"github.com/ebpfnet/ebpfnet/loader"
 )
 
 // Reset removes everything ebpfnet made; the daemon exits after answering.
@@ -53,7 +54,11 @@ func wipe(cfg Config, st *store.Store, log *zap.Logger) error {
 	for _, l := range links {
 		if strings.HasPrefix(l.Attrs().Alias, aliasPrefix) {
 			errs = append(errs, deleteOwnedLink(l.Attrs().Name, l.Attrs().Alias))
+			continue
 		}
+		// The uplink: ebpfnet's tc filters, in tc mode (tcx links go
+		// with their pins below).
+		errs = append(errs, loader.DetachTC(l.Attrs().Index))
 	}
 	for _, e := range eps {
 		if e.OwnNetns {

@@ -9,6 +9,8 @@ type Set struct {
 	Networks  Networks
 	Stats     Stats
 	Config    Config
+	CT        CT
+	NAT       NAT
 }
 
 // For returns the typed views of dp's maps.
@@ -20,5 +22,7 @@ func For(dp *loader.Datapath) *Set {
 		Networks:  Networks{Networks: m.EnetNetworks, Subnets: m.EnetSubnets},
 		Stats:     Stats{m.EnetStats},
 		Config:    Config{m.EnetConfig},
+		CT:        CT{m.EnetCt},
+		NAT:       NAT{m.EnetNat},
 	}
 }

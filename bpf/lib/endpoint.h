@@ -5,6 +5,7 @@
 #define ENET_ENDPOINT_H
 
 #include "common.h"
+#include "egress.h"
 #include "eth.h"
 #include "ipv4.h"
 #include "maps.h"
@@ -56,6 +57,18 @@ __inline int deliver_peer(struct __sk_buff *skb, struct event *t, const struct e
 	return bpf_redirect_peer(ep->ifindex, 0);
 }
 
+/* other_network: another network's gateway is an address of the node,
+ * which endpoints may reach as Docker's containers reach any host address;
+ * the rest of that network is isolated. */
+__inline int other_network(struct event *t, const struct subnet *sub, __be32 daddr)
+{
+	struct network *other = bpf_map_lookup_elem(&enet_networks, &sub->net_id);
+
+	if (other && v4_load(other->gateway) == daddr)
+		return verdict(t, REASON_TO_BRIDGE, 0, TC_ACT_OK);
+	return drop(t, REASON_DROP_ISOLATION);
+}
+
 /* from_ep_ipv4 decides for an IPv4 packet whose source was checked. */
 __inline int from_ep_ipv4(struct __sk_buff *skb, struct event *t, const struct iface *ifc)
 {
@@ -81,8 +94,10 @@ __inline int from_ep_ipv4(struct __sk_buff *skb, struct event *t, const struct i
 	}
 	sub = subnet_lookup(daddr);
 	if (sub && sub->net_id != ifc->net_id)
-		return drop(t, REASON_DROP_ISOLATION);
-	/* The gateway, the host, or beyond: the bridge and the host stack. */
+		return other_network(t, sub, daddr);
+	if (!sub)
+		return from_ep_outside(skb, t, net);
+	/* The gateway, or another host on the subnet: the bridge. */
 	return verdict(t, REASON_TO_BRIDGE, 0, TC_ACT_OK);
 }
 

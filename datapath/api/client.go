@@ -167,6 +167,16 @@ func (c *Client) BPFStats(ctx context.Context) ([]BPFCounter, error) {
 	return get[[]BPFCounter](ctx, c, "/v1/bpf/stats")
 }
 
+// BPFCT lists enet_ct.
+func (c *Client) BPFCT(ctx context.Context) ([]BPFFlow, error) {
+	return get[[]BPFFlow](ctx, c, "/v1/bpf/ct")
+}
+
+// BPFNAT lists enet_nat.
+func (c *Client) BPFNAT(ctx context.Context) ([]BPFNAT, error) {
+	return get[[]BPFNAT](ctx, c, "/v1/bpf/nat")
+}
+
 // SetTrace sets what the datapath writes to enet_events.
 func (c *Client) SetTrace(ctx context.Context, req Trace) error {
 	return c.Do(ctx, http.MethodPost, "/v1/bpf/trace", req, nil)

@@ -33,6 +33,8 @@ type Backend interface {
 	BPFEndpoints(ctx context.Context) ([]BPFEndpoint, error)
 	BPFNetworks(ctx context.Context) ([]BPFNetwork, error)
 	BPFStats(ctx context.Context) ([]BPFCounter, error)
+	BPFCT(ctx context.Context) ([]BPFFlow, error)
+	BPFNAT(ctx context.Context) ([]BPFNAT, error)
 	SetTrace(ctx context.Context, req Trace) error
 }
 
@@ -77,6 +79,8 @@ func Handler(b Backend) http.Handler {
 	mux.Handle("GET /v1/bpf/endpoints", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFEndpoint, error) { return b.BPFEndpoints(ctx) }))
 	mux.Handle("GET /v1/bpf/networks", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFNetwork, error) { return b.BPFNetworks(ctx) }))
 	mux.Handle("GET /v1/bpf/stats", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFCounter, error) { return b.BPFStats(ctx) }))
+	mux.Handle("GET /v1/bpf/ct", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFFlow, error) { return b.BPFCT(ctx) }))
+	mux.Handle("GET /v1/bpf/nat", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFNAT, error) { return b.BPFNAT(ctx) }))
 	mux.Handle("POST /v1/bpf/trace", call(func(ctx context.Context, _ *http.Request, in Trace) (*empty, error) { return nil, b.SetTrace(ctx, in) }))
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -137,6 +137,35 @@ type BPFCounter struct {
 	Bytes     uint64 `json:"bytes"`
 }
 
+// BPFFlow is an enet_ct entry: a tracked flow.
+type BPFFlow struct {
+	Proto        string   `json:"proto"`
+	Src          string   `json:"src"` // original direction, as the endpoint (or the node) sent it
+	Dst          string   `json:"dst"`
+	ReplySrc     string   `json:"reply_src"` // reply direction, as it arrives translated
+	ReplyDst     string   `json:"reply_dst"`
+	State        string   `json:"state"`
+	Flags        []string `json:"flags"`
+	Endpoint     string   `json:"endpoint,omitempty"`
+	AgeSeconds   float64  `json:"age_seconds"`
+	TTLSeconds   float64  `json:"ttl_seconds"` // time left before it expires
+	PacketsOrig  uint64   `json:"packets_orig"`
+	BytesOrig    uint64   `json:"bytes_orig"`
+	PacketsReply uint64   `json:"packets_reply"`
+	BytesReply   uint64   `json:"bytes_reply"`
+}
+
+// BPFNAT is an enet_nat entry: packets arriving as From leave as To.
+type BPFNAT struct {
+	Proto     string `json:"proto"`
+	FromSrc   string `json:"from_src"`
+	FromDst   string `json:"from_dst"`
+	ToSrc     string `json:"to_src"`
+	ToDst     string `json:"to_dst"`
+	Direction string `json:"direction"` // original or reply
+	Host      bool   `json:"host"`      // the node's own flow
+}
+
 // Trace is the body of POST /v1/bpf/trace.
 type Trace struct {
 	Mode string `json:"mode"` // off, drops, all

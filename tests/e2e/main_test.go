@@ -23,7 +23,9 @@ func TestMain(m *testing.M) {
 		fmt.Println("e2e:", err)
 		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	world.RemoveBinary()
+	os.Exit(code)
 }
 
 // newWorld is a world with the daemon running in it.
