@@ -56,6 +56,16 @@ __inline int deliver_peer(struct __sk_buff *skb, struct event *t, const struct e
 	return bpf_redirect_peer(ep->ifindex, 0);
 }
 
+/* to_gateway_mac: the frame is addressed to the bridge itself. */
+__inline int to_gateway_mac(struct __sk_buff *skb, const struct network *net)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+
+	return (void *)(eth + 1) <= end && mac_eq(eth->h_dest, net->gateway_mac);
+}
+
 /* from_ep_ipv4 decides for an IPv4 packet whose source was checked. */
 __inline int from_ep_ipv4(struct __sk_buff *skb, struct event *t, const struct iface *ifc)
 {
@@ -82,6 +92,10 @@ __inline int from_ep_ipv4(struct __sk_buff *skb, struct event *t, const struct i
 	sub = subnet_lookup(daddr);
 	if (sub && sub->net_id != ifc->net_id)
 		return drop(t, REASON_DROP_ISOLATION);
+	/* With icc off the bridge may carry unicast only to itself: a frame
+	 * to another endpoint's MAC would reach it whatever its IP says. */
+	if (!(net->flags & NET_F_ICC) && !to_gateway_mac(skb, net))
+		return drop(t, REASON_DROP_ICC);
 	/* The gateway, the host, or beyond: the bridge and the host stack. */
 	return verdict(t, REASON_TO_BRIDGE, 0, TC_ACT_OK);
 }
