@@ -5,6 +5,7 @@
 #ifndef ENET_EGRESS_H
 #define ENET_EGRESS_H
 
+#include "bridge.h"
 #include "common.h"
 #include "ct.h"
 #include "fib.h"
@@ -74,18 +75,18 @@ __inline int from_ep_outside(struct __sk_buff *skb, struct event *t, const struc
 	/* Without an uplink, or for the node's own addresses, the kernel
 	 * routes as it would without ebpfnet. */
 	if (!cfg || !cfg->uplink_ifindex || ip->ttl <= 1)
-		return verdict(t, REASON_TO_BRIDGE, 0, TC_ACT_OK);
+		return to_bridge(skb, t, net);
 	ttl = ip->ttl;
 	res = fib_out_lookup(skb, ip, masq ? v4_load(cfg->snat_ip) : ip->saddr, cfg, &fib);
 	switch (res) {
 	case FIB_OUT_STACK:
-		return verdict(t, REASON_TO_BRIDGE, 0, TC_ACT_OK);
+		return to_bridge(skb, t, net);
 	case FIB_OUT_ELSEWHERE:
 		/* Only the uplink masquerades: the kernel would forward it
 		 * with the endpoint's own address. */
 		if (masq)
 			return drop(t, REASON_DROP_NO_ROUTE);
-		return verdict(t, REASON_TO_BRIDGE, 0, TC_ACT_OK);
+		return to_bridge(skb, t, net);
 	case FIB_OUT_TOO_BIG:
 		return drop(t, REASON_DROP_TOO_BIG);
 	}

@@ -4,6 +4,7 @@
 #ifndef ENET_ENDPOINT_H
 #define ENET_ENDPOINT_H
 
+#include "bridge.h"
 #include "common.h"
 #include "egress.h"
 #include "eth.h"
@@ -60,12 +61,13 @@ __inline int deliver_peer(struct __sk_buff *skb, struct event *t, const struct e
 /* other_network: another network's gateway is an address of the node,
  * which endpoints may reach as Docker's containers reach any host address;
  * the rest of that network is isolated. */
-__inline int other_network(struct event *t, const struct subnet *sub, __be32 daddr)
+__inline int other_network(struct __sk_buff *skb, struct event *t, const struct network *net,
+			   const struct subnet *sub, __be32 daddr)
 {
 	struct network *other = bpf_map_lookup_elem(&enet_networks, &sub->net_id);
 
 	if (other && v4_load(other->gateway) == daddr)
-		return verdict(t, REASON_TO_BRIDGE, 0, TC_ACT_OK);
+		return to_bridge(skb, t, net);
 	return drop(t, REASON_DROP_ISOLATION);
 }
 
@@ -94,11 +96,11 @@ __inline int from_ep_ipv4(struct __sk_buff *skb, struct event *t, const struct i
 	}
 	sub = subnet_lookup(daddr);
 	if (sub && sub->net_id != ifc->net_id)
-		return other_network(t, sub, daddr);
+		return other_network(skb, t, net, sub, daddr);
 	if (!sub)
 		return from_ep_outside(skb, t, net);
 	/* The gateway, or another host on the subnet: the bridge. */
-	return verdict(t, REASON_TO_BRIDGE, 0, TC_ACT_OK);
+	return to_bridge(skb, t, net);
 }
 
 #endif

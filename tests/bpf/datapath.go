@@ -1,0 +1,101 @@
+// Package bpftest runs the datapath's programs with BPF_PROG_RUN: load the
+// real object with private maps, fill the maps, feed a packet to an entry
+// point, and assert on the verdict, the packet that comes out, the counters
+// and the trace events. Every test gets a datapath of its own and nothing
+// is pinned, so tests share no state and leave nothing behind.
+package bpftest
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/ebpfnet/ebpfnet/loader"
+	"github.com/ebpfnet/ebpfnet/maps"
+)
+
+// Datapath is a freshly loaded datapath with tracing on, so every verdict
+// of a run shows up in Result.Events.
+type Datapath struct {
+	*loader.Datapath
+	Maps   *maps.Set
+	t      testing.TB
+	events *ringbuf.Reader
+}
+
+// Load loads the datapath with private, unpinned maps and closes it when the
+// test ends. It skips the test when not root or when the kernel refuses BPF
+// for lack of privileges.
+func Load(t testing.TB) *Datapath {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("BPF_PROG_RUN tests require root")
+	}
+	dp, _, err := loader.Load("", loader.Options{CTMax: 1024, NATMax: 2048})
+	if errors.Is(err, os.ErrPermission) {
+		t.Skipf("BPF_PROG_RUN tests need the privilege to load BPF: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("load datapath: %v", err)
+	}
+	t.Cleanup(func() { dp.Close() })
+	events, err := ringbuf.NewReader(dp.EnetEvents)
+	if err != nil {
+		t.Fatalf("open enet_events: %v", err)
+	}
+	t.Cleanup(func() { events.Close() })
+	d := &Datapath{Datapath: dp, Maps: maps.For(dp), t: t, events: events}
+	d.SetConfig(loader.EnetConfig{Flags: loader.EnetConfigFlagCONFIG_F_TRACE})
+	return d
+}
+
+// SetConfig replaces enet_config; Load turns on CONFIG_F_TRACE.
+func (d *Datapath) SetConfig(c loader.EnetConfig) {
+	d.t.Helper()
+	if err := d.Maps.Config.Set(c); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// PutNetwork writes a network and its subnet.
+func (d *Datapath) PutNetwork(n maps.Network) {
+	d.t.Helper()
+	if err := d.Maps.Networks.Put(n); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// Endpoint is one endpoint the way the daemon writes it: an enet_ifaces
+// entry keyed by its host-side veth, and an enet_endpoints entry.
+type Endpoint struct {
+	Ifindex int // host-side veth
+	IP      netip.Addr
+	MAC     net.HardwareAddr // inside the endpoint
+	NetID   uint32
+}
+
+// PutEndpoint writes both entries of e.
+func (d *Datapath) PutEndpoint(e Endpoint) {
+	d.t.Helper()
+	err := errors.Join(
+		d.Maps.Ifaces.Put(maps.Iface{Ifindex: e.Ifindex, IP: e.IP, NetID: e.NetID, MAC: e.MAC}),
+		d.Maps.Endpoints.Put(maps.Endpoint{IP: e.IP, Ifindex: e.Ifindex, NetID: e.NetID, MAC: e.MAC}),
+	)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// Counters returns every enet_stats entry summed over CPUs.
+func (d *Datapath) Counters() []maps.Counter {
+	d.t.Helper()
+	cs, err := d.Maps.Stats.All()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return cs
+}
