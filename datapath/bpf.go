@@ -197,6 +197,8 @@ func (m *Manager) mapFill() []api.MapFill {
 		loader.EnetMapEnetStats:     m.dp.EnetStats,
 		loader.EnetMapEnetCt:        m.dp.EnetCt,
 		loader.EnetMapEnetNat:       m.dp.EnetNat,
+		loader.EnetMapEnetPorts:     m.dp.EnetPorts,
+		loader.EnetMapEnetSockRev:   m.dp.EnetSockRev,
 	}
 	out := []api.MapFill{}
 	for name, mp := range all {

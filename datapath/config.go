@@ -27,6 +27,7 @@ type Config struct {
 	PortMin       uint16 // range for masquerade source ports that must change
 	PortMax       uint16
 	GCInterval    time.Duration
+	Cgroup        string // cgroup v2 dir for the socket programs; empty: the root
 	Log           *zap.Logger
 }
 

@@ -60,6 +60,9 @@ func run(ctx context.Context, cfg Config, listening *bool) error {
 	}
 	defer os.Remove(pidPath)
 	warnPrivateMounts(cfg.Log)
+	if err := raiseFileLimit(); err != nil {
+		cfg.Log.Warn("cannot raise the open file limit: fewer ports can be published", zap.Error(err))
+	}
 
 	if _, err := ensureBPFFS(cfg.BPFFS); err != nil {
 		return err
@@ -117,6 +120,9 @@ func (m *Manager) start() error {
 		return err
 	}
 	if err := m.setupUplink(); err != nil {
+		return err
+	}
+	if err := m.setupSockets(); err != nil {
 		return err
 	}
 	if err := m.ensureDefaultNetwork(); err != nil {

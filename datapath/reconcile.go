@@ -46,7 +46,7 @@ func (m *Manager) reconcile() error {
 			live = append(live, eps[i])
 		}
 	}
-	return m.sweep(nets, live)
+	return errors.Join(m.sweep(nets, live), m.restorePorts(live))
 }
 
 // uplinkName is the uplink's device name, or "" without one.
@@ -185,8 +185,15 @@ func (m *Manager) sweepPins(d desired) error {
 	if err != nil {
 		return err
 	}
+	keep := map[string]bool{}
+	for _, h := range loader.SockHooks {
+		keep[h.Name] = true
+	}
 	var errs []error
 	for _, e := range entries {
+		if keep[e.Name()] {
+			continue
+		}
 		ifname, hook, ok := cutHook(e.Name())
 		switch {
 		case !ok:

@@ -26,6 +26,7 @@ type EnetConfig struct {
 	TimeoutUdp         uint32
 	TimeoutUdpStream   uint32
 	TimeoutIcmp        uint32
+	NetnsCookie        uint64
 }
 
 type EnetConfigFlag uint32
@@ -156,6 +157,21 @@ const (
 	EnetNetworkFlagNET_F_MASQUERADE EnetNetworkFlag = 4
 )
 
+type EnetPortKey struct {
+	_     structs.HostLayout
+	Proto uint8
+	Pad   uint8
+	Port  uint16
+	Addr  [4]uint8
+}
+
+type EnetPortTarget struct {
+	_    structs.HostLayout
+	Addr [4]uint8
+	Port uint16
+	Pad  uint16
+}
+
 type EnetReason uint32
 
 const (
@@ -166,6 +182,8 @@ const (
 	EnetReasonREASON_FWD_REPLY          EnetReason = 5
 	EnetReasonREASON_TO_HOST            EnetReason = 6
 	EnetReasonREASON_HOST_FLOW          EnetReason = 7
+	EnetReasonREASON_FWD_DNAT           EnetReason = 8
+	EnetReasonREASON_FWD_HAIRPIN        EnetReason = 9
 	EnetReasonREASON_DROP_MALFORMED     EnetReason = 32
 	EnetReasonREASON_DROP_NO_IFACE      EnetReason = 33
 	EnetReasonREASON_DROP_SPOOF_MAC     EnetReason = 34
@@ -182,8 +200,25 @@ const (
 	EnetReasonREASON_DROP_CT_FULL       EnetReason = 45
 	EnetReasonREASON_DROP_NO_FLOW       EnetReason = 46
 	EnetReasonREASON_DROP_TOO_BIG       EnetReason = 47
-	EnetReasonREASON_MAX                EnetReason = 48
+	EnetReasonREASON_DROP_NAT_TAKEN     EnetReason = 48
+	EnetReasonREASON_MAX                EnetReason = 49
 )
+
+type EnetSockRev struct {
+	_    structs.HostLayout
+	Addr [4]uint8
+	Port uint16
+	Pad  uint16
+}
+
+type EnetSockRevKey struct {
+	_      structs.HostLayout
+	Cookie uint64
+	Addr   [4]uint8
+	Port   uint16
+	Proto  uint8
+	Pad    uint8
+}
 
 type EnetStats struct {
 	_       structs.HostLayout
@@ -212,19 +247,25 @@ type EnetSubnetKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	EnetMapEnetConfig    = "enet_config"
-	EnetMapEnetCt        = "enet_ct"
-	EnetMapEnetEndpoints = "enet_endpoints"
-	EnetMapEnetEvents    = "enet_events"
-	EnetMapEnetIfaces    = "enet_ifaces"
-	EnetMapEnetNat       = "enet_nat"
-	EnetMapEnetNetworks  = "enet_networks"
-	EnetMapEnetScratch   = "enet_scratch"
-	EnetMapEnetStats     = "enet_stats"
-	EnetMapEnetSubnets   = "enet_subnets"
-	EnetProgEnetFromEp   = "enet_from_ep"
-	EnetProgEnetFromUp   = "enet_from_up"
-	EnetProgEnetToUp     = "enet_to_up"
+	EnetMapEnetConfig     = "enet_config"
+	EnetMapEnetCt         = "enet_ct"
+	EnetMapEnetEndpoints  = "enet_endpoints"
+	EnetMapEnetEvents     = "enet_events"
+	EnetMapEnetIfaces     = "enet_ifaces"
+	EnetMapEnetNat        = "enet_nat"
+	EnetMapEnetNetworks   = "enet_networks"
+	EnetMapEnetPorts      = "enet_ports"
+	EnetMapEnetScratch    = "enet_scratch"
+	EnetMapEnetSockRev    = "enet_sock_rev"
+	EnetMapEnetStats      = "enet_stats"
+	EnetMapEnetSubnets    = "enet_subnets"
+	EnetProgEnetFromEp    = "enet_from_ep"
+	EnetProgEnetFromUp    = "enet_from_up"
+	EnetProgEnetSockConn4 = "enet_sock_conn4"
+	EnetProgEnetSockPeer4 = "enet_sock_peer4"
+	EnetProgEnetSockRecv4 = "enet_sock_recv4"
+	EnetProgEnetSockSend4 = "enet_sock_send4"
+	EnetProgEnetToUp      = "enet_to_up"
 )
 
 // LoadEnet returns the embedded CollectionSpec for Enet.
@@ -269,9 +310,13 @@ type EnetSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type EnetProgramSpecs struct {
-	EnetFromEp *ebpf.ProgramSpec `ebpf:"enet_from_ep"`
-	EnetFromUp *ebpf.ProgramSpec `ebpf:"enet_from_up"`
-	EnetToUp   *ebpf.ProgramSpec `ebpf:"enet_to_up"`
+	EnetFromEp    *ebpf.ProgramSpec `ebpf:"enet_from_ep"`
+	EnetFromUp    *ebpf.ProgramSpec `ebpf:"enet_from_up"`
+	EnetSockConn4 *ebpf.ProgramSpec `ebpf:"enet_sock_conn4"`
+	EnetSockPeer4 *ebpf.ProgramSpec `ebpf:"enet_sock_peer4"`
+	EnetSockRecv4 *ebpf.ProgramSpec `ebpf:"enet_sock_recv4"`
+	EnetSockSend4 *ebpf.ProgramSpec `ebpf:"enet_sock_send4"`
+	EnetToUp      *ebpf.ProgramSpec `ebpf:"enet_to_up"`
 }
 
 // EnetMapSpecs contains maps before they are loaded into the kernel.
@@ -285,7 +330,9 @@ type EnetMapSpecs struct {
 	EnetIfaces    *ebpf.MapSpec `ebpf:"enet_ifaces"`
 	EnetNat       *ebpf.MapSpec `ebpf:"enet_nat"`
 	EnetNetworks  *ebpf.MapSpec `ebpf:"enet_networks"`
+	EnetPorts     *ebpf.MapSpec `ebpf:"enet_ports"`
 	EnetScratch   *ebpf.MapSpec `ebpf:"enet_scratch"`
+	EnetSockRev   *ebpf.MapSpec `ebpf:"enet_sock_rev"`
 	EnetStats     *ebpf.MapSpec `ebpf:"enet_stats"`
 	EnetSubnets   *ebpf.MapSpec `ebpf:"enet_subnets"`
 }
@@ -323,7 +370,9 @@ type EnetMaps struct {
 	EnetIfaces    *ebpf.Map `ebpf:"enet_ifaces"`
 	EnetNat       *ebpf.Map `ebpf:"enet_nat"`
 	EnetNetworks  *ebpf.Map `ebpf:"enet_networks"`
+	EnetPorts     *ebpf.Map `ebpf:"enet_ports"`
 	EnetScratch   *ebpf.Map `ebpf:"enet_scratch"`
+	EnetSockRev   *ebpf.Map `ebpf:"enet_sock_rev"`
 	EnetStats     *ebpf.Map `ebpf:"enet_stats"`
 	EnetSubnets   *ebpf.Map `ebpf:"enet_subnets"`
 }
@@ -337,7 +386,9 @@ func (m *EnetMaps) Close() error {
 		m.EnetIfaces,
 		m.EnetNat,
 		m.EnetNetworks,
+		m.EnetPorts,
 		m.EnetScratch,
+		m.EnetSockRev,
 		m.EnetStats,
 		m.EnetSubnets,
 	)
@@ -353,15 +404,23 @@ type EnetVariables struct {
 //
 // It can be passed to LoadEnetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type EnetPrograms struct {
-	EnetFromEp *ebpf.Program `ebpf:"enet_from_ep"`
-	EnetFromUp *ebpf.Program `ebpf:"enet_from_up"`
-	EnetToUp   *ebpf.Program `ebpf:"enet_to_up"`
+	EnetFromEp    *ebpf.Program `ebpf:"enet_from_ep"`
+	EnetFromUp    *ebpf.Program `ebpf:"enet_from_up"`
+	EnetSockConn4 *ebpf.Program `ebpf:"enet_sock_conn4"`
+	EnetSockPeer4 *ebpf.Program `ebpf:"enet_sock_peer4"`
+	EnetSockRecv4 *ebpf.Program `ebpf:"enet_sock_recv4"`
+	EnetSockSend4 *ebpf.Program `ebpf:"enet_sock_send4"`
+	EnetToUp      *ebpf.Program `ebpf:"enet_to_up"`
 }
 
 func (p *EnetPrograms) Close() error {
 	return _EnetClose(
 		p.EnetFromEp,
 		p.EnetFromUp,
+		p.EnetSockConn4,
+		p.EnetSockPeer4,
+		p.EnetSockRecv4,
+		p.EnetSockSend4,
 		p.EnetToUp,
 	)
 }

@@ -11,6 +11,7 @@ type Set struct {
 	Config    Config
 	CT        CT
 	NAT       NAT
+	Ports     Ports
 }
 
 // For returns the typed views of dp's maps.
@@ -24,5 +25,6 @@ func For(dp *loader.Datapath) *Set {
 		Config:    Config{m.EnetConfig},
 		CT:        CT{m.EnetCt},
 		NAT:       NAT{m.EnetNat},
+		Ports:     Ports{m.EnetPorts},
 	}
 }

@@ -27,6 +27,8 @@ var reasonNames = map[Reason]string{
 	loader.EnetReasonREASON_FWD_REPLY:      "forward-reply",
 	loader.EnetReasonREASON_TO_HOST:        "to-host",
 	loader.EnetReasonREASON_HOST_FLOW:      "host-flow",
+	loader.EnetReasonREASON_FWD_DNAT:       "forward-published",
+	loader.EnetReasonREASON_FWD_HAIRPIN:    "forward-hairpin",
 
 	loader.EnetReasonREASON_DROP_INTERNAL:      "drop-internal",
 	loader.EnetReasonREASON_DROP_NAT_EXHAUSTED: "drop-nat-ports-exhausted",
@@ -37,6 +39,7 @@ var reasonNames = map[Reason]string{
 	loader.EnetReasonREASON_DROP_CT_FULL:       "drop-ct-full",
 	loader.EnetReasonREASON_DROP_NO_FLOW:       "drop-icmp-no-flow",
 	loader.EnetReasonREASON_DROP_TOO_BIG:       "drop-too-big",
+	loader.EnetReasonREASON_DROP_NAT_TAKEN:     "drop-published-flow-taken",
 }
 
 // ReasonName is the name `ebpfnet bpf stats` shows for a reason.

@@ -26,6 +26,8 @@ enum reason {
 	REASON_FWD_REPLY,	/* a reply translated back and delivered to its endpoint */
 	REASON_TO_HOST,		/* left to the node's own stack */
 	REASON_HOST_FLOW,	/* the node's own packet out of the uplink, recorded */
+	REASON_FWD_DNAT,	/* to a published port, delivered to its endpoint */
+	REASON_FWD_HAIRPIN,	/* endpoint to a published port, back to an endpoint */
 	REASON_DROP_MALFORMED = 32,	/* truncated or impossible headers */
 	REASON_DROP_NO_IFACE,	/* program runs on an interface it does not know */
 	REASON_DROP_SPOOF_MAC,	/* source MAC is not the endpoint's */
@@ -42,6 +44,7 @@ enum reason {
 	REASON_DROP_CT_FULL,	/* a conntrack or NAT entry could not be written */
 	REASON_DROP_NO_FLOW,	/* an ICMP error for no known flow */
 	REASON_DROP_TOO_BIG,	/* over the uplink's MTU without DF: cannot fragment */
+	REASON_DROP_NAT_TAKEN,	/* a published port's flow collides with another */
 	REASON_MAX,
 };
 

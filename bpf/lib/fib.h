@@ -29,7 +29,7 @@ enum fib_out {
 /* fib_out_lookup asks the kernel's FIB where a packet from src goes. The
  * length is left to the kernel (tot_len 0), which checks GSO packets by
  * their segments rather than their total size. */
-__inline int fib_out_lookup(struct __sk_buff *skb, const struct iphdr *ip, __be32 src,
+__inline int fib_out_lookup(struct __sk_buff *skb, const struct iphdr *ip, __be32 src, __be32 dst,
 			    const struct config *cfg, struct bpf_fib_lookup *fib)
 {
 	int df = (ip->frag_off & bpf_htons(0x4000)) != 0;
@@ -40,7 +40,7 @@ __inline int fib_out_lookup(struct __sk_buff *skb, const struct iphdr *ip, __be3
 	fib->tos = ip->tos;
 	fib->l4_protocol = ip->protocol;
 	fib->ipv4_src = src;
-	fib->ipv4_dst = ip->daddr;
+	fib->ipv4_dst = dst;
 	fib->ifindex = skb->ingress_ifindex;
 	rc = bpf_fib_lookup(skb, fib, sizeof(*fib), 0);
 	switch (rc) {

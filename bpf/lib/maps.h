@@ -81,6 +81,7 @@ struct config {
 	__u32 timeout_udp;
 	__u32 timeout_udp_stream;	/* UDP after a reply was seen */
 	__u32 timeout_icmp;
+	__u64 netns_cookie;	/* the daemon's netns: the socket programs act only there */
 };
 
 /* A flow's IPv4 tuple in the direction a packet travels. Ports are in host
@@ -202,6 +203,54 @@ struct {
 	__uint(max_entries, 524288);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } enet_nat SEC(".maps");
+
+/* enet_ports: a published port -> the endpoint port it leads to. addr
+ * 0.0.0.0 is a port published on every address. */
+struct port_key {
+	__u8 proto;
+	__u8 pad;
+	__u16 port;		/* host order */
+	__u8 addr[4];
+};
+
+struct port_target {
+	__u8 addr[4];
+	__u16 port;		/* host order */
+	__u16 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct port_key);
+	__type(value, struct port_target);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_ports SEC(".maps");
+
+/* enet_sock_rev: what a node socket connected or sent to before the
+ * socket programs rewrote it, so replies and getpeername show it. */
+struct sock_rev_key {
+	__u64 cookie;		/* the socket's */
+	__u8 addr[4];		/* the endpoint it was rewritten to */
+	__u16 port;		/* host order */
+	__u8 proto;
+	__u8 pad;
+};
+
+struct sock_rev {
+	__u8 addr[4];
+	__u16 port;		/* host order */
+	__u16 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct sock_rev_key);
+	__type(value, struct sock_rev);
+	__uint(max_entries, 65536);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_sock_rev SEC(".maps");
 
 /* enet_scratch: room for building entries too large for the 512-byte
  * BPF stack. Per CPU, not pinned. */

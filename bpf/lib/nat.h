@@ -81,11 +81,11 @@ __inline struct nat_entry *nat_find(const struct pkt *p, struct ct_entry **ctp, 
 	return NULL;
 }
 
-/* snat_create records a flow leaving with source src: the packet's own
- * source port if that is free, else a random one in the configured range.
- * Returns 0 with the chosen tuple in *to, or a drop reason. */
-__inline int snat_create(const struct pkt *p, __be32 src, __u32 ifindex, __u32 ct_flags,
-			 __u32 nat_flags, struct ct_key *to)
+/* nat_create records a flow whose packets leave as *to, taking the
+ * packet's own source port if that is free, else a random one in the
+ * configured range. *to comes in with the addresses and destination port
+ * set and leaves with the source port chosen. Returns 0 or a drop reason. */
+__inline int nat_create(const struct pkt *p, struct ct_key *to, __u32 ifindex, __u32 ct_flags, __u32 nat_flags)
 {
 	const struct config *cfg = config_get();
 	__u32 span;
@@ -93,8 +93,7 @@ __inline int snat_create(const struct pkt *p, __be32 src, __u32 ifindex, __u32 c
 
 	if (!cfg)
 		return REASON_DROP_CT_FULL;
-	*to = p->tuple;
-	v4_store(to->saddr, src);
+	to->sport = p->tuple.sport;
 	span = (__u32)cfg->port_max - cfg->port_min + 1;
 	for (i = 0; i < NAT_PORT_TRIES; i++) {
 		err = flow_create(p, to, ifindex, ct_flags, nat_flags);

@@ -7,43 +7,52 @@
 #include "common.h"
 #include "config.h"
 #include "ct.h"
+#include "deliver.h"
+#include "egress.h"
 #include "endpoint.h"
 #include "fib.h"
 #include "icmp.h"
 #include "l4.h"
 #include "maps.h"
 #include "nat.h"
+#include "ports.h"
 #include "stats.h"
-
-/* deliver_ep hands a routed packet to the endpoint owning its (already
- * translated) destination: gateway MAC as source, TTL down, into its eth0. */
-__inline int deliver_ep(struct __sk_buff *skb, struct event *t, __be32 daddr, __u32 reason)
-{
-	struct endpoint *ep = endpoint_lookup(daddr);
-	struct network *net;
-	struct iphdr *ip;
-
-	if (!ep)
-		return verdict(t, REASON_TO_HOST, 0, TC_ACT_OK);
-	net = bpf_map_lookup_elem(&enet_networks, &ep->net_id);
-	ip = ipv4_hdr(skb);
-	if (!net || !ip)
-		return drop(t, REASON_DROP_MALFORMED);
-	if (ip->ttl <= 1)
-		return verdict(t, REASON_TO_HOST, 0, TC_ACT_OK);
-	if (ipv4_ttl_dec(skb, ip->ttl) < 0 || set_macs(skb, net->gateway_mac, ep->mac) < 0)
-		return drop(t, REASON_DROP_MALFORMED);
-	count(t->ifindex, reason, t->len);
-	emit(t, reason, ep->ifindex);
-	return bpf_redirect_peer(ep->ifindex, 0);
-}
 
 /* up_translated delivers a packet that a NAT entry translated. */
 __inline int up_translated(struct __sk_buff *skb, struct event *t, const struct nat_entry *e)
 {
 	if (e->flags & NAT_F_HOST)
 		return verdict(t, REASON_TO_HOST, 0, TC_ACT_OK);
-	return deliver_ep(skb, t, v4_load(e->to.daddr), REASON_FWD_REPLY);
+	return deliver_ep(skb, t, v4_load(e->to.daddr),
+			  (e->flags & NAT_F_REPLY) ? REASON_FWD_REPLY : REASON_FWD_DNAT);
+}
+
+/* up_published: the first packet of a flow to a published port. The
+ * client's address is kept, as Docker's DNAT keeps it. A port published
+ * on every address answers here on the uplink's. */
+__inline int up_published(struct __sk_buff *skb, struct event *t, const struct config *cfg, const struct pkt *p)
+{
+	__be32 daddr = v4_load(p->tuple.daddr);
+	struct port_target *port;
+	struct endpoint *ep;
+	struct ct_key to;
+	int err;
+
+	port = port_lookup(p->tuple.proto, daddr, p->tuple.dport, daddr == v4_load(cfg->snat_ip));
+	if (!port)
+		return ENET_CONTINUE;
+	ep = endpoint_lookup(v4_load(port->addr));
+	if (!ep)
+		return ENET_CONTINUE;
+	to = p->tuple;
+	__builtin_memcpy(to.daddr, port->addr, 4);
+	to.dport = port->port;
+	err = flow_create(p, &to, ep->ifindex, CT_F_DNAT, 0);
+	if (err)
+		return drop(t, err == FLOW_TAKEN ? REASON_DROP_NAT_TAKEN : REASON_DROP_CT_FULL);
+	if (nat_rewrite(skb, p, &to) < 0)
+		return drop(t, REASON_DROP_MALFORMED);
+	return deliver_ep(skb, t, v4_load(to.daddr), REASON_FWD_DNAT);
 }
 
 /* up_untranslated: packets for an endpoint's own address reach it only on
@@ -80,8 +89,11 @@ __inline int from_up_ipv4(struct __sk_buff *skb, struct event *t, const struct i
 		return e ? up_translated(skb, t, e) : up_untranslated(skb, t, daddr);
 	}
 	e = nat_find(&p, &ct, now);
-	if (!e)
-		return up_untranslated(skb, t, daddr);
+	if (!e) {
+		int ret = up_published(skb, t, cfg, &p);
+
+		return ret != ENET_CONTINUE ? ret : up_untranslated(skb, t, daddr);
+	}
 	ct_update(ct, cfg, &p, e->flags & NAT_F_REPLY, now);
 	if (nat_rewrite(skb, &p, &e->to) < 0)
 		return drop(t, REASON_DROP_MALFORMED);
@@ -117,7 +129,8 @@ __inline int to_up_host(struct __sk_buff *skb, struct event *t, const struct iph
 		flow_create(&p, &p.tuple, 0, CT_F_HOST, NAT_F_HOST);
 		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
 	}
-	if (snat_create(&p, ip->saddr, 0, CT_F_HOST, NAT_F_HOST, &to))
+	to = p.tuple;
+	if (nat_create(&p, &to, 0, CT_F_HOST, NAT_F_HOST))
 		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
 	if (nat_rewrite(skb, &p, &to) < 0)
 		return drop(t, REASON_DROP_MALFORMED);

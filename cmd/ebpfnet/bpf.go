@@ -19,6 +19,7 @@ func bpfCommand() *cli.Command {
 			{Name: "stats", Usage: "enet_stats: packets per interface and verdict", Flags: []cli.Flag{jsonFlag}, Action: bpfStats},
 			{Name: "ct", Usage: "enet_ct: tracked flows, state, time left, counters", Flags: []cli.Flag{jsonFlag}, Action: bpfCT},
 			{Name: "nat", Usage: "enet_nat: address and port translations, both directions", Flags: []cli.Flag{jsonFlag}, Action: bpfNAT},
+			{Name: "ports", Usage: "enet_ports: published ports -> endpoint address and port", Flags: []cli.Flag{jsonFlag}, Action: bpfPorts},
 			{Name: "trace", Usage: "write verdicts to the enet_events ring buffer", ArgsUsage: "off|drops|all", Action: bpfTrace},
 		},
 	}
@@ -95,6 +96,18 @@ func bpfNAT(c *cli.Context) error {
 	t := newTable("PROTO", "FROM", "TO", "DIRECTION", "HOST")
 	for _, r := range rows {
 		t.row(r.Proto, r.FromSrc+" -> "+r.FromDst, r.ToSrc+" -> "+r.ToDst, r.Direction, yesNo(r.Host))
+	}
+	return t.flush()
+}
+
+func bpfPorts(c *cli.Context) error {
+	rows, err := client(c).BPFPorts(c.Context)
+	if err != nil || c.Bool("json") {
+		return orJSON(rows, err)
+	}
+	t := newTable("PROTO", "HOST-IP", "HOST-PORT", "TARGET", "ENDPOINT")
+	for _, r := range rows {
+		t.row(r.Proto, r.HostIP, fmt.Sprint(r.HostPort), r.Target, orDash(r.Endpoint))
 	}
 	return t.flush()
 }

@@ -37,6 +37,7 @@ func daemonFlags() []cli.Flag {
 		&cli.UintFlag{Name: "nat-max", Value: datapath.DefaultNATMax, Usage: "NAT entries (enet_nat, LRU; two per flow)"},
 		&cli.StringFlag{Name: "snat-ports", Value: fmt.Sprintf("%d-%d", datapath.DefaultPortMin, datapath.DefaultPortMax),
 			Usage: "range for masquerade source ports that cannot be kept"},
+		&cli.StringFlag{Name: "cgroup", Usage: "cgroup v2 dir whose processes get the socket rewrite for published ports (default: the cgroup2 root)"},
 		&cli.DurationFlag{Name: "gc-interval", Value: datapath.DefaultGCInterval, Usage: "how often expired flows are removed"},
 		&cli.BoolFlag{Name: "foreground", Usage: "stay in the foreground and log to stderr"},
 	}
@@ -81,6 +82,7 @@ func daemonConfig(c *cli.Context) (datapath.Config, error) {
 		PortMin:       lo,
 		PortMax:       hi,
 		GCInterval:    c.Duration("gc-interval"),
+		Cgroup:        c.String("cgroup"),
 	}, nil
 }
 

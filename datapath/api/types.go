@@ -39,6 +39,32 @@ type EndpointCreate struct {
 	Network string `json:"network,omitempty"` // default network when empty
 	IP      string `json:"ip,omitempty"`
 	Netns   string `json:"netns,omitempty"` // adopt this namespace instead of creating one
+	// Publish holds Docker -p specs published once the endpoint exists.
+	Publish []string `json:"publish,omitempty"`
+}
+
+// Publish is the body of POST /v1/endpoints/{name}/publish and /unpublish.
+type Publish struct {
+	Specs []string `json:"specs"`
+}
+
+// Port is a published port, as `ebpfnet port` shows it.
+type Port struct {
+	Endpoint      string `json:"endpoint"`
+	Proto         string `json:"proto"`
+	HostIP        string `json:"host_ip"` // 0.0.0.0: every address
+	HostPort      uint16 `json:"host_port"`
+	ContainerPort uint16 `json:"container_port"`
+	Target        string `json:"target"` // the endpoint address and port
+}
+
+// BPFPort is an enet_ports entry.
+type BPFPort struct {
+	Proto    string `json:"proto"`
+	HostIP   string `json:"host_ip"`
+	HostPort uint16 `json:"host_port"`
+	Target   string `json:"target"`
+	Endpoint string `json:"endpoint,omitempty"`
 }
 
 // Endpoint is an endpoint as the API shows it.
