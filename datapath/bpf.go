@@ -178,6 +178,7 @@ func (m *Manager) Status(ctx context.Context) (*api.Status, error) {
 	}
 	slices.SortFunc(st.Programs, func(a, b api.Program) int { return strings.Compare(a.Interface, b.Interface) })
 	st.Maps = m.mapFill()
+	st.Resources = resources()
 	if counters, err := m.maps.Stats.All(); err == nil {
 		for _, c := range counters {
 			if maps.IsDrop(c.Reason) {

@@ -64,4 +64,6 @@ const (
 	aliasPrefix    = "ebpfnet:"
 	vethPrefix     = "enetv"
 	bridgePrefix   = "enet-"
+	// maxBridgePorts is the kernel's limit (BR_MAX_PORTS, port 0 reserved).
+	maxBridgePorts = 1023
 )

@@ -142,6 +142,10 @@ func planIface(tx *store.Tx, n *store.Network, reqIP, name string) (*store.Inter
 		return nil, err
 	}
 	used := usedAddrs(eps, n.Name)
+	if len(used) >= maxBridgePorts {
+		return nil, api.Conflict("network %q has %d endpoints: a Linux bridge takes at most %d ports",
+			n.Name, len(used), maxBridgePorts)
+	}
 	isUsed := func(a netip.Addr) bool { return used[a] }
 	pool := ipam.Pool{Subnet: n.Subnet, Range: n.IPRange, Gateway: n.Gateway}
 	var ip netip.Addr

@@ -108,6 +108,14 @@ type Status struct {
 	Drops      uint64    `json:"drops"`
 	Networks   int       `json:"networks"`
 	Endpoints  int       `json:"endpoints"`
+	Resources  Resources `json:"resources"`
+}
+
+// Resources is what the daemon process holds, for spotting leaks.
+type Resources struct {
+	FDs        int    `json:"fds"`
+	Goroutines int    `json:"goroutines"`
+	RSSBytes   uint64 `json:"rss_bytes"`
 }
 
 // Program is a datapath program attached to an interface.
