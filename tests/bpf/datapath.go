@@ -1,8 +1,10 @@
 // Package bpftest runs the datapath's programs with BPF_PROG_RUN: load the
 // real object with private maps, fill the maps, feed a packet to an entry
 // point, and assert on the verdict, the packet that comes out, the counters
-// and the trace events. Every test gets a datapath of its own and nothing
-// is pinned, so tests share no state and leave nothing behind.
+// and the trace events. Every test gets a datapath of its own (the subtests
+// of a table share their parent's, emptied for each by Reuse) and nothing
+// is pinned, so tests share no state and leave nothing behind. Programs
+// that ask the kernel's FIB run inside a netns of the test's (NewNetns).
 package bpftest
 
 import (
