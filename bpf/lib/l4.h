@@ -64,10 +64,13 @@ __inline int tuple_l4(struct __sk_buff *skb, __u32 off, struct ct_key *t, struct
 
 	switch (t->proto) {
 	case IPPROTO_TCP:
-		if (bpf_skb_load_bytes(skb, off + 13, &tcp_flags, 1) < 0)
-			return -1;
-		if (p)
+		/* Only a packet's own header is read for its flags: an ICMP
+		 * error may quote no more than 8 bytes of TCP (RFC 792). */
+		if (p) {
+			if (bpf_skb_load_bytes(skb, off + 13, &tcp_flags, 1) < 0)
+				return -1;
 			p->tcp_flags = tcp_flags;
+		}
 		/* fallthrough */
 	case IPPROTO_UDP:
 		if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)) < 0)

@@ -76,7 +76,12 @@ __inline struct nat_entry *nat_find(const struct pkt *p, struct ct_entry **ctp, 
 		return e;
 	}
 	flow = e->flow;
-	tuple_reverse(&reply, (e->flags & NAT_F_REPLY) ? &p->tuple : &e->to);
+	/* The reverse entry's key: the tuple looked up, or the reverse of
+	 * where the forward entry sends. */
+	if (e->flags & NAT_F_REPLY)
+		reply = p->tuple;
+	else
+		tuple_reverse(&reply, &e->to);
 	flow_delete(&flow, &reply);
 	return NULL;
 }

@@ -1,17 +1,23 @@
 // Package bpftest runs the datapath's programs with BPF_PROG_RUN: load the
 // real object with private maps, fill the maps, feed a packet to an entry
 // point, and assert on the verdict, the packet that comes out, the counters
-// and the trace events. Every test gets a datapath of its own and nothing
-// is pinned, so tests share no state and leave nothing behind.
+// and the trace events. Every test gets a datapath of its own (the subtests
+// of a table share their parent's, emptied for each by Reuse) and nothing
+// is pinned, so tests share no state and leave nothing behind. Programs
+// that ask the kernel's FIB run inside a netns of the test's (NewNetns).
 package bpftest
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
+	"slices"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/ebpfnet/ebpfnet/loader"
@@ -51,6 +57,51 @@ func Load(t testing.TB) *Datapath {
 	d := &Datapath{Datapath: dp, Maps: maps.For(dp), t: t, events: events}
 	d.SetConfig(loader.EnetConfig{Flags: loader.EnetConfigFlagCONFIG_F_TRACE})
 	return d
+}
+
+// Reuse readies a datapath that Load gave a parent test for one of its
+// subtests: it empties every hash and trie map, drains enet_events, turns
+// tracing back on and returns the datapath bound to t. Loading costs the
+// verifier's pass over every program, far more than a test's runs, so the
+// subtests of a large table share one load this way.
+func (d *Datapath) Reuse(t testing.TB) *Datapath {
+	t.Helper()
+	all := reflect.ValueOf(d.EnetMaps)
+	for i := range all.NumField() {
+		m, ok := all.Field(i).Interface().(*ebpf.Map)
+		if !ok || !slices.Contains(clearable, m.Type()) {
+			continue
+		}
+		if err := clearMap(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.drainEvents(); err != nil {
+		t.Fatal(err)
+	}
+	r := *d
+	r.t = t
+	r.SetConfig(loader.EnetConfig{Flags: loader.EnetConfigFlagCONFIG_F_TRACE})
+	return &r
+}
+
+// clearable are the map types whose entries can be deleted; the arrays
+// (config, scratch) are overwritten instead or hold nothing between runs.
+var clearable = []ebpf.MapType{ebpf.Hash, ebpf.LRUHash, ebpf.PerCPUHash, ebpf.LPMTrie}
+
+func clearMap(m *ebpf.Map) error {
+	for {
+		k, err := m.NextKeyBytes(nil)
+		if err != nil {
+			return fmt.Errorf("clear %s: %w", m, err)
+		}
+		if k == nil {
+			return nil
+		}
+		if err := m.Delete(k); err != nil {
+			return fmt.Errorf("clear %s: %w", m, err)
+		}
+	}
 }
 
 // SetConfig replaces enet_config; Load turns on CONFIG_F_TRACE.

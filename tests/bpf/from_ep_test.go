@@ -27,9 +27,10 @@ type fromEpCase struct {
 }
 
 func TestFromEp(t *testing.T) {
+	base := Load(t)
 	for _, tc := range slices.Concat(l2Cases(t), ipv4Cases(t), routeCases(t)) {
 		t.Run(tc.name, func(t *testing.T) {
-			d := fromEpWorld(t)
+			d := fromEpWorld(base.Reuse(t))
 			r := d.RunTC(d.EnetFromEp, tc.ingress, tc.pkt)
 			checkVerdict(t, d, r, tc)
 			checkPacket(t, r, tc)
@@ -156,7 +157,7 @@ func checkPacket(t *testing.T, r Result, tc fromEpCase) {
 // cannot be driven from here. If this fails, the kernel now passes short
 // frames and TestFromEp needs a drop-malformed case for them.
 func TestFromEpShortFrameNeverRuns(t *testing.T) {
-	d := fromEpWorld(t)
+	d := fromEpWorld(Load(t))
 	frame := Frame(t, Eth(web1.MAC, web.GatewayMAC, layers.EthernetTypeIPv4))[:13]
 	r, err := d.Run(d.EnetFromEp, frame, SkBuff{IngressIfindex: uint32(web1.Ifindex)})
 	if !errors.Is(err, unix.EINVAL) {
@@ -168,7 +169,7 @@ func TestFromEpShortFrameNeverRuns(t *testing.T) {
 // kernels (6.18 here) refuse such input to BPF_PROG_RUN, so the case runs
 // only where the kernel lets it.
 func TestFromEpTruncatedIPv4(t *testing.T) {
-	d := fromEpWorld(t)
+	d := fromEpWorld(Load(t))
 	tc := fromEpCase{
 		ingress: web1.Ifindex, pkt: udp(t, web1, "10.10.0.1")[:14+19],
 		ret: ActShot, reason: malformed,

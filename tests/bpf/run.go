@@ -21,9 +21,10 @@ const (
 )
 
 // SkBuff must match the start of struct __sk_buff in
-// bpf/include/linux/bpf.h, up to ingress_ifindex: the kernel takes a prefix
-// and zeroes the rest. It refuses non-zero values in fields it does not let
-// a test set (len, pkt_type, queue_mapping, protocol, vlan_*).
+// bpf/include/linux/bpf.h, up to ifindex: the kernel takes a prefix and
+// zeroes the rest. It refuses non-zero values in fields it does not let a
+// test set (len, pkt_type, queue_mapping, protocol, vlan_*), and an ifindex
+// other than 0 or 1 must name a device of the calling thread's netns.
 type SkBuff struct {
 	Len            uint32
 	PktType        uint32
@@ -35,6 +36,14 @@ type SkBuff struct {
 	VlanProto      uint32
 	Priority       uint32
 	IngressIfindex uint32
+	Ifindex        uint32 // the device the packet is on (0: loopback)
+}
+
+// skbOut receives the context after a run: the kernel refuses to return
+// less than the whole struct __sk_buff (ENOSPC), which grows with kernels.
+type skbOut struct {
+	SkBuff
+	_ [512]byte
 }
 
 // Result is what one run of a program produced.
@@ -42,6 +51,7 @@ type Result struct {
 	Ret    uint32
 	Packet []byte             // the packet after the program, as the kernel returned it
 	Events []loader.EnetEvent // trace events the run emitted, in order
+	Skb    SkBuff             // a tc program's context after the run, as the kernel returned it
 }
 
 // room for programs that grow the packet (encapsulation, IP options).
@@ -52,8 +62,12 @@ const outputPad = 256
 // perform redirects: a redirect shows as the return code and the target in
 // the event.
 func (d *Datapath) Run(prog *ebpf.Program, pkt []byte, ctx any) (Result, error) {
+	var skb skbOut
 	out := make([]byte, len(pkt)+outputPad)
 	opts := &ebpf.RunOptions{Data: pkt, DataOut: out, Context: ctx}
+	if _, ok := ctx.(SkBuff); ok {
+		opts.ContextOut = &skb
+	}
 	ret, err := prog.Run(opts)
 	if err != nil {
 		return Result{}, err
@@ -62,13 +76,19 @@ func (d *Datapath) Run(prog *ebpf.Program, pkt []byte, ctx any) (Result, error) 
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Ret: ret, Packet: opts.DataOut, Events: evs}, nil
+	return Result{Ret: ret, Packet: opts.DataOut, Events: evs, Skb: skb.SkBuff}, nil
 }
 
 // RunTC runs a tc program on pkt as if it arrived on ingressIfindex.
 func (d *Datapath) RunTC(prog *ebpf.Program, ingressIfindex int, pkt []byte) Result {
 	d.t.Helper()
-	r, err := d.Run(prog, pkt, SkBuff{IngressIfindex: uint32(ingressIfindex)})
+	return d.RunSkb(prog, SkBuff{IngressIfindex: uint32(ingressIfindex)}, pkt)
+}
+
+// RunSkb runs a tc program on pkt with skb as its context.
+func (d *Datapath) RunSkb(prog *ebpf.Program, skb SkBuff, pkt []byte) Result {
+	d.t.Helper()
+	r, err := d.Run(prog, pkt, skb)
 	if err != nil {
 		d.t.Fatalf("run %s: %v", prog, err)
 	}

@@ -27,9 +27,10 @@ func TestTraceConfig(t *testing.T) {
 		udp(t, web1, web.Gateway.String()),
 		UDPv4(t, web1.MAC, web.GatewayMAC, db1.IP, web.Gateway),
 	}
+	base := Load(t)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := fromEpWorld(t)
+			d := fromEpWorld(base.Reuse(t))
 			d.SetConfig(loader.EnetConfig{Flags: tc.flags})
 			var got []maps.Reason
 			for _, p := range pkts {

@@ -59,10 +59,8 @@ func hw(s string) net.HardwareAddr {
 	return m
 }
 
-// fromEpWorld is a datapath holding three networks and their endpoints.
-func fromEpWorld(t *testing.T) *Datapath {
-	t.Helper()
-	d := Load(t)
+// fromEpWorld fills d with three networks and their endpoints.
+func fromEpWorld(d *Datapath) *Datapath {
 	for _, n := range networks {
 		d.PutNetwork(n)
 	}
