@@ -27,6 +27,21 @@ __inline void flow_delete(const struct ct_key *key, const struct ct_key *reply)
 	bpf_map_delete_elem(&enet_ct, key);
 }
 
+/* flow_reclaim frees a reply tuple held by a flow that is dead (expired,
+ * or its conntrack entry evicted), so a new flow can take its port now
+ * rather than after the next GC. Returns 1 if it freed it. */
+__inline int flow_reclaim(const struct ct_key *reply, __u64 now)
+{
+	struct nat_entry *e = bpf_map_lookup_elem(&enet_nat, reply);
+	struct ct_key flow;
+
+	if (!e || ct_lookup(&e->flow, now))
+		return 0;
+	flow = e->flow;
+	flow_delete(&flow, reply);
+	return 1;
+}
+
 /* flow_create records a flow whose packets, first seen as p->tuple, leave
  * as *to. Returns 0, FLOW_TAKEN or FLOW_FULL. */
 static __noinline int flow_create(const struct pkt *p, const struct ct_key *to, __u32 ifindex,
@@ -45,7 +60,8 @@ static __noinline int flow_create(const struct pkt *p, const struct ct_key *to, 
 	tuple_reverse(&s->rev.to, &p->tuple);
 	s->rev.flow = p->tuple;
 	s->rev.flags = nat_flags | NAT_F_REPLY;
-	if (bpf_map_update_elem(&enet_nat, &reply, &s->rev, BPF_NOEXIST) < 0)
+	if (bpf_map_update_elem(&enet_nat, &reply, &s->rev, BPF_NOEXIST) < 0 &&
+	    (!flow_reclaim(&reply, now) || bpf_map_update_elem(&enet_nat, &reply, &s->rev, BPF_NOEXIST) < 0))
 		return FLOW_TAKEN;
 	s->fwd.to = *to;
 	s->fwd.flow = p->tuple;

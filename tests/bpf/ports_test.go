@@ -72,3 +72,29 @@ func TestSourcePortsExhausted(t *testing.T) {
 	n.forgetCT(f.orig)
 	checkOut(t, n.fromEp(m2, udp2, snatOut), udp2.masqueraded(portMin))
 }
+
+// TestSourcePortsOfDeadFlows: a port held by a flow that is dead (expired,
+// or its conntrack entry evicted) is taken over at once by a new flow
+// that wants it, without waiting for the GC.
+func TestSourcePortsOfDeadFlows(t *testing.T) {
+	w := newNodeWorld(t)
+	udp1 := out(m1, remote).udp(40000, 53)
+	udp2 := out(m2, remote).udp(40000, 53)
+	cases := []struct {
+		name string
+		kill func(n *node)
+	}{
+		{"expired", func(n *node) { n.expire(udp1.tuple()) }},
+		{"conntrack entry gone", func(n *node) { n.forgetCT(udp1.tuple()) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n := w.node(t)
+			n.narrowPorts()
+			n.fromEp(m1, udp1, snatOut)
+			tc.kill(n)
+			checkOut(t, n.fromEp(m2, udp2, snatOut), udp2.masqueraded(40000))
+			n.checkFlows(masqFlow(m2, udp2, 40000))
+		})
+	}
+}
