@@ -106,8 +106,8 @@ __inline int from_ep_hairpin(struct __sk_buff *skb, struct event *t, const struc
 
 	if (!cfg || (net->flags & NET_F_INTERNAL))
 		return ENET_CONTINUE;
-	port = port_lookup(p->tuple.proto, daddr, p->tuple.dport,
-			   daddr == v4_load(cfg->snat_ip) || daddr == v4_load(net->gateway));
+	port = port_lookup_pkt(p->tuple.proto, daddr, p->tuple.dport,
+			       daddr == v4_load(cfg->snat_ip) || daddr == v4_load(net->gateway));
 	if (!port)
 		return ENET_CONTINUE;
 	ep = endpoint_lookup(v4_load(port->addr));

@@ -29,6 +29,12 @@ __inline __be32 prefix_mask(__u32 prefixlen)
 	return bpf_htonl(~0U << (32 - prefixlen));
 }
 
+/* ipv4_is_loopback: 127.0.0.0/8. */
+__inline int ipv4_is_loopback(__be32 addr)
+{
+	return (addr & bpf_htonl(0xff000000)) == bpf_htonl(0x7f000000);
+}
+
 /* ipv4_is_bcast_mcast: the limited broadcast, class D, or the
  * directed broadcast of the given subnet. */
 __inline int ipv4_is_bcast_mcast(__be32 dst, __be32 subnet, __u32 prefixlen)

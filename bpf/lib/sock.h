@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "config.h"
+#include "ipv4.h"
 #include "maps.h"
 #include "ports.h"
 
@@ -31,7 +32,7 @@ __inline __u8 sock_proto(const struct bpf_sock_addr *ctx)
  * node's own sockets: loopback and the uplink's address. */
 __inline int sock_is_node(__be32 addr, const struct config *cfg)
 {
-	return (addr & bpf_htonl(0xff000000)) == bpf_htonl(0x7f000000) || addr == v4_load(cfg->snat_ip);
+	return ipv4_is_loopback(addr) || addr == v4_load(cfg->snat_ip);
 }
 
 /* sock_to_endpoint rewrites the address a socket connects or sends to if

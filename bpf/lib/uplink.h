@@ -38,7 +38,7 @@ __inline int up_published(struct __sk_buff *skb, struct event *t, const struct c
 	struct ct_key to;
 	int err;
 
-	port = port_lookup(p->tuple.proto, daddr, p->tuple.dport, daddr == v4_load(cfg->snat_ip));
+	port = port_lookup_pkt(p->tuple.proto, daddr, p->tuple.dport, daddr == v4_load(cfg->snat_ip));
 	if (!port)
 		return ENET_CONTINUE;
 	ep = endpoint_lookup(v4_load(port->addr));
