@@ -53,10 +53,12 @@ func host(dst netip.Addr) pkt {
 	return pkt{srcMAC: uplinkMAC, dstMAC: routerMAC, src: snatIP, dst: dst, ttl: 64}
 }
 
-func nodeGatewayMAC(e Endpoint) net.HardwareAddr {
+func nodeGatewayMAC(e Endpoint) net.HardwareAddr { return networkOf(e).GatewayMAC }
+
+func networkOf(e Endpoint) maps.Network {
 	for _, n := range nodeNetworks {
 		if n.ID == e.NetID {
-			return n.GatewayMAC
+			return n
 		}
 	}
 	panic("endpoint of no network")

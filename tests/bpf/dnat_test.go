@@ -1,0 +1,184 @@
+package bpftest
+
+import (
+	"testing"
+
+	"github.com/ebpfnet/ebpfnet/loader"
+)
+
+// TestPublished: the DNAT of published ports, from the uplink and from
+// endpoints (hairpin). The groups share one load of the datapath.
+func TestPublished(t *testing.T) {
+	w := newNodeWorld(t)
+	t.Run("from the uplink", func(t *testing.T) { publishedFromUplink(t, w) })
+	t.Run("replies", func(t *testing.T) { publishedReplies(t, w) })
+	t.Run("flow life", func(t *testing.T) { publishedFlowLife(t, w) })
+	t.Run("hairpin", func(t *testing.T) { hairpin(t, w) })
+}
+
+// publishedFromUplink: a packet on the uplink to a published port
+// reaches the endpoint behind it with the client's address kept, and
+// starts a flow; a port published on one address answers only there, one
+// published on every address only on the uplink's, one published on
+// 127.0.0.1 never; the rest is the node's. Later packets and ICMP errors
+// about the flow's replies follow the flow.
+func publishedFromUplink(t *testing.T, w *nodeWorld) {
+	var (
+		syn        = in(remote, snatIP).tcp(40000, 8080, tcpSYN)
+		ack        = in(remote, snatIP).tcp(40000, 8080, tcpACK)
+		dns        = in(remote, snatIP).udp(40000, 5353)
+		synAck     = out(m1, remote).tcp(80, 40000, tcpSYN|tcpACK) // m1's answer to syn
+		dnsAns     = out(m1, remote).udp(53, 40000)                // m1's answer to dns
+		sentSynAck = synAck.masqueraded(8080)                      // what remote got of them
+		sentAns    = dnsAns.masqueraded(5353)
+		unreach    = in(remote, snatIP).icmpError(3, 3, 0, quote(t, sentAns, 28+7))
+		fragNeeded = in(routerIP, snatIP).icmpError(3, 4, 1400, quote(t, sentSynAck, 28))
+		synOn      = func(dst string, port uint16) pkt { return in(remote, addr(dst)).tcp(40000, port, tcpSYN) }
+		withSyn    = func(n *node) { n.fromUp(syn, dnatTo(m1)) }
+	)
+	cases := []struct {
+		name  string
+		setup func(n *node)
+		in    pkt
+		want  verdict
+		out   pkt // zero: the packet passes unchanged
+		flows []flow
+	}{
+		{"TCP to a port published on every address", nil, syn, dnatTo(m1), syn.delivered(m1, 80),
+			[]flow{dnatFlow(m1, syn, 80)}},
+		{"UDP to a port published on every address", nil, dns, dnatTo(m1), dns.delivered(m1, 53),
+			[]flow{dnatFlow(m1, dns, 53)}},
+		{"UDP without checksum", nil, dns.with(func(p *pkt) { p.noUDPCsum = true }), dnatTo(m1),
+			dns.delivered(m1, 53).with(func(p *pkt) { p.noUDPCsum = true }), []flow{dnatFlow(m1, dns, 53)}},
+		{"to the uplink address a port is published on", nil, synOn("198.51.100.1", 8081), dnatTo(m2),
+			synOn("198.51.100.1", 8081).delivered(m2, 81), []flow{dnatFlow(m2, synOn("198.51.100.1", 8081), 81)}},
+		{"to another node address a port is published on", nil, synOn("198.51.100.2", 8443), dnatTo(m2),
+			synOn("198.51.100.2", 8443).delivered(m2, 443), []flow{dnatFlow(m2, synOn("198.51.100.2", 8443), 443)}},
+		{"published on every address, to another node address", nil, synOn("198.51.100.2", 8080), toStack, pkt{}, nil},
+		{"published on another address, to the uplink's", nil, synOn("198.51.100.1", 8443), toStack, pkt{}, nil},
+		{"published on the uplink address, to another", nil, synOn("198.51.100.2", 8081), toStack, pkt{}, nil},
+		{"published on 127.0.0.1, to the uplink address", nil, synOn("198.51.100.1", 9090), toStack, pkt{}, nil},
+		{"published on 127.0.0.1, to 127.0.0.1", nil, synOn("127.0.0.1", 9090), toStack, pkt{}, nil},
+		{"port not published", nil, synOn("198.51.100.1", 9999), toStack, pkt{}, nil},
+		{"published for the other protocol", nil, in(remote, snatIP).udp(40000, 8080), toStack, pkt{}, nil},
+		{"published for an endpoint that is gone", nil, synOn("198.51.100.1", 7070), toStack, pkt{}, nil},
+		{"later packet of the flow", withSyn, ack, dnatTo(m1), ack.delivered(m1, 80), []flow{dnatFlow(m1, syn, 80)}},
+		{"reply tuple held by the flow of another host port", withSyn, synOn("198.51.100.1", 8082), shot(natTaken),
+			pkt{}, []flow{dnatFlow(m1, syn, 80)}},
+		{"reply tuple held by the endpoint's own flow", func(n *node) {
+			n.fromEp(m1, out(m1, remote).tcp(80, 40000, tcpSYN), snatOut)
+		}, syn, shot(natTaken), pkt{}, []flow{masqFlow(m1, out(m1, remote).tcp(80, 40000, tcpSYN), 80)}},
+		{"reply tuple held by a dead flow", func(n *node) {
+			n.fromUp(synOn("198.51.100.1", 8082), dnatTo(m1))
+			n.expire(synOn("198.51.100.1", 8082).tuple())
+		}, syn, dnatTo(m1), syn.delivered(m1, 80), []flow{dnatFlow(m1, syn, 80)}},
+		{"port unreachable from the client about a reply", func(n *node) {
+			n.fromUp(dns, dnatTo(m1))
+			n.fromEp(m1, dnsAns, replyOut)
+		}, unreach, dnatTo(m1), unreach.delivered(m1, 0).with(func(p *pkt) {
+			p.payload = requote(t, sentAns, sentAns.from(m1.IP, 53), 28+7)
+		}), []flow{dnatFlow(m1, dns, 53)}},
+		{"fragmentation needed from a router about a reply", func(n *node) {
+			withSyn(n)
+			n.fromEp(m1, synAck, replyOut)
+		}, fragNeeded, dnatTo(m1), fragNeeded.delivered(m1, 0).with(func(p *pkt) {
+			p.payload = requote(t, sentSynAck, sentSynAck.from(m1.IP, 80), 28)
+		}), []flow{dnatFlow(m1, syn, 80)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n := w.node(t)
+			n.publish()
+			if tc.setup != nil {
+				tc.setup(n)
+			}
+			r := n.fromUp(tc.in, tc.want)
+			want := tc.out
+			if !want.src.IsValid() {
+				want = tc.in
+			}
+			checkOut(t, r, want)
+			n.checkFlows(tc.flows...)
+		})
+	}
+}
+
+// publishedReplies: what the endpoint behind a published port sends
+// back leaves the uplink from the published address and port, ICMP errors
+// included.
+func publishedReplies(t *testing.T, w *nodeWorld) {
+	var (
+		syn      = in(remote, snatIP).tcp(40000, 8080, tcpSYN)
+		dns      = in(remote, snatIP).udp(40000, 5353)
+		exact    = in(remote, nodeIP2).tcp(40000, 8443, tcpSYN)
+		received = dns.delivered(m1, 53) // what m1 got of dns
+		unreach  = out(m1, remote).icmpError(3, 3, 0, quote(t, received, 28+7))
+		synAck   = out(m1, remote).tcp(80, 40000, tcpSYN|tcpACK)
+	)
+	cases := []struct {
+		name  string
+		first pkt // from the uplink: starts the flow
+		from  Endpoint
+		in    pkt
+		out   pkt
+		flow  flow
+	}{
+		{"TCP", syn, m1, synAck, synAck.masqueraded(8080), dnatFlow(m1, syn, 80)},
+		{"UDP", dns, m1, out(m1, remote).udp(53, 40000), out(m1, remote).udp(53, 40000).masqueraded(5353),
+			dnatFlow(m1, dns, 53)},
+		{"from a port published on one address", exact, m2, out(m2, remote).tcp(443, 40000, tcpSYN|tcpACK),
+			out(m2, remote).tcp(443, 40000, tcpSYN|tcpACK).routed().from(nodeIP2, 8443), dnatFlow(m2, exact, 443)},
+		{"port unreachable to the client", dns, m1, unreach, unreach.masqueraded(0).with(func(p *pkt) {
+			p.payload = requote(t, received, received.to(snatIP, 5353), 28+7)
+		}), dnatFlow(m1, dns, 53)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n := w.node(t)
+			n.publish()
+			n.fromUp(tc.first, dnatTo(tc.from))
+			checkOut(t, n.fromEp(tc.from, tc.in, replyOut), tc.out)
+			n.checkFlows(tc.flow)
+		})
+	}
+}
+
+// publishedFlowLife: a published TCP flow's conntrack entry through
+// the handshake and the close, the client's packets on the uplink and the
+// endpoint's answers, each translated as the first.
+func publishedFlowLife(t *testing.T, w *nodeWorld) {
+	n := w.node(t)
+	n.publish()
+	const synAck, finAck = tcpSYN | tcpACK, tcpFIN | tcpACK
+	steps := []struct {
+		fromUp bool
+		tcp    uint8
+		state  loader.EnetCtState
+	}{
+		{true, tcpSYN, loader.EnetCtStateCT_SYN},
+		{false, synAck, loader.EnetCtStateCT_SYN},
+		{true, tcpACK, loader.EnetCtStateCT_ESTABLISHED},
+		{false, tcpACK, loader.EnetCtStateCT_ESTABLISHED},
+		{true, finAck, loader.EnetCtStateCT_CLOSING},
+		{false, finAck, loader.EnetCtStateCT_CLOSING},
+	}
+	first := in(remote, snatIP).tcp(40000, 8080, tcpSYN)
+	var orig, replies uint64
+	for i, s := range steps {
+		if s.fromUp {
+			p := in(remote, snatIP).tcp(40000, 8080, s.tcp)
+			checkOut(t, n.fromUp(p, dnatTo(m1)), p.delivered(m1, 80))
+			orig++
+		} else {
+			p := out(m1, remote).tcp(80, 40000, s.tcp)
+			checkOut(t, n.fromEp(m1, p, replyOut), p.masqueraded(8080))
+			replies++
+		}
+		n.checkFlows(dnatFlow(m1, first, 80))
+		f := n.flow(first.tuple())
+		if f.State != s.state || f.PacketsOrig != orig || f.PacketsReply != replies {
+			t.Errorf("after packet %d: state %d, %d packets in, %d back; want state %d, %d in, %d back",
+				i, f.State, f.PacketsOrig, f.PacketsReply, s.state, orig, replies)
+		}
+	}
+}
