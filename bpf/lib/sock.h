@@ -14,8 +14,6 @@
 #include "ports.h"
 
 #define SOCK_ALLOW 1
-#define SOCK_STREAM 1
-#define SOCK_DGRAM 2
 
 /* sock_ours is true for a socket in the daemon's namespace. */
 __inline int sock_ours(struct bpf_sock_addr *ctx, const struct config *cfg)
@@ -23,9 +21,13 @@ __inline int sock_ours(struct bpf_sock_addr *ctx, const struct config *cfg)
 	return cfg && cfg->netns_cookie && bpf_get_netns_cookie(ctx) == cfg->netns_cookie;
 }
 
+/* sock_proto is the protocol of the publications a socket may reach, or
+ * 0. The socket type does not tell: a ping socket is SOCK_DGRAM too. */
 __inline __u8 sock_proto(const struct bpf_sock_addr *ctx)
 {
-	return ctx->type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+	if (ctx->protocol == IPPROTO_TCP || ctx->protocol == IPPROTO_UDP)
+		return ctx->protocol;
+	return 0;
 }
 
 /* sock_is_node: where a port published on every address answers for the
@@ -47,13 +49,11 @@ __inline int sock_to_endpoint(struct bpf_sock_addr *ctx)
 	__u16 dport;
 	__u8 proto;
 
-	if (!sock_ours(ctx, cfg))
-		return SOCK_ALLOW;
-	if (ctx->type != SOCK_STREAM && ctx->type != SOCK_DGRAM)
+	proto = sock_proto(ctx);
+	if (!proto || !sock_ours(ctx, cfg))
 		return SOCK_ALLOW;
 	addr = ctx->user_ip4;
 	dport = bpf_ntohs((__u16)ctx->user_port);
-	proto = sock_proto(ctx);
 	port = port_lookup(proto, addr, dport, sock_is_node(addr, cfg));
 	if (!port)
 		return SOCK_ALLOW;
@@ -77,14 +77,12 @@ __inline int sock_from_endpoint(struct bpf_sock_addr *ctx)
 	struct sock_rev_key key = {};
 	struct sock_rev *orig;
 
-	if (!sock_ours(ctx, cfg))
-		return SOCK_ALLOW;
-	if (ctx->type != SOCK_STREAM && ctx->type != SOCK_DGRAM)
+	key.proto = sock_proto(ctx);
+	if (!key.proto || !sock_ours(ctx, cfg))
 		return SOCK_ALLOW;
 	key.cookie = bpf_get_socket_cookie(ctx);
 	v4_store(key.addr, ctx->user_ip4);
 	key.port = bpf_ntohs((__u16)ctx->user_port);
-	key.proto = sock_proto(ctx);
 	orig = bpf_map_lookup_elem(&enet_sock_rev, &key);
 	if (!orig)
 		return SOCK_ALLOW;
