@@ -1,13 +1,16 @@
 package loader
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
 
 // SockHook is one of the socket programs and the cgroup hook it runs on.
@@ -59,4 +62,40 @@ func (dp *Datapath) attachCgroupHook(cgroup string, h SockHook) error {
 		return fmt.Errorf("pin %s link: %w", h.Name, err)
 	}
 	return nil
+}
+
+// soNetnsCookie is SO_NETNS_COOKIE (Linux 5.14), not in x/sys yet.
+const soNetnsCookie = 71
+
+// NetnsCookie is the kernel's cookie for the calling thread's network
+// namespace: the socket programs act only where config.netns_cookie says.
+func NetnsCookie() (uint64, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("open socket: %w", err)
+	}
+	defer unix.Close(fd)
+	c, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, soNetnsCookie)
+	if err != nil {
+		return 0, fmt.Errorf("read netns cookie: %w", err)
+	}
+	return c, nil
+}
+
+// Cgroup2Root is where the unified cgroup hierarchy is mounted, read from
+// /proc/mounts: it is /sys/fs/cgroup on most machines, not all.
+func Cgroup2Root() (string, error) {
+	f, err := os.Open("/proc/mounts")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 3 && fields[2] == "cgroup2" {
+			return fields[1], nil
+		}
+	}
+	return "", fmt.Errorf("no cgroup2 filesystem is mounted")
 }
