@@ -92,13 +92,7 @@ func publishedFromUplink(t *testing.T, w *nodeWorld) {
 			if tc.setup != nil {
 				tc.setup(n)
 			}
-			r := n.fromUp(tc.in, tc.want)
-			want := tc.out
-			if !want.src.IsValid() {
-				want = tc.in
-			}
-			checkOut(t, r, want)
-			n.checkFlows(tc.flows...)
+			n.checkRun(n.fromUp(tc.in, tc.want), tc.in, tc.out, tc.flows)
 		})
 	}
 }

@@ -134,6 +134,17 @@ func checkExpiry(t testing.TB, f maps.Flow, before, after uint64, timeout uint64
 	}
 }
 
+// checkRun fails unless the program's output is out, or in unchanged
+// when out is zero, and enet_nat and enet_ct hold exactly flows.
+func (n *node) checkRun(r Result, in, out pkt, flows []flow) {
+	n.t.Helper()
+	if !out.src.IsValid() {
+		out = in
+	}
+	checkOut(n.t, r, out)
+	n.checkFlows(flows...)
+}
+
 // checkOut fails unless the program's output is want's frame, and every
 // checksum in it verifies.
 func checkOut(t testing.TB, r Result, want pkt) {

@@ -69,13 +69,7 @@ func hairpin(t *testing.T, w *nodeWorld) {
 			if tc.setup != nil {
 				tc.setup(n)
 			}
-			r := n.fromEp(tc.from, tc.in, tc.want)
-			want := tc.out
-			if !want.src.IsValid() {
-				want = tc.in
-			}
-			checkOut(t, r, want)
-			n.checkFlows(tc.flows...)
+			n.checkRun(n.fromEp(tc.from, tc.in, tc.want), tc.in, tc.out, tc.flows)
 		})
 	}
 }

@@ -45,13 +45,7 @@ func TestToUplink(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(n)
 			}
-			r := n.toUp(tc.in, hostPass)
-			want := tc.out
-			if !want.src.IsValid() {
-				want = tc.in
-			}
-			checkOut(t, r, want)
-			n.checkFlows(tc.flows...)
+			n.checkRun(n.toUp(tc.in, hostPass), tc.in, tc.out, tc.flows)
 		})
 	}
 }
