@@ -5,6 +5,9 @@
 // of a table share their parent's, emptied for each by Reuse) and nothing
 // is pinned, so tests share no state and leave nothing behind. Programs
 // that ask the kernel's FIB run inside a netns of the test's (NewNetns).
+// The cgroup socket programs, which BPF_PROG_RUN cannot run, are attached
+// for real to a cgroup the test creates for its client processes alone
+// (sockworld_test.go).
 package bpftest
 
 import (
