@@ -48,8 +48,8 @@ func TestMasquerade(t *testing.T) {
 		state          string
 	}{
 		{"tcp", netip.AddrPortFrom(aIP, 5201), srv.Addr, tcp.Seen, "established"},
-		{"udp", netip.AddrPortFrom(aIP, 5202), srv.Addr, udpSeen, "new"},
-		{"icmp", netip.AddrPortFrom(aIP, 5203), netip.AddrPortFrom(world.ExtIP, 0), echoSeen, "new"},
+		{"udp", netip.AddrPortFrom(aIP, 5202), srv.Addr, udpSeen, "replied"},
+		{"icmp", netip.AddrPortFrom(aIP, 5203), netip.AddrPortFrom(world.ExtIP, 0), echoSeen, "replied"},
 	}
 	for _, f := range flows {
 		checkFlow(t, w, a, f.proto, f.src, f.dst, f.masq, f.state)
