@@ -157,7 +157,7 @@ func (m *Manager) Status(ctx context.Context) (*api.Status, error) {
 	}
 	st := &api.Status{
 		PID: os.Getpid(), Version: Version, Started: m.started, StateDir: m.cfg.StateDir,
-		BPFFS: m.cfg.BPFFS, Socket: m.cfg.Socket, AttachMode: string(m.cfg.Attach),
+		BPFFS: m.cfg.BPFFS, Socket: m.cfg.Socket, AttachMode: m.attachMode(),
 		Programs: []api.Program{}, Networks: len(nm.networks), Endpoints: len(nm.eps),
 	}
 	if m.uplink != nil {

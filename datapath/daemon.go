@@ -242,6 +242,10 @@ func listenSocket(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
+	// Run removes the socket last, after the store is closed: clients
+	// waiting for it to go rely on that. Unlinked on close, it would go
+	// when the server starts shutting down.
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	if err := os.Chmod(path, 0o600); err != nil {
 		_ = l.Close()
 		return nil, fmt.Errorf("make %s root-only: %w", path, err)

@@ -41,6 +41,18 @@ func flagNames(f loader.EnetCtFlag) []string {
 	return names
 }
 
+// stateName is a TCP flow's state, or whether a UDP or ICMP flow has seen
+// a reply, as conntrack -L shows.
+func stateName(f maps.Flow) string {
+	if f.Tuple.Proto == 6 {
+		return maps.CTStateName(f.State)
+	}
+	if f.Flags&loader.EnetCtFlagCT_F_SEEN_REPLY != 0 {
+		return "replied"
+	}
+	return "unreplied"
+}
+
 func seconds(ns int64) float64 { return float64(ns/1e6) / 1e3 }
 
 // BPFCT lists the live flows of enet_ct.
@@ -62,7 +74,7 @@ func (m *Manager) BPFCT(ctx context.Context) ([]api.BPFFlow, error) {
 		out = append(out, api.BPFFlow{
 			Proto: protoName(f.Tuple.Proto), Src: f.Tuple.Src.String(), Dst: f.Tuple.Dst.String(),
 			ReplySrc: f.Reply.Src.String(), ReplyDst: f.Reply.Dst.String(),
-			State: maps.CTStateName(f.State), Flags: flagNames(f.Flags), Endpoint: nm.owners[f.Ifindex],
+			State: stateName(f), Flags: flagNames(f.Flags), Endpoint: nm.owners[f.Ifindex],
 			AgeSeconds: seconds(int64(now - f.CreatedNs)), TTLSeconds: seconds(int64(f.ExpiresNs - now)),
 			PacketsOrig: f.PacketsOrig, BytesOrig: f.BytesOrig, PacketsReply: f.PacketsReply, BytesReply: f.BytesReply,
 		})

@@ -2,10 +2,13 @@ package datapath
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
 
@@ -25,6 +28,7 @@ type Manager struct {
 	maps    *maps.Set
 	uplink  netlink.Link // nil when the node has no default route
 	started time.Time
+	mode    atomic.Value // loader.Mode the last attach used (auto resolves to tcx or tc)
 
 	mu       sync.Mutex
 	reserved map[string]int // published port key -> socket holding it
@@ -50,6 +54,24 @@ func newManager(cfg Config, st *store.Store, dp *loader.Datapath) *Manager {
 func (m *Manager) Stop(context.Context) error {
 	m.stopOnce.Do(func() { close(m.stopped) })
 	return nil
+}
+
+// attach puts a program on a hook and remembers which mode it took.
+func (m *Manager) attach(prog *ebpf.Program, ifname string, ifindex int, hook loader.Hook) error {
+	mode, err := m.dp.Attach(m.cfg.Attach, prog, ifname, ifindex, hook)
+	if err == nil {
+		m.mode.Store(mode)
+	}
+	return err
+}
+
+// attachMode is the mode as configured, with what auto resolved to.
+func (m *Manager) attachMode() string {
+	got, _ := m.mode.Load().(loader.Mode)
+	if m.cfg.Attach == loader.ModeAuto && got != "" {
+		return fmt.Sprintf("auto (%s)", got)
+	}
+	return string(m.cfg.Attach)
 }
 
 // defaultMTU is the uplink's MTU, so endpoints never send more than the

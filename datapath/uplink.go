@@ -39,10 +39,10 @@ func (m *Manager) setupUplink() error {
 		return nil
 	}
 	name, idx := m.uplink.Attrs().Name, m.uplink.Attrs().Index
-	if _, err := m.dp.Attach(m.cfg.Attach, m.dp.EnetFromUp, name, idx, loader.Ingress); err != nil {
+	if err := m.attach(m.dp.EnetFromUp, name, idx, loader.Ingress); err != nil {
 		return err
 	}
-	_, err = m.dp.Attach(m.cfg.Attach, m.dp.EnetToUp, name, idx, loader.Egress)
+	err = m.attach(m.dp.EnetToUp, name, idx, loader.Egress)
 	return err
 }
 

@@ -34,7 +34,7 @@ func (m *Manager) ensureIface(ep *store.Endpoint, ifc *store.Interface, n *store
 	if err := m.maps.Ifaces.Put(maps.Iface{Ifindex: idx, IP: ifc.IP, NetID: n.ID, MAC: mac}); err != nil {
 		return err
 	}
-	if _, err := m.dp.Attach(m.cfg.Attach, m.dp.EnetFromEp, ifc.HostName, idx, loader.Ingress); err != nil {
+	if err := m.attach(m.dp.EnetFromEp, ifc.HostName, idx, loader.Ingress); err != nil {
 		return err
 	}
 	if err := plugHost(host, n); err != nil {

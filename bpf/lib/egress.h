@@ -27,6 +27,7 @@ __inline int fib_verdict(struct __sk_buff *skb, struct event *t, const struct ne
 {
 	switch (res) {
 	case FIB_OUT_STACK:
+	case FIB_OUT_LOCAL:
 		return to_bridge(skb, t, net);
 	case FIB_OUT_ELSEWHERE:
 		/* Only the uplink translates: the kernel would forward it
@@ -80,6 +81,18 @@ __inline int from_ep_translated(struct __sk_buff *skb, struct event *t, const st
 	return send_out(skb, t, &fib, res, ttl, reason);
 }
 
+/* internal_out: an internal network has no path out, but, as with Docker,
+ * its endpoints reach the node's own addresses. */
+__inline int internal_out(struct __sk_buff *skb, struct event *t, const struct network *net,
+			  const struct iphdr *ip, const struct config *cfg)
+{
+	struct bpf_fib_lookup fib;
+
+	if (cfg && fib_out_lookup(skb, ip, ip->saddr, ip->daddr, cfg, &fib) == FIB_OUT_LOCAL)
+		return to_bridge(skb, t, net);
+	return drop(t, REASON_DROP_INTERNAL);
+}
+
 /* from_ep_outside handles a packet for beyond every subnet that belongs
  * to no known flow. */
 __inline int from_ep_outside(struct __sk_buff *skb, struct event *t, const struct network *net,
@@ -94,11 +107,11 @@ __inline int from_ep_outside(struct __sk_buff *skb, struct event *t, const struc
 	int res, ret;
 	__u8 ttl;
 
-	if (net->flags & NET_F_INTERNAL)
-		return drop(t, REASON_DROP_INTERNAL);
 	ip = ipv4_hdr(skb);
 	if (!ip)
 		return drop(t, REASON_DROP_MALFORMED);
+	if (net->flags & NET_F_INTERNAL)
+		return internal_out(skb, t, net, ip, cfg);
 	/* Without an uplink the kernel routes as it would without ebpfnet;
 	 * at TTL 1 it answers with time exceeded. */
 	if (!cfg || !cfg->uplink_ifindex || ip->ttl <= 1)

@@ -20,8 +20,9 @@
 enum fib_out {
 	FIB_OUT_UPLINK,		/* route via the uplink; params hold MACs or next hop */
 	FIB_OUT_NO_NEIGH,	/* via the uplink, next hop not resolved yet */
-	FIB_OUT_STACK,		/* local, unreachable, or too big with DF: the kernel
-				 * delivers, or drops and answers with ICMP */
+	FIB_OUT_STACK,		/* unreachable, or too big with DF: the kernel drops
+				 * it and answers with ICMP */
+	FIB_OUT_LOCAL,		/* an address of the node: the kernel delivers it */
 	FIB_OUT_ELSEWHERE,	/* forwarded, but not via the uplink */
 	FIB_OUT_TOO_BIG,	/* too big for the uplink, and fragmenting is allowed */
 };
@@ -51,6 +52,8 @@ __inline int fib_out_lookup(struct __sk_buff *skb, const struct iphdr *ip, __be3
 		return rc == BPF_FIB_LKUP_RET_SUCCESS ? FIB_OUT_UPLINK : FIB_OUT_NO_NEIGH;
 	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
 		return df ? FIB_OUT_STACK : FIB_OUT_TOO_BIG;
+	case BPF_FIB_LKUP_RET_NOT_FWDED:
+		return FIB_OUT_LOCAL;
 	}
 	return FIB_OUT_STACK;
 }

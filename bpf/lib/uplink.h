@@ -100,10 +100,25 @@ __inline int from_up_ipv4(struct __sk_buff *skb, struct event *t, const struct i
 	return up_translated(skb, t, e);
 }
 
+/* host_opens: the packet may start a flow of the node's own, which may
+ * then take another source port. A TCP packet other than a SYN belongs to
+ * a connection already under way, an echo reply to someone else's ping. */
+__inline int host_opens(const struct pkt *p)
+{
+	switch (p->tuple.proto) {
+	case IPPROTO_TCP:
+		return (p->tcp_flags & (TCP_F_SYN | TCP_F_ACK)) == TCP_F_SYN;
+	case IPPROTO_UDP:
+		return 1;
+	}
+	return p->icmp_type == ICMP_ECHO;
+}
+
 /* to_up_host records a flow of the node's own out of the uplink, so no
- * masqueraded flow is given its tuple. A connection the node opens whose
- * port a masqueraded flow already holds gets another source port, as
- * netfilter's NAT would do. */
+ * masqueraded flow is given its tuple. A flow the node opens (TCP connect,
+ * UDP, echo request) whose port or echo id a masqueraded flow already
+ * holds gets another one, as netfilter's NAT would do: kept, the replies
+ * would go to the endpoint. */
 __inline int to_up_host(struct __sk_buff *skb, struct event *t, const struct iphdr *ip)
 {
 	const struct config *cfg = config_get();
@@ -112,7 +127,6 @@ __inline int to_up_host(struct __sk_buff *skb, struct event *t, const struct iph
 	struct nat_entry *e;
 	struct ct_key to;
 	struct pkt p;
-	int connect;
 
 	if (!cfg || ip->saddr != v4_load(cfg->snat_ip) || pkt_parse(skb, ip, &p) < 0 || p.icmp_error)
 		return TC_ACT_OK;
@@ -123,8 +137,7 @@ __inline int to_up_host(struct __sk_buff *skb, struct event *t, const struct iph
 			return drop(t, REASON_DROP_MALFORMED);
 		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
 	}
-	connect = p.tuple.proto == IPPROTO_TCP && (p.tcp_flags & (TCP_F_SYN | TCP_F_ACK)) == TCP_F_SYN;
-	if (!connect) {
+	if (!host_opens(&p)) {
 		/* Anything else keeps its tuple, recorded if it is free. */
 		flow_create(&p, &p.tuple, 0, CT_F_HOST, NAT_F_HOST);
 		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);

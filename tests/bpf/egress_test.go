@@ -93,6 +93,8 @@ func TestEgress(t *testing.T) {
 		{"masquerade off, next hop unresolved", nil, r1, out(r1, noNeigh).udp(40000, 53), routedOut,
 			out(r1, noNeigh).udp(40000, 53).with(func(p *pkt) { p.ttl = 63 }), nil},
 		{"internal network", nil, i1, out(i1, remote).udp(40000, 53), shot(dropInternal), pkt{}, nil},
+		// As with Docker, the node's own addresses stay reachable.
+		{"internal network to an address of the node", nil, i1, out(i1, snatIP).udp(40000, 53), passed, pkt{}, nil},
 		{"no uplink", func(n *node) { n.SetConfig(loader.EnetConfig{Flags: loader.EnetConfigFlagCONFIG_F_TRACE}) },
 			m1, udp, passed, pkt{}, nil},
 		{"TTL 1", nil, m1, udp.with(func(p *pkt) { p.ttl = 1 }), passed, pkt{}, nil},

@@ -21,6 +21,10 @@ func TestToUplink(t *testing.T) {
 		nodeUDP = host(remote).udp(5353, 53)
 		nodePng = host(remote).echo(9)
 		withM1  = func(n *node) { n.narrowPorts(); n.fromEp(m1, syn1, snatOut) }
+		udp1    = out(m1, remote).udp(5353, 53)
+		png1    = out(m1, remote).echo(9)
+		withUDP = func(n *node) { n.narrowPorts(); n.fromEp(m1, udp1, snatOut) }
+		withPng = func(n *node) { n.narrowPorts(); n.fromEp(m1, png1, snatOut) }
 	)
 	cases := []struct {
 		name  string
@@ -38,6 +42,11 @@ func TestToUplink(t *testing.T) {
 			nodeAck, nodeAck.withSport(portMin), []flow{masqFlow(m1, syn1, 40000), hostFlowOf(nodeSyn, portMin)}},
 		{"TCP without SYN on a masqueraded flow's tuple passes untouched", withM1,
 			nodeAck, pkt{}, []flow{masqFlow(m1, syn1, 40000)}},
+		// Kept, their replies would reach the endpoint.
+		{"UDP on a masqueraded flow's tuple gets another port", withUDP,
+			nodeUDP, nodeUDP.withSport(portMin), []flow{masqFlow(m1, udp1, 5353), hostFlowOf(nodeUDP, portMin)}},
+		{"echo request on a masqueraded flow's id gets another id", withPng,
+			nodePng, nodePng.withSport(portMin), []flow{masqFlow(m1, png1, 9), hostFlowOf(nodePng, portMin)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

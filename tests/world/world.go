@@ -195,8 +195,15 @@ func (w *World) Leaks() []string {
 	if _, err := os.Stat(w.BPFFS); err == nil {
 		leaks = append(leaks, "pins under "+w.BPFFS)
 	}
-	if out, _ := exec.Command("pgrep", "-f", w.Socket).Output(); len(bytes.TrimSpace(out)) > 0 {
-		leaks = append(leaks, "daemon pid "+strings.TrimSpace(string(out)))
+	// The daemon removes its socket last, but its process takes a moment
+	// more to go after `system reset` has seen that.
+	var pids []byte
+	Wait(2*time.Second, func() bool {
+		pids, _ = exec.Command("pgrep", "-f", w.Socket).Output()
+		return len(bytes.TrimSpace(pids)) == 0
+	})
+	if len(bytes.TrimSpace(pids)) > 0 {
+		leaks = append(leaks, "daemon pid "+strings.TrimSpace(string(pids)))
 	}
 	return leaks
 }

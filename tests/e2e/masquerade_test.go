@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/tests/world"
+)
+
+// extServer is where the tests' servers in ext listen.
+var extServer = netip.AddrPortFrom(world.ExtIP, 7000)
+
+// TestMasquerade: an endpoint reaches ext over TCP, UDP and ICMP echo, ext
+// sees the node's uplink address, the replies come back, the datapath's
+// maps show the flows, and netfilter is never involved.
+func TestMasquerade(t *testing.T) {
+	t.Parallel()
+	w := world.New(t, bin)
+	noNetfilter(t, w, "before the daemon")
+	w.StartDaemon()
+	w.MustCLI("network", "create", "web", "--subnet", "10.20.0.0/24")
+	a := w.Name("a")
+	aIP := newEndpoint(t, w, a, "web")
+	srv := startServer(t, w.Ext, extServer)
+	echo := watchEchoRequests(t, w)
+
+	tcp := mustDialTCP(t, a, fromPort(5201), srv.Addr)
+	if tcp.Seen.Addr() != world.NodeIP {
+		t.Fatalf("ext saw the tcp connection from %s, want %s", tcp.Seen, world.NodeIP)
+	}
+	udpSeen, err := askUDP(a, fromPort(5202), srv.Addr)
+	if err != nil || udpSeen.Addr() != world.NodeIP {
+		t.Fatalf("ext saw the udp datagram from %s, want %s: %v", udpSeen, world.NodeIP, err)
+	}
+	echoSeen := echo.ping(t, a, 5203, world.ExtIP)
+	if echoSeen.Addr() != world.NodeIP {
+		t.Fatalf("ext saw the echo request from %s, want %s", echoSeen.Addr(), world.NodeIP)
+	}
+	noNetfilter(t, w, "with flows open", aIP, world.ExtIP)
+
+	flows := []struct {
+		proto          string
+		src, dst, masq netip.AddrPort
+		state          string
+	}{
+		{"tcp", netip.AddrPortFrom(aIP, 5201), srv.Addr, tcp.Seen, "established"},
+		{"udp", netip.AddrPortFrom(aIP, 5202), srv.Addr, udpSeen, "replied"},
+		{"icmp", netip.AddrPortFrom(aIP, 5203), netip.AddrPortFrom(world.ExtIP, 0), echoSeen, "replied"},
+	}
+	for _, f := range flows {
+		checkFlow(t, w, a, f.proto, f.src, f.dst, f.masq, f.state)
+		checkNAT(t, w, f.proto, f.src, f.dst, f.masq)
+	}
+	for _, table := range [][]string{{"bpf", "ct"}, {"bpf", "nat"}} {
+		if out := w.MustCLI(table...); !strings.Contains(out, tcp.Seen.String()) {
+			t.Fatalf("ebpfnet %s does not show %s:\n%s", strings.Join(table, " "), tcp.Seen, out)
+		}
+	}
+	// tcp, udp and the echo: a flow each, two translations each.
+	if ct, nat := mapEntries(t, w, "enet_ct"), mapEntries(t, w, "enet_nat"); ct != 3 || nat != 6 {
+		t.Fatalf("ebpfnet status: enet_ct %d, enet_nat %d entries; want 3 and 6", ct, nat)
+	}
+	if out := w.MustCLI("status"); !strings.Contains(out, "enet_ct") || !strings.Contains(out, "enet_nat") {
+		t.Fatalf("ebpfnet status does not show enet_ct and enet_nat:\n%s", out)
+	}
+	if counted(t, w, a, "forward-masquerade") == 0 || counted(t, w, world.UplinkDev, "forward-reply") == 0 {
+		t.Fatalf("no forward-masquerade counted for %s or no forward-reply for %s:\n%s", a, world.UplinkDev, w.MustCLI("bpf", "stats"))
+	}
+	tcp.mustSend(t, 1000)
+
+	w.StopDaemon()
+	noNetfilter(t, w, "after the daemon stopped", aIP, world.ExtIP)
+	w.MustCLI(append([]string{"system", "reset"}, w.DaemonArgs()...)...)
+	noNetfilter(t, w, "after system reset", aIP, world.ExtIP)
+}
+
+// checkFlow asserts what `ebpfnet bpf ct --json` says of a masqueraded
+// flow: its tuples both ways, state, time left and counters.
+func checkFlow(t *testing.T, w *world.World, endpoint, proto string, src, dst, masq netip.AddrPort, state string) {
+	t.Helper()
+	f, ok := findFlow(t, w, proto, src, dst)
+	switch {
+	case !ok:
+		t.Fatalf("ebpfnet bpf ct shows no %s flow %s -> %s", proto, src, dst)
+	case f.ReplySrc != dst.String() || f.ReplyDst != masq.String():
+		t.Fatalf("flow %s -> %s: reply %s -> %s, want %s -> %s", src, dst, f.ReplySrc, f.ReplyDst, dst, masq)
+	case f.State != state || f.Endpoint != endpoint || !slices.Contains(f.Flags, "snat"):
+		t.Fatalf("flow %s -> %s: state %q endpoint %q flags %v, want %q %q snat", src, dst, f.State, f.Endpoint, f.Flags, state, endpoint)
+	case f.TTLSeconds <= 0 || f.PacketsOrig == 0 || f.PacketsReply == 0 || f.BytesOrig == 0 || f.BytesReply == 0:
+		t.Fatalf("flow %s -> %s: ttl %.1fs, packets %d/%d, bytes %d/%d", src, dst,
+			f.TTLSeconds, f.PacketsOrig, f.PacketsReply, f.BytesOrig, f.BytesReply)
+	}
+}
+
+// checkNAT asserts the two translations of a masqueraded flow.
+func checkNAT(t *testing.T, w *world.World, proto string, src, dst, masq netip.AddrPort) {
+	t.Helper()
+	want := []api.BPFNAT{
+		{Proto: proto, FromSrc: src.String(), FromDst: dst.String(), ToSrc: masq.String(), ToDst: dst.String(), Direction: "original"},
+		{Proto: proto, FromSrc: dst.String(), FromDst: masq.String(), ToSrc: dst.String(), ToDst: src.String(), Direction: "reply"},
+	}
+	got := cliJSON[[]api.BPFNAT](t, w, "bpf", "nat", "--json")
+	for _, e := range want {
+		if !slices.Contains(got, e) {
+			t.Fatalf("ebpfnet bpf nat lacks %+v:\n%+v", e, got)
+		}
+	}
+}
+
+// TestConntrackTimeouts: each state has its timeout, and the GC removes a
+// flow from both maps once it has expired.
+func TestConntrackTimeouts(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, "--gc-interval", "1s")
+	w.MustCLI("network", "create", "web", "--subnet", "10.21.0.0/24")
+	a := w.Name("a")
+	aIP := newEndpoint(t, w, a, "web")
+	srv := startServer(t, w.Ext, extServer)
+
+	// A datagram to a port where nothing listens: the answer is an ICMP
+	// error, no reply, so the flow stays unreplied.
+	quiet := netip.AddrPortFrom(world.ExtIP, 7009)
+	if c, err := dialUDP(a, fromPort(5301), quiet); err != nil {
+		t.Fatal(err)
+	} else {
+		_, _ = c.Write([]byte("?"))
+		c.Close()
+	}
+	if _, err := askUDP(a, fromPort(5302), srv.Addr); err != nil {
+		t.Fatal(err)
+	}
+	tcp := mustDialTCP(t, a, fromPort(5303), srv.Addr)
+	tcpSrc := netip.AddrPortFrom(aIP, 5303)
+	cases := []struct {
+		name     string
+		proto    string
+		src, dst netip.AddrPort
+		ttl      float64
+	}{
+		{"udp unreplied", "udp", netip.AddrPortFrom(aIP, 5301), quiet, 30},
+		{"udp replied", "udp", netip.AddrPortFrom(aIP, 5302), srv.Addr, 120},
+		{"tcp established", "tcp", tcpSrc, srv.Addr, 6 * 3600},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, ok := findFlow(t, w, c.proto, c.src, c.dst)
+			if !ok || f.TTLSeconds > c.ttl || f.TTLSeconds < c.ttl-10 {
+				t.Fatalf("flow %s -> %s: found %v, ttl %.1fs, want %.0fs or a little less", c.src, c.dst, ok, f.TTLSeconds, c.ttl)
+			}
+		})
+	}
+
+	tcp.mustSend(t, 100)
+	tcp.conn.Close()
+	closing := func() bool {
+		f, ok := findFlow(t, w, "tcp", tcpSrc, srv.Addr)
+		return ok && f.State == "closing" && f.TTLSeconds <= 10
+	}
+	if !world.Wait(2*time.Second, closing) {
+		t.Fatalf("the closed tcp flow is not closing with 10s left:\n%s", w.MustCLI("bpf", "ct"))
+	}
+	ct, nat := mapEntries(t, w, "enet_ct"), mapEntries(t, w, "enet_nat")
+	gone := func() bool {
+		return mapEntries(t, w, "enet_ct") == ct-1 && mapEntries(t, w, "enet_nat") == nat-2
+	}
+	if !world.Wait(13*time.Second, gone) {
+		t.Fatalf("the GC left the expired tcp flow: enet_ct %d, enet_nat %d entries, were %d and %d",
+			mapEntries(t, w, "enet_ct"), mapEntries(t, w, "enet_nat"), ct, nat)
+	}
+	if _, ok := findFlow(t, w, "tcp", tcpSrc, srv.Addr); ok {
+		t.Fatal("ebpfnet bpf ct still shows the removed tcp flow")
+	}
+}
