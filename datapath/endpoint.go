@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -101,7 +100,7 @@ func networkOrDefault(tx *store.Tx, name string) (*store.Network, error) {
 func planNetns(tx *store.Tx, ep *store.Endpoint, path string) error {
 	if path == "" {
 		ep.Netns, ep.OwnNetns = filepath.Join(netnsDir, ep.Name), true
-		if _, err := os.Lstat(ep.Netns); err == nil {
+		if _, err := netnsIno(ep.Netns); err == nil {
 			return api.Conflict("%s already exists; adopt it with --netns %s", ep.Netns, ep.Netns)
 		}
 		return nil

@@ -40,6 +40,13 @@ func createNamedNetns(path string) error {
 		return err
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if errors.Is(err, os.ErrExist) {
+		// A file no namespace is mounted on: left by a crash between the
+		// two steps below. Take it over.
+		if _, nsErr := netnsIno(path); nsErr != nil {
+			f, err = os.OpenFile(path, os.O_RDONLY, 0)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("create netns file %s: %w", path, err)
 	}
