@@ -52,8 +52,21 @@ func (dp *Datapath) linkPin(ifname string) string {
 
 // AttachIngress puts prog on the ingress hook of an interface, replacing
 // what ebpfnet had there before in one step (link.Update for tcx, filter
-// replace for tc), so no packet sees the hook empty.
+// replace for tc), so no packet sees the hook empty. What an earlier daemon
+// attached in the other mode comes off after: left on, it would go on
+// running that daemon's program beside this one.
 func (dp *Datapath) AttachIngress(mode Mode, prog *ebpf.Program, ifname string, ifindex int) (Mode, error) {
+	got, err := dp.attachIngress(mode, prog, ifname, ifindex)
+	if err != nil {
+		return got, err
+	}
+	if got == ModeTC {
+		return got, dp.detachTCX(ifname)
+	}
+	return got, detachTC(ifindex)
+}
+
+func (dp *Datapath) attachIngress(mode Mode, prog *ebpf.Program, ifname string, ifindex int) (Mode, error) {
 	if mode == ModeTC {
 		return ModeTC, attachTC(prog, ifname, ifindex)
 	}
@@ -131,18 +144,29 @@ func attachTC(prog *ebpf.Program, ifname string, ifindex int) error {
 // DetachIngress removes what AttachIngress put on an interface. A device
 // that is already gone is not an error: its hooks went with it.
 func (dp *Datapath) DetachIngress(ifname string, ifindex int) error {
-	var errs []error
-	pin := dp.linkPin(ifname)
-	if l, err := link.LoadPinnedLink(pin, nil); err == nil {
-		errs = append(errs, l.Unpin())
-		_ = l.Close() // the last reference: the program comes off now
-	} else if !errors.Is(err, os.ErrNotExist) {
-		errs = append(errs, fmt.Errorf("open tcx link pin %s: %w", pin, err))
-	}
+	errs := []error{dp.detachTCX(ifname)}
 	if ifindex > 0 {
 		errs = append(errs, detachTC(ifindex))
 	}
 	return errors.Join(errs...)
+}
+
+// detachTCX unpins the tcx link of an interface; closing the last
+// reference takes the program off.
+func (dp *Datapath) detachTCX(ifname string) error {
+	pin := dp.linkPin(ifname)
+	l, err := link.LoadPinnedLink(pin, nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open tcx link pin %s: %w", pin, err)
+	}
+	defer l.Close()
+	if err := l.Unpin(); err != nil {
+		return fmt.Errorf("unpin tcx link %s: %w", pin, err)
+	}
+	return nil
 }
 
 func detachTC(ifindex int) error {
