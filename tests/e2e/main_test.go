@@ -19,11 +19,17 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	var err error
-	if bin, err = world.Binary(); err != nil {
+	bin, err = world.Binary()
+	code := 1
+	if err == nil {
+		code = m.Run()
+	} else {
 		fmt.Println("e2e:", err)
-		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	if err := world.RemoveBinary(); err != nil {
+		fmt.Println("e2e:", err)
+	}
+	os.Exit(code)
 }
 
 // newWorld is a world with the daemon running in it.

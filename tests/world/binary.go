@@ -39,6 +39,14 @@ func Binary() (string, error) {
 	return buildPath, buildErr
 }
 
+// RemoveBinary removes what Binary built; call it once no test needs it.
+func RemoveBinary() error {
+	if buildPath == "" {
+		return nil
+	}
+	return os.RemoveAll(filepath.Dir(buildPath))
+}
+
 func moduleRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
