@@ -1,0 +1,190 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/tests/world"
+)
+
+func TestDaemonStopKeepsForwarding(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	a, b := twoEndpoints(t, w, "web", "--subnet", "10.10.0.0/24")
+	mustPing(t, w, a, "10.10.0.3")
+	before := cliJSON[[]api.Endpoint](t, w, "endpoint", "ls", "--json")
+
+	w.StopDaemon()
+	mustFailCLI(t, w, "no ebpfnet daemon", "status")
+	if out, _ := exec.Command("pgrep", "-f", w.Socket).Output(); len(out) > 0 {
+		t.Fatalf("a daemon process is left after daemon stop: %s", out)
+	}
+	mustPing(t, w, a, "10.10.0.3")
+	srv := listen(t, w, b, "8080")
+	if err := send(w, a, "10.10.0.3", "8080", "while the daemon is away\n"); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.received(t); got != "while the daemon is away\n" {
+		t.Fatalf("b received %q with the daemon stopped", got)
+	}
+	for _, ep := range before {
+		if _, ok := tcxLink(t, w, ep.Interfaces[0].HostName); !ok {
+			t.Fatalf("the tcx link of %s is gone with the daemon", ep.Name)
+		}
+	}
+
+	w.StartDaemon()
+	after := cliJSON[[]api.Endpoint](t, w, "endpoint", "ls", "--json")
+	if summary(before) != summary(after) {
+		t.Fatalf("endpoints changed across a restart:\nbefore %s\nafter  %s", summary(before), summary(after))
+	}
+	counted(t, w, a, "forward-peer", func() { mustPing(t, w, a, "10.10.0.3") })
+}
+
+// summary is what must survive a restart: names, addresses, MACs and the
+// very same host devices.
+func summary(eps []api.Endpoint) string {
+	var b strings.Builder
+	for _, e := range eps {
+		fmt.Fprintf(&b, "%s %s %s", e.Name, e.Netns, e.State)
+		for _, i := range e.Interfaces {
+			fmt.Fprintf(&b, " %s/%s/%s/%s/%s#%d", i.Network, i.Name, i.IP, i.MAC, i.HostName, i.HostIfindex)
+		}
+		b.WriteString("; ")
+	}
+	return b.String()
+}
+
+func TestSecondDaemonRefused(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	pid := status(t, w).PID
+	start := append([]string{"daemon", "start"}, w.DaemonArgs()...)
+
+	// The same state dir behind another socket: the store's lock refuses.
+	other := filepath.Join(w.Dir, "other.sock")
+	out, err := w.Exec(w.Node, append([]string{w.Bin, "--socket", other}, start...)...)
+	if err == nil || !strings.Contains(out, "another ebpfnet daemon") {
+		t.Fatalf("a second daemon on the state dir: err %v, want one naming another ebpfnet daemon:\n%s", err, out)
+	}
+	if _, err := os.Stat(other); err == nil {
+		t.Fatalf("the refused daemon left its socket %s", other)
+	}
+	// The same socket: the running daemon answers there.
+	mustFailCLI(t, w, "another ebpfnet daemon", start...)
+
+	if st := status(t, w); st.PID != pid {
+		t.Fatalf("the first daemon (pid %d) was replaced by pid %d", pid, st.PID)
+	}
+	w.MustCLI("network", "create", "still-works", "--subnet", "10.10.0.0/24")
+}
+
+func TestSocketIsRootOnly(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	fi, err := os.Stat(w.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o600 || st.Uid != 0 {
+		t.Fatalf("socket %s: mode %v, uid %d; want a socket, 0600, root", w.Socket, fi.Mode(), st.Uid)
+	}
+}
+
+func TestDefaultNetwork(t *testing.T) {
+	cases := []struct {
+		name   string
+		setup  [][]string // commands in the node before the daemon starts
+		daemon []string
+		subnet string
+		gw     string
+		first  string // addresses of the first endpoints, in order
+		second string
+	}{
+		{name: "docker0-like", subnet: "172.17.0.0/16", gw: "172.17.0.1", first: "172.17.0.2", second: "172.17.0.3"},
+		{
+			name:   "skips a routed subnet",
+			setup:  [][]string{{"ip", "route", "add", "172.17.0.0/16", "via", world.ExtIP.String()}},
+			subnet: "172.18.0.0/16", gw: "172.18.0.1", first: "172.18.0.2", second: "172.18.0.3",
+		},
+		{
+			name: "--default-subnet", daemon: []string{"--default-subnet", "10.99.0.0/24"},
+			subnet: "10.99.0.0/24", gw: "10.99.0.1", first: "10.99.0.2", second: "10.99.0.3",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := world.New(t, bin)
+			for _, c := range tc.setup {
+				w.MustExec(w.Node, c...)
+			}
+			w.StartDaemon(tc.daemon...)
+			n := inspectNetwork(t, w, "bridge")
+			gw := tc.gw
+			if !n.Default || n.Bridge != "enet0" || n.Subnet != tc.subnet || n.Gateway != gw {
+				t.Fatalf("default network %+v; want default, bridge enet0, subnet %s, gateway %s", n, tc.subnet, gw)
+			}
+			bits := tc.subnet[strings.Index(tc.subnet, "/"):]
+			if addr := w.MustExec(w.Node, "ip", "-4", "-o", "addr", "show", "dev", "enet0"); !strings.Contains(addr, " "+gw+bits+" ") {
+				t.Fatalf("enet0 does not hold the gateway %s%s:\n%s", gw, bits, addr)
+			}
+			first, second := w.Name("first"), w.Name("second")
+			w.MustCLI("endpoint", "create", first)
+			w.MustCLI("endpoint", "create", second)
+			for ep, want := range map[string]string{first: tc.first, second: tc.second} {
+				if got := inspectEndpoint(t, w, ep).Interfaces[0].IP; got != want {
+					t.Fatalf("endpoint %s got %s, want %s", ep, got, want)
+				}
+			}
+			mustPing(t, w, first, tc.second)
+			if route := w.MustExec(first, "ip", "route", "show", "default"); !strings.Contains(route, "via "+gw+" dev eth0") {
+				t.Fatalf("default route of %s is not via %s:\n%s", first, gw, route)
+			}
+		})
+	}
+}
+
+func TestDefaultSubnetCannotChange(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, "--default-subnet", "10.99.0.0/24")
+	w.StopDaemon()
+	mustFailCLI(t, w, "cannot change", append(append([]string{"daemon", "start"}, w.DaemonArgs()...), "--default-subnet", "10.98.0.0/24")...)
+	w.StartDaemon("--default-subnet", "10.99.0.0/24")
+	w.StopDaemon()
+	w.StartDaemon() // no flag: keep what there is
+	if n := inspectNetwork(t, w, "bridge"); n.Subnet != "10.99.0.0/24" {
+		t.Fatalf("default network moved to %s", n.Subnet)
+	}
+}
+
+func TestNothingInTheMachinesNetns(t *testing.T) {
+	t.Parallel()
+	rootBefore := links(t, nil, "")
+	w := newWorld(t)
+	a, _ := twoEndpoints(t, w, "web", "--subnet", "10.10.0.0/24", "--bridge", w.ID+"br")
+	w.MustCLI("network", "create", "other", "--subnet", "10.11.0.0/24")
+	w.MustCLI("network", "connect", "other", a)
+	mustPing(t, w, a, "10.10.0.3")
+	ours := map[string]bool{"enet0": true, w.ID + "br": true, "up0": true}
+	for _, ep := range cliJSON[[]api.Endpoint](t, w, "endpoint", "ls", "--json") {
+		for _, i := range ep.Interfaces {
+			ours[i.HostName] = true
+		}
+	}
+	for name, l := range links(t, nil, "") {
+		if _, old := rootBefore[name]; old {
+			continue
+		}
+		if ours[name] || strings.HasPrefix(l.Alias, "ebpfnet:") {
+			t.Errorf("device %s (alias %q) appeared in the machine's own netns", name, l.Alias)
+		}
+	}
+}
