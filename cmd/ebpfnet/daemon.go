@@ -69,12 +69,13 @@ func daemonStart(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if !c.Bool("foreground") {
-		return spawnDaemon(c, cfg)
-	}
+	// Checked here: a daemon that cannot build its logger cannot say why.
 	level, err := zapcore.ParseLevel(c.String("log-level"))
 	if err != nil {
 		return fmt.Errorf("log level: %w", err)
+	}
+	if !c.Bool("foreground") {
+		return spawnDaemon(c, cfg)
 	}
 	zc := zap.NewProductionConfig()
 	zc.Level = zap.NewAtomicLevelAt(level)

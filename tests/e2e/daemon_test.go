@@ -188,3 +188,37 @@ func TestNothingInTheMachinesNetns(t *testing.T) {
 		}
 	}
 }
+
+func TestDaemonStartFlags(t *testing.T) {
+	t.Parallel()
+	w := world.New(t, bin)
+	bad := []struct {
+		name string
+		flag []string
+		want string
+	}{
+		{"unknown uplink", []string{"--uplink", "nope"}, "uplink nope"},
+		{"bad log level", []string{"--log-level", "loud"}, `unrecognized level: "loud"`},
+		{"bad attach mode", []string{"--attach", "xdp"}, "want auto, tcx or tc"},
+		{"default subnet with host bits", []string{"--default-subnet", "10.0.0.1/8"}, "did you mean 10.0.0.0/8"},
+		{"default subnet not a CIDR", []string{"--default-subnet", "ten"}, "not an IPv4 CIDR"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			mustFailCLI(t, w, tc.want, append(append([]string{"daemon", "start"}, w.DaemonArgs()...), tc.flag...)...)
+			if _, err := os.Stat(w.BPFFS); err == nil {
+				t.Fatalf("a refused start left %s", w.BPFFS)
+			}
+			if got := linkNames(t, w, w.Node); got != "lo up0" {
+				t.Fatalf("a refused start left devices: %s", got)
+			}
+		})
+	}
+
+	w.StartDaemon("--uplink", "up0", "--log-level", "debug")
+	// The client finds the daemon through EBPFNET_SOCKET too.
+	out, err := w.Exec(w.Node, w.Bin, "status")
+	if err != nil || !strings.Contains(out, "uplink:     up0") {
+		t.Fatalf("status through EBPFNET_SOCKET: %v\n%s", err, out)
+	}
+}
