@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/tests/world"
@@ -220,5 +221,44 @@ func TestDaemonStartFlags(t *testing.T) {
 	out, err := w.Exec(w.Node, w.Bin, "status")
 	if err != nil || !strings.Contains(out, "uplink:     up0") {
 		t.Fatalf("status through EBPFNET_SOCKET: %v\n%s", err, out)
+	}
+}
+
+// TestDaemonSignals: SIGTERM is daemon stop; after SIGKILL the datapath
+// forwards on and the next start takes over.
+func TestDaemonSignals(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	a, _ := twoEndpoints(t, w, "web", "--subnet", "10.10.0.0/24")
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		pid := status(t, w).PID
+		if err := syscall.Kill(pid, sig); err != nil {
+			t.Fatal(err)
+		}
+		if !world.Wait(10*time.Second, func() bool { return syscall.Kill(pid, 0) != nil }) {
+			t.Fatalf("the daemon (pid %d) survived %v", pid, sig)
+		}
+		mustFailCLI(t, w, "no ebpfnet daemon", "status")
+		mustPing(t, w, a, "10.10.0.3")
+		w.StartDaemon()
+		counted(t, w, a, "forward-peer", func() { mustPing(t, w, a, "10.10.0.3") })
+	}
+}
+
+// TestReconcileOnStart: what the store holds and the kernel lost while the
+// daemon was away comes back on start.
+func TestReconcileOnStart(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	a, b := twoEndpoints(t, w, "web", "--subnet", "10.10.0.0/24")
+	bHost := inspectEndpoint(t, w, b).Interfaces[0].HostName
+	w.StopDaemon()
+	w.MustExec(w.Node, "ip", "link", "del", bHost)
+	w.MustExec(w.Node, "ip", "netns", "del", a)
+	w.StartDaemon()
+	mustPing(t, w, a, "10.10.0.3")
+	mustPing(t, w, b, "10.10.0.2")
+	if n := len(cliJSON[[]api.BPFEndpoint](t, w, "bpf", "endpoints", "--json")); n != 2 {
+		t.Fatalf("enet_endpoints holds %d entries after the restore, want 2", n)
 	}
 }

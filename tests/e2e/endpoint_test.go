@@ -245,3 +245,77 @@ func sortedPair(a, b string) []string {
 	}
 	return []string{a, b}
 }
+
+func TestAddressesAfterWrap(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.MustCLI("network", "create", "tiny", "--subnet", "10.40.0.0/29") // .2 to .6
+	for i := 2; i <= 6; i++ {
+		name := w.Name("e" + strconv.Itoa(i))
+		w.MustCLI("endpoint", "create", name, "--network", "tiny")
+		if ip := inspectEndpoint(t, w, name).Interfaces[0].IP; ip != "10.40.0."+strconv.Itoa(i) {
+			t.Fatalf("endpoint %d got %s", i, ip)
+		}
+	}
+	mustFailCLI(t, w, `network "tiny" has no free address left`, "endpoint", "create", w.Name("full"), "--network", "tiny")
+	w.MustCLI("endpoint", "rm", w.Name("e3"))
+	w.MustCLI("endpoint", "create", w.Name("again"), "--network", "tiny")
+	if ip := inspectEndpoint(t, w, w.Name("again")).Interfaces[0].IP; ip != "10.40.0.3" {
+		t.Fatalf("after the wrap the freed 10.40.0.3 should come next, got %s", ip)
+	}
+	mustPing(t, w, w.Name("e2"), "10.40.0.3")
+}
+
+func TestDisconnectFirstInterface(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.MustCLI("network", "create", "one", "--subnet", "10.30.0.0/24")
+	w.MustCLI("network", "create", "two", "--subnet", "10.31.0.0/24")
+	a := w.Name("a")
+	w.MustCLI("endpoint", "create", a, "--network", "one")
+	w.MustCLI("network", "connect", "two", a)
+
+	b := w.Name("b")
+	w.MustCLI("endpoint", "create", b, "--network", "one")
+	before := linkNames(t, w, w.Node)
+	mustFailCLI(t, w, "10.31.0.2 is already in use", "network", "connect", "two", b, "--ip", "10.31.0.2")
+	mustFailCLI(t, w, `endpoint "`+w.Name("none")+`" not found`, "network", "connect", "two", w.Name("none"))
+	mustFailCLI(t, w, `network "three" not found`, "network", "connect", "three", b)
+	if got := linkNames(t, w, w.Node); got != before {
+		t.Fatalf("a refused connect changed the node's devices: %s, was %s", got, before)
+	}
+
+	w.MustCLI("network", "disconnect", "one", a)
+	if got := linkNames(t, w, a); got != "eth1 lo" {
+		t.Fatalf("devices in %s after disconnecting eth0: %s", a, got)
+	}
+	// The default route moves to the interface that is left.
+	if route := w.MustExec(a, "ip", "route", "show", "default"); !strings.Contains(route, "via 10.31.0.1 dev eth1") {
+		t.Fatalf("default route after disconnecting eth0:\n%s", route)
+	}
+	mustPing(t, w, a, "10.31.0.1")
+}
+
+func TestEndpointCreateRollsBack(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	busy := w.Name("busy")
+	w.MustExec(w.Node, "ip", "netns", "add", busy)
+	w.MustExec(busy, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p")
+	before := linkNames(t, w, w.Node)
+	mustFailCLI(t, w, "eth0 already exists in /run/netns/"+busy, "endpoint", "create", w.Name("x"), "--netns", "/run/netns/"+busy)
+	if got := linkNames(t, w, w.Node); got != before {
+		t.Fatalf("a failed create left devices in the node: %s, was %s", got, before)
+	}
+	if got := linkNames(t, w, busy); got != "eth0 eth0p lo" {
+		t.Fatalf("a failed create changed the adopted netns: %s", got)
+	}
+	if eps := cliJSON[[]api.Endpoint](t, w, "endpoint", "ls", "--json"); len(eps) != 0 {
+		t.Fatalf("a failed create left endpoints: %+v", eps)
+	}
+	if bpf := cliJSON[[]api.BPFEndpoint](t, w, "bpf", "endpoints", "--json"); len(bpf) != 0 {
+		t.Fatalf("a failed create left map entries: %+v", bpf)
+	}
+	// The address it had taken, the default network's first, is free.
+	w.MustCLI("endpoint", "create", w.Name("y"), "--ip", "172.17.0.2")
+}
