@@ -10,6 +10,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/ebpfnet/ebpfnet/datapath/store"
+	"github.com/ebpfnet/ebpfnet/loader"
 )
 
 // reconcile makes the kernel match the store at start-up: what the store
@@ -164,7 +165,7 @@ func (m *Manager) sweepMaps(d desired) error {
 
 // sweepPins unpins tcx links of devices the store does not know.
 func (m *Manager) sweepPins(d desired) error {
-	dir := filepath.Join(m.cfg.BPFFS, "links")
+	dir := filepath.Join(m.cfg.BPFFS, loader.LinkDir)
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

@@ -45,9 +45,12 @@ type Attachment struct {
 	ProgID  ebpf.ProgramID
 }
 
+// LinkDir is the dir under the pin dir that holds the pinned tcx links.
+const LinkDir = "links"
+
 // linkPin is where the tcx link for an interface's ingress is pinned.
 func (dp *Datapath) linkPin(ifname string) string {
-	return filepath.Join(dp.PinDir, "links", ifname+"_ingress")
+	return filepath.Join(dp.PinDir, LinkDir, ifname+"_ingress")
 }
 
 // AttachIngress puts prog on the ingress hook of an interface, replacing

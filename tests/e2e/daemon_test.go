@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -262,3 +263,29 @@ func TestReconcileOnStart(t *testing.T) {
 		t.Fatalf("enet_endpoints holds %d entries after the restore, want 2", n)
 	}
 }
+
+// TestBPFFSMounted: a --bpffs dir on no bpf filesystem gets one mounted,
+// and system reset unmounts it.
+func TestBPFFSMounted(t *testing.T) {
+	t.Parallel()
+	w := world.New(t, bin)
+	dir := filepath.Join(w.Dir, "bpf")
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) }) // only if the test failed half way
+	w.MustCLI("daemon", "start", "--state-dir", filepath.Join(w.Dir, "state"), "--bpffs", dir)
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil || fs.Type != bpfFSMagic {
+		t.Fatalf("%s is not a bpf filesystem: %v, type %#x", dir, err, fs.Type)
+	}
+	a, _ := twoEndpoints(t, w, "web", "--subnet", "10.10.0.0/24")
+	mustPing(t, w, a, "10.10.0.3")
+	w.MustExec(w.Node, "bpftool", "map", "show", "pinned", filepath.Join(dir, "enet_endpoints"))
+	w.MustCLI("system", "reset")
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("system reset left %s (%v)", dir, err)
+	}
+	if mounts, _ := os.ReadFile("/proc/self/mounts"); strings.Contains(string(mounts), dir) {
+		t.Fatalf("system reset left %s mounted", dir)
+	}
+}
+
+const bpfFSMagic = 0xcafe4a11

@@ -96,3 +96,22 @@ func programIDs(t *testing.T, w *world.World) []uint32 {
 	}
 	return ids
 }
+
+// TestResetKeepsForeignPins: reset removes ebpfnet's pins, never another
+// tool's beside them.
+func TestResetKeepsForeignPins(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	a, _ := twoEndpoints(t, w, "web", "--subnet", "10.10.0.0/24")
+	mustPing(t, w, a, "10.10.0.3")
+	foreign := filepath.Join(w.BPFFS, "other-tool")
+	if err := os.Mkdir(foreign, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(foreign); _ = os.Remove(w.BPFFS) })
+	w.MustCLI("system", "reset")
+	entries, err := os.ReadDir(w.BPFFS)
+	if err != nil || len(entries) != 1 || entries[0].Name() != "other-tool" {
+		t.Fatalf("after reset %s holds %v (%v), want only other-tool", w.BPFFS, entries, err)
+	}
+}
