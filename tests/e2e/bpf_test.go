@@ -38,6 +38,14 @@ func TestBPFListings(t *testing.T) {
 	if !found {
 		t.Fatalf("bpf networks does not show web right:\n%s", w.MustCLI("bpf", "networks"))
 	}
+	st := status(t, w)
+	fill := map[string]int{}
+	for _, m := range st.Maps {
+		fill[m.Name] = m.Entries
+	}
+	if st.Networks != 2 || st.Endpoints != 2 || fill["enet_endpoints"] != 2 || fill["enet_networks"] != 2 || fill["enet_ifaces"] != 2 {
+		t.Fatalf("status: %d networks, %d endpoints, map fill %v; want 2 each", st.Networks, st.Endpoints, fill)
+	}
 	tables := map[string]string{
 		"endpoints": "IP  IFINDEX  INTERFACE  MAC  NETWORK  ENDPOINT",
 		"networks":  "ID  NETWORK  SUBNET  GATEWAY  GATEWAY-MAC  BRIDGE-IFINDEX  ICC  INTERNAL  MASQUERADE",

@@ -106,19 +106,25 @@ func TestDefaultNetwork(t *testing.T) {
 		setup  [][]string // commands in the node before the daemon starts
 		daemon []string
 		subnet string
+		mtu    int
 		gw     string
 		first  string // addresses of the first endpoints, in order
 		second string
 	}{
-		{name: "docker0-like", subnet: "172.17.0.0/16", gw: "172.17.0.1", first: "172.17.0.2", second: "172.17.0.3"},
+		{name: "docker0-like", subnet: "172.17.0.0/16", mtu: 1500, gw: "172.17.0.1", first: "172.17.0.2", second: "172.17.0.3"},
+		{
+			name:   "the uplink's MTU",
+			setup:  [][]string{{"ip", "link", "set", "up0", "mtu", "1400"}},
+			subnet: "172.17.0.0/16", mtu: 1400, gw: "172.17.0.1", first: "172.17.0.2", second: "172.17.0.3",
+		},
 		{
 			name:   "skips a routed subnet",
 			setup:  [][]string{{"ip", "route", "add", "172.17.0.0/16", "via", world.ExtIP.String()}},
-			subnet: "172.18.0.0/16", gw: "172.18.0.1", first: "172.18.0.2", second: "172.18.0.3",
+			subnet: "172.18.0.0/16", mtu: 1500, gw: "172.18.0.1", first: "172.18.0.2", second: "172.18.0.3",
 		},
 		{
 			name: "--default-subnet", daemon: []string{"--default-subnet", "10.99.0.0/24"},
-			subnet: "10.99.0.0/24", gw: "10.99.0.1", first: "10.99.0.2", second: "10.99.0.3",
+			subnet: "10.99.0.0/24", mtu: 1500, gw: "10.99.0.1", first: "10.99.0.2", second: "10.99.0.3",
 		},
 	}
 	for _, tc := range cases {
@@ -131,8 +137,8 @@ func TestDefaultNetwork(t *testing.T) {
 			w.StartDaemon(tc.daemon...)
 			n := inspectNetwork(t, w, "bridge")
 			gw := tc.gw
-			if !n.Default || n.Bridge != "enet0" || n.Subnet != tc.subnet || n.Gateway != gw {
-				t.Fatalf("default network %+v; want default, bridge enet0, subnet %s, gateway %s", n, tc.subnet, gw)
+			if !n.Default || n.Bridge != "enet0" || n.Subnet != tc.subnet || n.Gateway != gw || n.MTU != tc.mtu {
+				t.Fatalf("default network %+v; want default, bridge enet0, subnet %s, gateway %s, MTU %d", n, tc.subnet, gw, tc.mtu)
 			}
 			bits := tc.subnet[strings.Index(tc.subnet, "/"):]
 			if addr := w.MustExec(w.Node, "ip", "-4", "-o", "addr", "show", "dev", "enet0"); !strings.Contains(addr, " "+gw+bits+" ") {
@@ -145,6 +151,9 @@ func TestDefaultNetwork(t *testing.T) {
 				if got := inspectEndpoint(t, w, ep).Interfaces[0].IP; got != want {
 					t.Fatalf("endpoint %s got %s, want %s", ep, got, want)
 				}
+			}
+			if mtu := links(t, w, first)["eth0"].MTU; mtu != tc.mtu {
+				t.Fatalf("eth0 of %s has MTU %d, want %d", first, mtu, tc.mtu)
 			}
 			mustPing(t, w, first, tc.second)
 			if route := w.MustExec(first, "ip", "route", "show", "default"); !strings.Contains(route, "via "+gw+" dev eth0") {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/ebpfnet/ebpfnet/tests/world"
@@ -24,8 +25,10 @@ func TestPingAndTCPBetweenEndpoints(t *testing.T) {
 	bHost := inspectEndpoint(t, w, b).Interfaces[0].HostName
 
 	txBefore := txPackets(t, w, bHost)
-	counted(t, w, a, "forward-peer", func() {
-		w.MustExec(a, "ping", "-n", "-c", "20", "-i", "0.02", "-W", "1", "10.10.0.3")
+	counted(t, w, a, "to-bridge", func() { // ARP takes the bridge
+		counted(t, w, a, "forward-peer", func() {
+			w.MustExec(a, "ping", "-n", "-c", "20", "-i", "0.02", "-W", "1", "10.10.0.3")
+		})
 	})
 	// Delivered by bpf_redirect_peer, the 20 echo requests never leave b's
 	// host-side veth: only what the bridge floods (ARP, the node's IPv6
@@ -33,6 +36,15 @@ func TestPingAndTCPBetweenEndpoints(t *testing.T) {
 	if sent := txPackets(t, w, bHost) - txBefore; sent >= 10 {
 		t.Fatalf("%d packets went out of %s, the bridge port of b: the pings took the bridge", sent, bHost)
 	}
+
+	// So does broadcast.
+	w.MustExec(b, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_broadcasts=0")
+	counted(t, w, a, "to-bridge", func() {
+		out, _ := w.Exec(a, "ping", "-n", "-b", "-c", "2", "-i", "0.2", "-W", "1", "10.10.0.255")
+		if !strings.Contains(out, "from 10.10.0.3") {
+			t.Fatalf("b did not answer a broadcast ping:\n%s", out)
+		}
+	})
 
 	srv := listen(t, w, b, "8080")
 	counted(t, w, b, "forward-peer", func() { // b's SYN-ACK and ACKs
