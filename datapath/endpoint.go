@@ -167,6 +167,14 @@ func planIface(tx *store.Tx, n *store.Network, reqIP, name string) (*store.Inter
 func (m *Manager) ensureEndpoint(ep *store.Endpoint, nets map[string]*store.Network) error {
 	if ep.OwnNetns {
 		if _, err := netnsIno(ep.Netns); err != nil {
+			// The veths' far ends went with the namespace; host sides
+			// still here are on their way out with it, so they must not
+			// be taken for the pair the new namespace needs.
+			for i := range ep.Interfaces {
+				if err := m.teardownIface(ep, &ep.Interfaces[i]); err != nil {
+					return err
+				}
+			}
 			if err := createNamedNetns(ep.Netns); err != nil {
 				return err
 			}
