@@ -3,9 +3,11 @@ package e2e
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/tests/world"
 )
 
@@ -27,12 +29,10 @@ func TestAttachModes(t *testing.T) {
 			counted(t, w, a, "forward-peer", func() { mustPing(t, w, a, "10.10.0.3") })
 
 			st := status(t, w)
-			if len(st.Programs) != 2 {
-				t.Fatalf("status shows %d programs, want one per endpoint: %+v", len(st.Programs), st.Programs)
-			}
+			progs := endpointPrograms(t, st)
 			for _, p := range st.Programs {
-				if p.Mode != tc.want || p.Name != "enet_from_ep" || p.Hook != "ingress" {
-					t.Fatalf("status shows %+v, want enet_from_ep on ingress in mode %s", p, tc.want)
+				if p.Mode != tc.want {
+					t.Fatalf("status shows %+v, want mode %s", p, tc.want)
 				}
 			}
 			text := w.MustCLI("status")
@@ -50,8 +50,8 @@ func TestAttachModes(t *testing.T) {
 				if isTC != (tc.want == "tc") || isTCX != (tc.want == "tcx") {
 					t.Fatalf("%s: want only a %s attachment; tc filter: %v, tcx link: %v\n%s", host, tc.want, isTC, isTCX, filters)
 				}
-				if isTCX && tcx.ProgID != st.Programs[0].ID {
-					t.Fatalf("the tcx link pinned for %s holds program %d, status shows %d", host, tcx.ProgID, st.Programs[0].ID)
+				if isTCX && tcx.ProgID != progs[host].ID {
+					t.Fatalf("the tcx link pinned for %s holds program %d, status shows %d", host, tcx.ProgID, progs[host].ID)
 				}
 			}
 		})
@@ -101,12 +101,10 @@ func TestAttachModeSwitch(t *testing.T) {
 			w.StartDaemon(tc.to...)
 
 			st := status(t, w)
-			if len(st.Programs) != 2 {
-				t.Fatalf("after the switch status shows %d programs, want one per endpoint:\n%s", len(st.Programs), w.MustCLI("status"))
-			}
+			endpointPrograms(t, st)
 			for _, p := range st.Programs {
-				if p.Mode != tc.want || p.ID == old[0] {
-					t.Fatalf("after the switch to %s: %+v (old program %d)", tc.want, p, old[0])
+				if p.Mode != tc.want || slices.Contains(old, p.ID) {
+					t.Fatalf("after the switch to %s: %+v (the old daemon's programs: %v)", tc.want, p, old)
 				}
 			}
 			for _, ep := range []string{a, b} {
@@ -120,4 +118,24 @@ func TestAttachModeSwitch(t *testing.T) {
 			counted(t, w, a, "forward-peer", func() { mustPing(t, w, a, "10.10.0.3") })
 		})
 	}
+}
+
+// endpointPrograms are the enet_from_ep programs status shows, by host
+// device; it fails unless there is exactly one on the ingress of each of
+// the world's two endpoints.
+func endpointPrograms(t *testing.T, st api.Status) map[string]api.Program {
+	t.Helper()
+	out := map[string]api.Program{}
+	for _, p := range st.Programs {
+		if p.Name == "enet_from_ep" {
+			if _, dup := out[p.Interface]; dup || p.Hook != "ingress" {
+				t.Fatalf("status shows %+v beside %+v", p, out[p.Interface])
+			}
+			out[p.Interface] = p
+		}
+	}
+	if len(out) != 2 {
+		t.Fatalf("status shows enet_from_ep on %d devices, want one per endpoint: %+v", len(out), st.Programs)
+	}
+	return out
 }
