@@ -24,8 +24,15 @@ deps: ## install the Debian packages tests and benchmarks need, if missing
 	@tests/deps.sh
 
 .PHONY: test
-test: deps check-generate lint ## every test: unit, BPF_PROG_RUN, end-to-end in netns worlds (root)
+test: deps check-generate lint fuzz ## every test: unit, BPF_PROG_RUN, end-to-end in netns worlds (root)
 	$(GO) test -count=1 -timeout 30m ./...
+
+FUZZTIME ?= 10s
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (port specs, CIDRs, API bodies)
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./datapath/portspec
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePrefix$$' -fuzztime $(FUZZTIME) ./datapath
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./datapath/api
 
 .PHONY: demo
 demo: deps build ## the whole story in a netns world, then tear it down (root)

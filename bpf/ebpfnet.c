@@ -6,5 +6,8 @@
  * of Go types. */
 
 #include "from_ep.c"
+#include "from_up.c"
+#include "to_up.c"
+#include "sock.c"
 
 char __license[] SEC("license") = "Dual BSD/GPL";

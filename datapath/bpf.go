@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"context"
+	stdmaps "maps"
 	"os"
 	"slices"
 	"strings"
@@ -162,17 +163,22 @@ func (m *Manager) Status(ctx context.Context) (*api.Status, error) {
 	if m.uplink != nil {
 		st.Uplink = m.uplink.Attrs().Name
 	}
-	for idx, name := range nm.ifaces {
+	devs := stdmaps.Clone(nm.ifaces)
+	if m.uplink != nil {
+		devs[m.uplink.Attrs().Index] = m.uplink.Attrs().Name
+	}
+	for idx, name := range devs {
 		atts, _ := loader.Attached(name, idx)
 		for _, a := range atts {
 			st.Programs = append(st.Programs, api.Program{
-				Interface: name, Ifindex: idx, Hook: "ingress", Mode: string(a.Mode),
+				Interface: name, Ifindex: idx, Hook: string(a.Hook), Mode: string(a.Mode),
 				Name: loader.ProgramName(a.ProgID), ID: uint32(a.ProgID),
 			})
 		}
 	}
 	slices.SortFunc(st.Programs, func(a, b api.Program) int { return strings.Compare(a.Interface, b.Interface) })
 	st.Maps = m.mapFill()
+	st.Resources = resources()
 	if counters, err := m.maps.Stats.All(); err == nil {
 		for _, c := range counters {
 			if maps.IsDrop(c.Reason) {
@@ -190,6 +196,10 @@ func (m *Manager) mapFill() []api.MapFill {
 		loader.EnetMapEnetNetworks:  m.dp.EnetNetworks,
 		loader.EnetMapEnetSubnets:   m.dp.EnetSubnets,
 		loader.EnetMapEnetStats:     m.dp.EnetStats,
+		loader.EnetMapEnetCt:        m.dp.EnetCt,
+		loader.EnetMapEnetNat:       m.dp.EnetNat,
+		loader.EnetMapEnetPorts:     m.dp.EnetPorts,
+		loader.EnetMapEnetSockRev:   m.dp.EnetSockRev,
 	}
 	out := []api.MapFill{}
 	for name, mp := range all {

@@ -4,6 +4,8 @@
 package datapath
 
 import (
+	"time"
+
 	"go.uber.org/zap"
 
 	"github.com/ebpfnet/ebpfnet/loader"
@@ -20,8 +22,34 @@ type Config struct {
 	Uplink        string // empty: the device of the default route
 	DefaultSubnet string // empty: the first pool that overlaps nothing
 	Attach        loader.Mode
+	CTMax         uint32 // enet_ct entries
+	NATMax        uint32 // enet_nat entries (two per flow)
+	PortMin       uint16 // range for masquerade source ports that must change
+	PortMax       uint16
+	GCInterval    time.Duration
+	Cgroup        string // cgroup v2 dir for the socket programs; empty: the root
 	Log           *zap.Logger
 }
+
+// Defaults sized like Cilium's: its global CT tables hold 512k TCP and
+// 256k other entries.
+const (
+	DefaultCTMax      = 262144
+	DefaultNATMax     = 2 * DefaultCTMax
+	DefaultPortMin    = 1024
+	DefaultPortMax    = 65535
+	DefaultGCInterval = 15 * time.Second
+)
+
+// Conntrack timeouts in seconds, per state (Cilium's and Linux's values).
+const (
+	timeoutSYN         = 60
+	timeoutEstablished = 6 * 3600
+	timeoutClosing     = 10
+	timeoutUDP         = 30
+	timeoutUDPStream   = 120
+	timeoutICMP        = 30
+)
 
 // Defaults for the paths.
 const (
@@ -36,4 +64,6 @@ const (
 	aliasPrefix    = "ebpfnet:"
 	vethPrefix     = "enetv"
 	bridgePrefix   = "enet-"
+	// maxBridgePorts is the kernel's limit (BR_MAX_PORTS, port 0 reserved).
+	maxBridgePorts = 1023
 )

@@ -60,6 +60,9 @@ func run(ctx context.Context, cfg Config, listening *bool) error {
 	}
 	defer os.Remove(pidPath)
 	warnPrivateMounts(cfg.Log)
+	if err := raiseFileLimit(); err != nil {
+		cfg.Log.Warn("cannot raise the open file limit: fewer ports can be published", zap.Error(err))
+	}
 	// Bad flags are refused before anything is mounted, loaded or pinned.
 	uplink, err := findUplink(cfg)
 	if err != nil {
@@ -74,11 +77,14 @@ func run(ctx context.Context, cfg Config, listening *bool) error {
 	if _, err := ensureBPFFS(cfg.BPFFS); err != nil {
 		return err
 	}
-	dp, err := loader.Load(cfg.BPFFS)
+	dp, replaced, err := loader.Load(cfg.BPFFS, loader.Options{CTMax: cfg.CTMax, NATMax: cfg.NATMax})
 	if err != nil {
 		return err
 	}
 	defer dp.Close()
+	if len(replaced) > 0 {
+		cfg.Log.Warn("pinned maps with another layout or size were replaced", zap.Strings("maps", replaced))
+	}
 	m := newManager(cfg, st, dp)
 	m.uplink = uplink
 	if err := m.start(); err != nil {
@@ -118,9 +124,15 @@ func warnPrivateMounts(log *zap.Logger) {
 	}
 }
 
-// start makes sure the default network exists and reconciles the kernel
-// with the store.
+// start sets up the uplink and socket programs, makes sure the default
+// network exists and reconciles the kernel with the store.
 func (m *Manager) start() error {
+	if err := m.setupUplink(); err != nil {
+		return err
+	}
+	if err := m.setupSockets(); err != nil {
+		return err
+	}
 	if err := m.ensureDefaultNetwork(); err != nil {
 		return err
 	}
@@ -203,6 +215,9 @@ func (m *Manager) serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{Handler: api.Handler(m), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
+	gcCtx, stopGC := context.WithCancel(ctx)
+	defer stopGC()
+	go m.gcLoop(gcCtx)
 	m.log.Info("daemon ready", zapStr("socket", m.cfg.Socket), zap.Int("pid", os.Getpid()))
 	select {
 	case <-ctx.Done():

@@ -19,6 +19,11 @@ import (
 func (m *Manager) CreateEndpoint(ctx context.Context, req api.EndpointCreate) (*api.Endpoint, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if len(req.Publish) > 0 {
+		if _, err := parseSpecs(req.Publish); err != nil {
+			return nil, err
+		}
+	}
 	var ep *store.Endpoint
 	var n *store.Network
 	err := m.store.Update(func(tx *store.Tx) error {
@@ -39,6 +44,11 @@ func (m *Manager) CreateEndpoint(ctx context.Context, req api.EndpointCreate) (*
 		return nil, fmt.Errorf("create endpoint %s: %w", ep.Name, err)
 	}
 	m.log.Info("endpoint created", zapEp(ep.Name), zapNet(n.Name), zapStr("ip", ep.Interfaces[0].IP.String()))
+	if len(req.Publish) > 0 {
+		if _, err := m.publish(ep.Name, req.Publish); err != nil {
+			return nil, errors.Join(err, m.removeEndpoint(ep.Name))
+		}
+	}
 	v := endpointView(ep)
 	return &v, nil
 }
@@ -132,6 +142,10 @@ func planIface(tx *store.Tx, n *store.Network, reqIP, name string) (*store.Inter
 		return nil, err
 	}
 	used := usedAddrs(eps, n.Name)
+	if len(used) >= maxBridgePorts {
+		return nil, api.Conflict("network %q has %d endpoints: a Linux bridge takes at most %d ports",
+			n.Name, len(used), maxBridgePorts)
+	}
 	isUsed := func(a netip.Addr) bool { return used[a] }
 	pool := ipam.Pool{Subnet: n.Subnet, Range: n.IPRange, Gateway: n.Gateway}
 	var ip netip.Addr
@@ -218,6 +232,13 @@ func (m *Manager) teardownEndpoint(ep *store.Endpoint) error {
 func (m *Manager) RemoveEndpoint(ctx context.Context, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.removeEndpoint(name)
+}
+
+func (m *Manager) removeEndpoint(name string) error {
+	if _, err := m.unpublish(name, func(store.Port) bool { return true }); err != nil {
+		return err
+	}
 	var ep *store.Endpoint
 	err := m.store.Update(func(tx *store.Tx) error {
 		var err error

@@ -27,6 +27,7 @@ type Manager struct {
 	started time.Time
 
 	mu       sync.Mutex
+	reserved map[string]int // published port key -> socket holding it
 	stopOnce sync.Once
 	stopped  chan struct{}
 	reset    bool // set by Reset: Run wipes state after stopping
@@ -34,13 +35,14 @@ type Manager struct {
 
 func newManager(cfg Config, st *store.Store, dp *loader.Datapath) *Manager {
 	return &Manager{
-		cfg:     cfg,
-		log:     cfg.Log,
-		store:   st,
-		dp:      dp,
-		maps:    maps.For(dp),
-		started: time.Now(),
-		stopped: make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Log,
+		store:    st,
+		dp:       dp,
+		maps:     maps.For(dp),
+		started:  time.Now(),
+		stopped:  make(chan struct{}),
+		reserved: map[string]int{},
 	}
 }
 

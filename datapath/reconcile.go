@@ -46,7 +46,15 @@ func (m *Manager) reconcile() error {
 			live = append(live, eps[i])
 		}
 	}
-	return m.sweep(nets, live)
+	return errors.Join(m.sweep(nets, live), m.restorePorts(live))
+}
+
+// uplinkName is the uplink's device name, or "" without one.
+func (m *Manager) uplinkName() string {
+	if m.uplink == nil {
+		return ""
+	}
+	return m.uplink.Attrs().Name
 }
 
 // restoreEndpoint brings one stored endpoint back, or finishes removing it;
@@ -109,6 +117,10 @@ func want(nets []store.Network, eps []store.Endpoint) desired {
 // sweep removes ebpfnet's kernel objects the store does not know.
 func (m *Manager) sweep(nets []store.Network, eps []store.Endpoint) error {
 	d := want(nets, eps)
+	if m.uplink != nil {
+		d.links[m.uplink.Attrs().Name] = true
+		d.ifindex[m.uplink.Attrs().Index] = true
+	}
 	var errs []error
 	links, err := netlink.LinkList()
 	errs = append(errs, err)
@@ -116,7 +128,7 @@ func (m *Manager) sweep(nets []store.Network, eps []store.Endpoint) error {
 		a := l.Attrs()
 		if strings.HasPrefix(a.Alias, aliasPrefix) && !d.links[a.Name] {
 			m.log.Info("removing stale device", zapIf(a.Name), zapStr("alias", a.Alias))
-			errs = append(errs, m.dp.DetachIngress(a.Name, a.Index), deleteOwnedLink(a.Name, a.Alias))
+			errs = append(errs, m.dp.DetachAll(a.Name, a.Index), deleteOwnedLink(a.Name, a.Alias))
 		}
 	}
 	errs = append(errs, m.sweepMaps(d), m.sweepPins(d))
@@ -173,15 +185,32 @@ func (m *Manager) sweepPins(d desired) error {
 	if err != nil {
 		return err
 	}
+	keep := map[string]bool{}
+	for _, h := range loader.SockHooks {
+		keep[h.Name] = true
+	}
 	var errs []error
 	for _, e := range entries {
-		ifname, ok := strings.CutSuffix(e.Name(), "_ingress")
+		if keep[e.Name()] {
+			continue
+		}
+		ifname, hook, ok := cutHook(e.Name())
 		switch {
 		case !ok:
 			errs = append(errs, os.Remove(filepath.Join(dir, e.Name())))
 		case !d.links[ifname]:
-			errs = append(errs, m.dp.DetachIngress(ifname, 0))
+			errs = append(errs, m.dp.Detach(ifname, 0, hook))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// cutHook splits a link pin's name into interface and hook.
+func cutHook(pin string) (string, loader.Hook, bool) {
+	for _, h := range loader.Hooks {
+		if ifname, ok := strings.CutSuffix(pin, "_"+string(h)); ok {
+			return ifname, h, true
+		}
+	}
+	return "", "", false
 }

@@ -54,7 +54,11 @@ func wipe(cfg Config, st *store.Store, log *zap.Logger) error {
 	for _, l := range links {
 		if strings.HasPrefix(l.Attrs().Alias, aliasPrefix) {
 			errs = append(errs, deleteOwnedLink(l.Attrs().Name, l.Attrs().Alias))
+			continue
 		}
+		// The uplink: ebpfnet's tc filters, in tc mode (tcx links go
+		// with their pins below).
+		errs = append(errs, loader.DetachTC(l.Attrs().Index))
 	}
 	for _, e := range eps {
 		if e.OwnNetns {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpfnet/ebpfnet/datapath/store"
+	"github.com/ebpfnet/ebpfnet/loader"
 	"github.com/ebpfnet/ebpfnet/maps"
 )
 
@@ -33,7 +34,7 @@ func (m *Manager) ensureIface(ep *store.Endpoint, ifc *store.Interface, n *store
 	if err := m.maps.Ifaces.Put(maps.Iface{Ifindex: idx, IP: ifc.IP, NetID: n.ID, MAC: mac}); err != nil {
 		return err
 	}
-	if _, err := m.dp.AttachIngress(m.cfg.Attach, m.dp.EnetFromEp, ifc.HostName, idx); err != nil {
+	if _, err := m.dp.Attach(m.cfg.Attach, m.dp.EnetFromEp, ifc.HostName, idx, loader.Ingress); err != nil {
 		return err
 	}
 	if err := plugHost(host, n); err != nil {
@@ -151,9 +152,10 @@ func (m *Manager) teardownIface(ep *store.Endpoint, ifc *store.Interface) error 
 	if l, err := netlink.LinkByName(ifc.HostName); err == nil {
 		idx = l.Attrs().Index
 	}
-	errs = append(errs, m.dp.DetachIngress(ifc.HostName, idx))
+	errs = append(errs, m.dp.Detach(ifc.HostName, idx, loader.Ingress))
 	if idx > 0 {
 		errs = append(errs, m.maps.Ifaces.Delete(idx), m.maps.Stats.DeleteIfindex(idx))
+		errs = append(errs, m.flushFlows(func(f maps.Flow) bool { return f.Ifindex == idx }))
 	}
 	errs = append(errs, deleteOwnedLink(ifc.HostName, vethAlias(ep.Name, ifc.Name)))
 	return errors.Join(errs...)

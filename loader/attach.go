@@ -37,51 +37,77 @@ const (
 	tcFilterHandle = 0xeb
 )
 
-// Attachment describes the program on one interface's ingress hook.
+// Hook is the side of an interface a program runs on.
+type Hook string
+
+const (
+	Ingress Hook = "ingress"
+	Egress  Hook = "egress"
+)
+
+func (h Hook) tcx() ebpf.AttachType {
+	if h == Egress {
+		return ebpf.AttachTCXEgress
+	}
+	return ebpf.AttachTCXIngress
+}
+
+func (h Hook) tcParent() uint32 {
+	if h == Egress {
+		return netlink.HANDLE_MIN_EGRESS
+	}
+	return netlink.HANDLE_MIN_INGRESS
+}
+
+// Hooks are both sides, for listing and removal.
+var Hooks = []Hook{Ingress, Egress}
+
+// Attachment describes a program on one hook of an interface.
 type Attachment struct {
 	Ifname  string
 	Ifindex int
+	Hook    Hook
 	Mode    Mode // tcx or tc
 	ProgID  ebpf.ProgramID
 }
 
-// LinkDir is the dir under the pin dir that holds the pinned tcx links.
+// LinkDir is the dir under the pin dir that holds the pinned links.
 const LinkDir = "links"
 
-// linkPin is where the tcx link for an interface's ingress is pinned.
-func (dp *Datapath) linkPin(ifname string) string {
-	return filepath.Join(dp.PinDir, LinkDir, ifname+"_ingress")
+// LinkPin is where the tcx link for a hook of an interface is pinned.
+func (dp *Datapath) LinkPin(ifname string, hook Hook) string {
+	return filepath.Join(dp.PinDir, LinkDir, ifname+"_"+string(hook))
 }
 
-// AttachIngress puts prog on the ingress hook of an interface, replacing
-// what ebpfnet had there before in one step (link.Update for tcx, filter
-// replace for tc), so no packet sees the hook empty. What an earlier daemon
-// attached in the other mode comes off after: left on, it would go on
-// running that daemon's program beside this one.
-func (dp *Datapath) AttachIngress(mode Mode, prog *ebpf.Program, ifname string, ifindex int) (Mode, error) {
-	got, err := dp.attachIngress(mode, prog, ifname, ifindex)
+// Attach puts prog on a hook of an interface, replacing what ebpfnet had
+// there before in one step (link.Update for tcx, filter replace for tc),
+// so no packet sees the hook empty. What an earlier daemon attached in the
+// other mode comes off after: left on, it would go on running that
+// daemon's program beside this one.
+func (dp *Datapath) Attach(mode Mode, prog *ebpf.Program, ifname string, ifindex int, hook Hook) (Mode, error) {
+	got, err := dp.attach(mode, prog, ifname, ifindex, hook)
 	if err != nil {
 		return got, err
 	}
 	if got == ModeTC {
-		return got, dp.detachTCX(ifname)
+		return got, dp.detachTCX(ifname, hook)
 	}
-	return got, detachTC(ifindex)
+	return got, detachTC(ifindex, hook)
 }
 
-func (dp *Datapath) attachIngress(mode Mode, prog *ebpf.Program, ifname string, ifindex int) (Mode, error) {
+func (dp *Datapath) attach(mode Mode, prog *ebpf.Program, ifname string, ifindex int, hook Hook) (Mode, error) {
 	if mode == ModeTC {
-		return ModeTC, attachTC(prog, ifname, ifindex)
+		return ModeTC, attachTC(prog, ifname, ifindex, hook)
 	}
-	err := dp.attachTCX(prog, ifname, ifindex)
+	err := dp.attachTCX(prog, ifname, ifindex, hook)
 	if mode == ModeAuto && errors.Is(err, ebpf.ErrNotSupported) {
-		return ModeTC, attachTC(prog, ifname, ifindex)
+		return ModeTC, attachTC(prog, ifname, ifindex, hook)
 	}
 	return ModeTCX, err
 }
 
-func (dp *Datapath) attachTCX(prog *ebpf.Program, ifname string, ifindex int) error {
-	pin := dp.linkPin(ifname)
+func (dp *Datapath) attachTCX(prog *ebpf.Program, ifname string, ifindex int, hook Hook) error {
+	pin := dp.LinkPin(ifname, hook)
 	if l, err := link.LoadPinnedLink(pin, nil); err == nil {
 		defer l.Close()
 		if linkIfindex(l) == ifindex {
@@ -93,7 +119,7 @@ func (dp *Datapath) attachTCX(prog *ebpf.Program, ifname string, ifindex int) er
 		// The device it was attached to is gone: the pin is stale.
 		_ = l.Unpin()
 	}
-	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: prog, Attach: ebpf.AttachTCXIngress})
+	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: prog, Attach: hook.tcx()})
 	if err != nil {
 		return fmt.Errorf("attach tcx link to %s: %w", ifname, err)
 	}
@@ -118,7 +144,11 @@ func linkIfindex(l link.Link) int {
 	return 0
 }
 
-func attachTC(prog *ebpf.Program, ifname string, ifindex int) error {
+func attachTC(prog *ebpf.Program, ifname string, ifindex int, hook Hook) error {
+	info, err := prog.Info()
+	if err != nil {
+		return fmt.Errorf("read program info: %w", err)
+	}
 	qdisc := &netlink.GenericQdisc{
 		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: ifindex, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
 		QdiscType:  "clsact",
@@ -129,13 +159,13 @@ func attachTC(prog *ebpf.Program, ifname string, ifindex int) error {
 	filter := &netlink.BpfFilter{
 		FilterAttrs: netlink.FilterAttrs{
 			LinkIndex: ifindex,
-			Parent:    netlink.HANDLE_MIN_INGRESS,
+			Parent:    hook.tcParent(),
 			Handle:    tcFilterHandle,
 			Protocol:  unix.ETH_P_ALL,
 			Priority:  tcFilterPrio,
 		},
 		Fd:           prog.FD(),
-		Name:         "enet_from_ep",
+		Name:         info.Name,
 		DirectAction: true,
 	}
 	if err := netlink.FilterReplace(filter); err != nil {
@@ -144,20 +174,20 @@ func attachTC(prog *ebpf.Program, ifname string, ifindex int) error {
 	return nil
 }
 
-// DetachIngress removes what AttachIngress put on an interface. A device
-// that is already gone is not an error: its hooks went with it.
-func (dp *Datapath) DetachIngress(ifname string, ifindex int) error {
-	errs := []error{dp.detachTCX(ifname)}
+// Detach removes what Attach put on a hook of an interface. A device that
+// is already gone is not an error: its hooks went with it.
+func (dp *Datapath) Detach(ifname string, ifindex int, hook Hook) error {
+	errs := []error{dp.detachTCX(ifname, hook)}
 	if ifindex > 0 {
-		errs = append(errs, detachTC(ifindex))
+		errs = append(errs, detachTC(ifindex, hook))
 	}
 	return errors.Join(errs...)
 }
 
-// detachTCX unpins the tcx link of an interface; closing the last
-// reference takes the program off.
-func (dp *Datapath) detachTCX(ifname string) error {
-	pin := dp.linkPin(ifname)
+// detachTCX unpins the tcx link of a hook of an interface; closing the
+// last reference takes the program off.
+func (dp *Datapath) detachTCX(ifname string, hook Hook) error {
+	pin := dp.LinkPin(ifname, hook)
 	l, err := link.LoadPinnedLink(pin, nil)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -172,8 +202,19 @@ func (dp *Datapath) detachTCX(ifname string) error {
 	return nil
 }
 
-func detachTC(ifindex int) error {
-	filters, err := netlink.FilterList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: ifindex}}, netlink.HANDLE_MIN_INGRESS)
+// DetachTC removes ebpfnet's legacy tc filters from both hooks of an
+// interface, leaving other filters and the qdisc.
+func DetachTC(ifindex int) error {
+	return errors.Join(detachTC(ifindex, Ingress), detachTC(ifindex, Egress))
+}
+
+// DetachAll removes ebpfnet's programs from both hooks of an interface.
+func (dp *Datapath) DetachAll(ifname string, ifindex int) error {
+	return errors.Join(dp.Detach(ifname, ifindex, Ingress), dp.Detach(ifname, ifindex, Egress))
+}
+
+func detachTC(ifindex int, hook Hook) error {
+	filters, err := netlink.FilterList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: ifindex}}, hook.tcParent())
 	if err != nil {
 		if errors.As(err, new(netlink.LinkNotFoundError)) || errors.Is(err, unix.ENODEV) {
 			return nil

@@ -14,9 +14,19 @@ import (
 )
 
 type EnetConfig struct {
-	_     structs.HostLayout
-	Flags EnetConfigFlag
-	Pad   uint32
+	_                  structs.HostLayout
+	Flags              EnetConfigFlag
+	UplinkIfindex      uint32
+	SnatIp             [4]uint8
+	PortMin            uint16
+	PortMax            uint16
+	TimeoutSyn         uint32
+	TimeoutEstablished uint32
+	TimeoutClosing     uint32
+	TimeoutUdp         uint32
+	TimeoutUdpStream   uint32
+	TimeoutIcmp        uint32
+	NetnsCookie        uint64
 }
 
 type EnetConfigFlag uint32
@@ -24,6 +34,49 @@ type EnetConfigFlag uint32
 const (
 	EnetConfigFlagCONFIG_F_TRACE       EnetConfigFlag = 1
 	EnetConfigFlagCONFIG_F_TRACE_DROPS EnetConfigFlag = 2
+)
+
+type EnetCtEntry struct {
+	_            structs.HostLayout
+	CreatedNs    uint64
+	ExpiresNs    uint64
+	PacketsOrig  uint64
+	BytesOrig    uint64
+	PacketsReply uint64
+	BytesReply   uint64
+	State        EnetCtState
+	Flags        EnetCtFlag
+	Ifindex      uint32
+	Reply        EnetCtKey
+	_            [4]byte
+}
+
+type EnetCtFlag uint32
+
+const (
+	EnetCtFlagCT_F_SEEN_REPLY EnetCtFlag = 1
+	EnetCtFlagCT_F_HOST       EnetCtFlag = 2
+	EnetCtFlagCT_F_SNAT       EnetCtFlag = 4
+	EnetCtFlagCT_F_DNAT       EnetCtFlag = 8
+)
+
+type EnetCtKey struct {
+	_     structs.HostLayout
+	Saddr [4]uint8
+	Daddr [4]uint8
+	Sport uint16
+	Dport uint16
+	Proto uint8
+	Pad   [3]uint8
+}
+
+type EnetCtState uint32
+
+const (
+	EnetCtStateCT_NEW         EnetCtState = 0
+	EnetCtStateCT_SYN         EnetCtState = 1
+	EnetCtStateCT_ESTABLISHED EnetCtState = 2
+	EnetCtStateCT_CLOSING     EnetCtState = 3
 )
 
 type EnetEndpoint struct {
@@ -56,6 +109,13 @@ type EnetEvent struct {
 	_         [4]byte
 }
 
+type EnetFlowScratch struct {
+	_   structs.HostLayout
+	Ct  EnetCtEntry
+	Fwd EnetNatEntry
+	Rev EnetNatEntry
+}
+
 type EnetIface struct {
 	_     structs.HostLayout
 	Ip4   [4]uint8
@@ -63,6 +123,20 @@ type EnetIface struct {
 	Mac   [6]uint8
 	Pad   uint16
 }
+
+type EnetNatEntry struct {
+	_     structs.HostLayout
+	To    EnetCtKey
+	Flow  EnetCtKey
+	Flags EnetNatFlag
+}
+
+type EnetNatFlag uint32
+
+const (
+	EnetNatFlagNAT_F_REPLY EnetNatFlag = 1
+	EnetNatFlagNAT_F_HOST  EnetNatFlag = 2
+)
 
 type EnetNetwork struct {
 	_             structs.HostLayout
@@ -83,20 +157,68 @@ const (
 	EnetNetworkFlagNET_F_MASQUERADE EnetNetworkFlag = 4
 )
 
+type EnetPortKey struct {
+	_     structs.HostLayout
+	Proto uint8
+	Pad   uint8
+	Port  uint16
+	Addr  [4]uint8
+}
+
+type EnetPortTarget struct {
+	_    structs.HostLayout
+	Addr [4]uint8
+	Port uint16
+	Pad  uint16
+}
+
 type EnetReason uint32
 
 const (
-	EnetReasonREASON_FWD_PEER       EnetReason = 1
-	EnetReasonREASON_TO_BRIDGE      EnetReason = 2
-	EnetReasonREASON_DROP_MALFORMED EnetReason = 3
-	EnetReasonREASON_DROP_NO_IFACE  EnetReason = 4
-	EnetReasonREASON_DROP_SPOOF_MAC EnetReason = 5
-	EnetReasonREASON_DROP_SPOOF_IP  EnetReason = 6
-	EnetReasonREASON_DROP_ISOLATION EnetReason = 7
-	EnetReasonREASON_DROP_ICC       EnetReason = 8
-	EnetReasonREASON_DROP_PROTO     EnetReason = 9
-	EnetReasonREASON_MAX            EnetReason = 10
+	EnetReasonREASON_FWD_PEER           EnetReason = 1
+	EnetReasonREASON_TO_BRIDGE          EnetReason = 2
+	EnetReasonREASON_FWD_SNAT           EnetReason = 3
+	EnetReasonREASON_FWD_ROUTED         EnetReason = 4
+	EnetReasonREASON_FWD_REPLY          EnetReason = 5
+	EnetReasonREASON_TO_HOST            EnetReason = 6
+	EnetReasonREASON_HOST_FLOW          EnetReason = 7
+	EnetReasonREASON_FWD_DNAT           EnetReason = 8
+	EnetReasonREASON_FWD_HAIRPIN        EnetReason = 9
+	EnetReasonREASON_DROP_MALFORMED     EnetReason = 32
+	EnetReasonREASON_DROP_NO_IFACE      EnetReason = 33
+	EnetReasonREASON_DROP_SPOOF_MAC     EnetReason = 34
+	EnetReasonREASON_DROP_SPOOF_IP      EnetReason = 35
+	EnetReasonREASON_DROP_ISOLATION     EnetReason = 36
+	EnetReasonREASON_DROP_ICC           EnetReason = 37
+	EnetReasonREASON_DROP_PROTO         EnetReason = 38
+	EnetReasonREASON_DROP_INTERNAL      EnetReason = 39
+	EnetReasonREASON_DROP_NAT_EXHAUSTED EnetReason = 40
+	EnetReasonREASON_DROP_NAT_PROTO     EnetReason = 41
+	EnetReasonREASON_DROP_FRAGMENT      EnetReason = 42
+	EnetReasonREASON_DROP_NO_ROUTE      EnetReason = 43
+	EnetReasonREASON_DROP_DIRECT        EnetReason = 44
+	EnetReasonREASON_DROP_CT_FULL       EnetReason = 45
+	EnetReasonREASON_DROP_NO_FLOW       EnetReason = 46
+	EnetReasonREASON_DROP_TOO_BIG       EnetReason = 47
+	EnetReasonREASON_DROP_NAT_TAKEN     EnetReason = 48
+	EnetReasonREASON_MAX                EnetReason = 49
 )
+
+type EnetSockRev struct {
+	_    structs.HostLayout
+	Addr [4]uint8
+	Port uint16
+	Pad  uint16
+}
+
+type EnetSockRevKey struct {
+	_      structs.HostLayout
+	Cookie uint64
+	Addr   [4]uint8
+	Port   uint16
+	Proto  uint8
+	Pad    uint8
+}
 
 type EnetStats struct {
 	_       structs.HostLayout
@@ -125,14 +247,25 @@ type EnetSubnetKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	EnetMapEnetConfig    = "enet_config"
-	EnetMapEnetEndpoints = "enet_endpoints"
-	EnetMapEnetEvents    = "enet_events"
-	EnetMapEnetIfaces    = "enet_ifaces"
-	EnetMapEnetNetworks  = "enet_networks"
-	EnetMapEnetStats     = "enet_stats"
-	EnetMapEnetSubnets   = "enet_subnets"
-	EnetProgEnetFromEp   = "enet_from_ep"
+	EnetMapEnetConfig     = "enet_config"
+	EnetMapEnetCt         = "enet_ct"
+	EnetMapEnetEndpoints  = "enet_endpoints"
+	EnetMapEnetEvents     = "enet_events"
+	EnetMapEnetIfaces     = "enet_ifaces"
+	EnetMapEnetNat        = "enet_nat"
+	EnetMapEnetNetworks   = "enet_networks"
+	EnetMapEnetPorts      = "enet_ports"
+	EnetMapEnetScratch    = "enet_scratch"
+	EnetMapEnetSockRev    = "enet_sock_rev"
+	EnetMapEnetStats      = "enet_stats"
+	EnetMapEnetSubnets    = "enet_subnets"
+	EnetProgEnetFromEp    = "enet_from_ep"
+	EnetProgEnetFromUp    = "enet_from_up"
+	EnetProgEnetSockConn4 = "enet_sock_conn4"
+	EnetProgEnetSockPeer4 = "enet_sock_peer4"
+	EnetProgEnetSockRecv4 = "enet_sock_recv4"
+	EnetProgEnetSockSend4 = "enet_sock_send4"
+	EnetProgEnetToUp      = "enet_to_up"
 )
 
 // LoadEnet returns the embedded CollectionSpec for Enet.
@@ -177,7 +310,13 @@ type EnetSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type EnetProgramSpecs struct {
-	EnetFromEp *ebpf.ProgramSpec `ebpf:"enet_from_ep"`
+	EnetFromEp    *ebpf.ProgramSpec `ebpf:"enet_from_ep"`
+	EnetFromUp    *ebpf.ProgramSpec `ebpf:"enet_from_up"`
+	EnetSockConn4 *ebpf.ProgramSpec `ebpf:"enet_sock_conn4"`
+	EnetSockPeer4 *ebpf.ProgramSpec `ebpf:"enet_sock_peer4"`
+	EnetSockRecv4 *ebpf.ProgramSpec `ebpf:"enet_sock_recv4"`
+	EnetSockSend4 *ebpf.ProgramSpec `ebpf:"enet_sock_send4"`
+	EnetToUp      *ebpf.ProgramSpec `ebpf:"enet_to_up"`
 }
 
 // EnetMapSpecs contains maps before they are loaded into the kernel.
@@ -185,10 +324,15 @@ type EnetProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type EnetMapSpecs struct {
 	EnetConfig    *ebpf.MapSpec `ebpf:"enet_config"`
+	EnetCt        *ebpf.MapSpec `ebpf:"enet_ct"`
 	EnetEndpoints *ebpf.MapSpec `ebpf:"enet_endpoints"`
 	EnetEvents    *ebpf.MapSpec `ebpf:"enet_events"`
 	EnetIfaces    *ebpf.MapSpec `ebpf:"enet_ifaces"`
+	EnetNat       *ebpf.MapSpec `ebpf:"enet_nat"`
 	EnetNetworks  *ebpf.MapSpec `ebpf:"enet_networks"`
+	EnetPorts     *ebpf.MapSpec `ebpf:"enet_ports"`
+	EnetScratch   *ebpf.MapSpec `ebpf:"enet_scratch"`
+	EnetSockRev   *ebpf.MapSpec `ebpf:"enet_sock_rev"`
 	EnetStats     *ebpf.MapSpec `ebpf:"enet_stats"`
 	EnetSubnets   *ebpf.MapSpec `ebpf:"enet_subnets"`
 }
@@ -220,10 +364,15 @@ func (o *EnetObjects) Close() error {
 // It can be passed to LoadEnetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type EnetMaps struct {
 	EnetConfig    *ebpf.Map `ebpf:"enet_config"`
+	EnetCt        *ebpf.Map `ebpf:"enet_ct"`
 	EnetEndpoints *ebpf.Map `ebpf:"enet_endpoints"`
 	EnetEvents    *ebpf.Map `ebpf:"enet_events"`
 	EnetIfaces    *ebpf.Map `ebpf:"enet_ifaces"`
+	EnetNat       *ebpf.Map `ebpf:"enet_nat"`
 	EnetNetworks  *ebpf.Map `ebpf:"enet_networks"`
+	EnetPorts     *ebpf.Map `ebpf:"enet_ports"`
+	EnetScratch   *ebpf.Map `ebpf:"enet_scratch"`
+	EnetSockRev   *ebpf.Map `ebpf:"enet_sock_rev"`
 	EnetStats     *ebpf.Map `ebpf:"enet_stats"`
 	EnetSubnets   *ebpf.Map `ebpf:"enet_subnets"`
 }
@@ -231,10 +380,15 @@ type EnetMaps struct {
 func (m *EnetMaps) Close() error {
 	return _EnetClose(
 		m.EnetConfig,
+		m.EnetCt,
 		m.EnetEndpoints,
 		m.EnetEvents,
 		m.EnetIfaces,
+		m.EnetNat,
 		m.EnetNetworks,
+		m.EnetPorts,
+		m.EnetScratch,
+		m.EnetSockRev,
 		m.EnetStats,
 		m.EnetSubnets,
 	)
@@ -250,12 +404,24 @@ type EnetVariables struct {
 //
 // It can be passed to LoadEnetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type EnetPrograms struct {
-	EnetFromEp *ebpf.Program `ebpf:"enet_from_ep"`
+	EnetFromEp    *ebpf.Program `ebpf:"enet_from_ep"`
+	EnetFromUp    *ebpf.Program `ebpf:"enet_from_up"`
+	EnetSockConn4 *ebpf.Program `ebpf:"enet_sock_conn4"`
+	EnetSockPeer4 *ebpf.Program `ebpf:"enet_sock_peer4"`
+	EnetSockRecv4 *ebpf.Program `ebpf:"enet_sock_recv4"`
+	EnetSockSend4 *ebpf.Program `ebpf:"enet_sock_send4"`
+	EnetToUp      *ebpf.Program `ebpf:"enet_to_up"`
 }
 
 func (p *EnetPrograms) Close() error {
 	return _EnetClose(
 		p.EnetFromEp,
+		p.EnetFromUp,
+		p.EnetSockConn4,
+		p.EnetSockPeer4,
+		p.EnetSockRecv4,
+		p.EnetSockSend4,
+		p.EnetToUp,
 	)
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
@@ -15,37 +16,88 @@ type Datapath struct {
 	PinDir string
 }
 
+// Options size the maps whose size the daemon sets.
+type Options struct {
+	CTMax  uint32 // enet_ct entries; 0 keeps the object's default
+	NATMax uint32 // enet_nat entries; 0 keeps the object's default
+}
+
 // Load loads the datapath into the kernel. Maps already pinned under pinDir
-// are reused, so their contents survive a daemon restart or upgrade; missing
-// ones are created and pinned. An empty pinDir loads private, unpinned maps
-// (the BPF_PROG_RUN tests do).
-func Load(pinDir string) (*Datapath, error) {
+// are reused, so their contents survive a daemon restart or upgrade. A
+// pinned map whose layout or size no longer matches is replaced and named
+// in the returned list: every map but the flow tables is refilled from the
+// daemon's store, and flows of a resized table start over. An empty pinDir
+// loads private, unpinned maps (the BPF_PROG_RUN tests do).
+func Load(pinDir string, opts Options) (*Datapath, []string, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("remove memlock limit: %w", err)
+		return nil, nil, fmt.Errorf("remove memlock limit: %w", err)
 	}
 	spec, err := LoadEnet()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	resize(spec, MapEnetCt, opts.CTMax)
+	resize(spec, MapEnetNat, opts.NATMax)
+	var replaced []string
 	if pinDir == "" {
 		for _, m := range spec.Maps {
 			m.Pinning = ebpf.PinNone
 		}
-	} else if err := os.MkdirAll(pinDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create pin dir %s: %w", pinDir, err)
+	} else {
+		if err := os.MkdirAll(pinDir, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("create pin dir %s: %w", pinDir, err)
+		}
+		if replaced, err = unpinIncompatible(spec, pinDir); err != nil {
+			return nil, nil, err
+		}
 	}
 	dp := &Datapath{PinDir: pinDir}
-	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pinDir}}
-	if err := spec.LoadAndAssign(&dp.EnetObjects, opts); err != nil {
-		if errors.Is(err, ebpf.ErrMapIncompatible) {
-			return nil, fmt.Errorf("load datapath: a map pinned under %s has another layout "+
-				"(left by an older ebpfnet?); `ebpfnet system reset` removes it: %w", pinDir, err)
-		}
+	if err := spec.LoadAndAssign(&dp.EnetObjects, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pinDir}}); err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
-			return nil, fmt.Errorf("load datapath: %+v", verr)
+			return nil, nil, fmt.Errorf("load datapath: %+v", verr)
 		}
-		return nil, fmt.Errorf("load datapath: %w", err)
+		return nil, nil, fmt.Errorf("load datapath: %w", err)
 	}
-	return dp, nil
+	return dp, replaced, nil
+}
+
+// Names of the maps the daemon sizes.
+const (
+	MapEnetCt  = "enet_ct"
+	MapEnetNat = "enet_nat"
+)
+
+func resize(spec *ebpf.CollectionSpec, name string, n uint32) {
+	if m, ok := spec.Maps[name]; ok && n > 0 {
+		m.MaxEntries = n
+	}
+}
+
+// unpinIncompatible removes pinned maps the new object cannot reuse.
+func unpinIncompatible(spec *ebpf.CollectionSpec, pinDir string) ([]string, error) {
+	var replaced []string
+	for name, ms := range spec.Maps {
+		if ms.Pinning != ebpf.PinByName {
+			continue
+		}
+		path := filepath.Join(pinDir, name)
+		m, err := ebpf.LoadPinnedMap(path, nil)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open pinned map %s: %w", path, err)
+		}
+		incompatible := ms.Compatible(m) != nil
+		_ = m.Close()
+		if !incompatible {
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("unpin incompatible map %s: %w", path, err)
+		}
+		replaced = append(replaced, name)
+	}
+	return replaced, nil
 }

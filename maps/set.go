@@ -9,6 +9,9 @@ type Set struct {
 	Networks  Networks
 	Stats     Stats
 	Config    Config
+	CT        CT
+	NAT       NAT
+	Ports     Ports
 }
 
 // For returns the typed views of dp's maps.
@@ -20,5 +23,8 @@ func For(dp *loader.Datapath) *Set {
 		Networks:  Networks{Networks: m.EnetNetworks, Subnets: m.EnetSubnets},
 		Stats:     Stats{m.EnetStats},
 		Config:    Config{m.EnetConfig},
+		CT:        CT{m.EnetCt},
+		NAT:       NAT{m.EnetNat},
+		Ports:     Ports{m.EnetPorts},
 	}
 }

@@ -22,6 +22,24 @@ var reasonNames = map[Reason]string{
 	loader.EnetReasonREASON_DROP_ISOLATION: "drop-isolation",
 	loader.EnetReasonREASON_DROP_ICC:       "drop-icc",
 	loader.EnetReasonREASON_DROP_PROTO:     "drop-unsupported-protocol",
+	loader.EnetReasonREASON_FWD_SNAT:       "forward-masquerade",
+	loader.EnetReasonREASON_FWD_ROUTED:     "forward-routed",
+	loader.EnetReasonREASON_FWD_REPLY:      "forward-reply",
+	loader.EnetReasonREASON_TO_HOST:        "to-host",
+	loader.EnetReasonREASON_HOST_FLOW:      "host-flow",
+	loader.EnetReasonREASON_FWD_DNAT:       "forward-published",
+	loader.EnetReasonREASON_FWD_HAIRPIN:    "forward-hairpin",
+
+	loader.EnetReasonREASON_DROP_INTERNAL:      "drop-internal",
+	loader.EnetReasonREASON_DROP_NAT_EXHAUSTED: "drop-nat-ports-exhausted",
+	loader.EnetReasonREASON_DROP_NAT_PROTO:     "drop-nat-unsupported",
+	loader.EnetReasonREASON_DROP_FRAGMENT:      "drop-fragment",
+	loader.EnetReasonREASON_DROP_NO_ROUTE:      "drop-no-route",
+	loader.EnetReasonREASON_DROP_DIRECT:        "drop-direct-access",
+	loader.EnetReasonREASON_DROP_CT_FULL:       "drop-ct-full",
+	loader.EnetReasonREASON_DROP_NO_FLOW:       "drop-icmp-no-flow",
+	loader.EnetReasonREASON_DROP_TOO_BIG:       "drop-too-big",
+	loader.EnetReasonREASON_DROP_NAT_TAKEN:     "drop-published-flow-taken",
 }
 
 // ReasonName is the name `ebpfnet bpf stats` shows for a reason.
@@ -34,7 +52,7 @@ func ReasonName(r Reason) string {
 
 // IsDrop tells a drop reason from a forwarding one.
 func IsDrop(r Reason) bool {
-	return r > loader.EnetReasonREASON_TO_BRIDGE
+	return r >= loader.EnetReasonREASON_DROP_MALFORMED
 }
 
 // Counter is one enet_stats entry summed over CPUs.
@@ -73,7 +91,7 @@ func (m Stats) All() ([]Counter, error) {
 // DeleteIfindex drops the counters of an interface that is gone, so a reused
 // ifindex starts from zero.
 func (m Stats) DeleteIfindex(ifindex int) error {
-	for r := Reason(1); r < loader.EnetReasonREASON_MAX; r++ {
+	for r := range reasonNames {
 		k := loader.EnetStatsKey{Ifindex: uint32(ifindex), Reason: r}
 		if err := ignoreNotExist(m.Map.Delete(&k)); err != nil {
 			return fmt.Errorf("delete counters of %d: %w", ifindex, err)

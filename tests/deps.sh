@@ -19,6 +19,8 @@ declare -A need=(
 	[socat]=socat
 	[nc]=netcat-openbsd
 	[tcpdump]=tcpdump
+	[curl]=curl
+	[python3]=python3
 )
 declare -A files=(
 	[/usr/include/bpf/bpf_helpers.h]=libbpf-dev

@@ -16,17 +16,35 @@
 #define __inline static __always_inline
 
 /* Why a packet went where it went. Every verdict is counted per interface
- * and reason in enet_stats; the Go side gets these names from BTF. */
+ * and reason in enet_stats; the Go side gets these names from BTF. Drops
+ * start at REASON_DROP_MALFORMED. */
 enum reason {
 	REASON_FWD_PEER = 1,	/* delivered to an endpoint with bpf_redirect_peer */
 	REASON_TO_BRIDGE,	/* handed to the bridge: ARP, broadcast, the gateway */
-	REASON_DROP_MALFORMED,	/* truncated or impossible headers */
+	REASON_FWD_SNAT,	/* masqueraded out of the uplink */
+	REASON_FWD_ROUTED,	/* routed out of the uplink untranslated (masquerade=false) */
+	REASON_FWD_REPLY,	/* a reply translated back and delivered to its endpoint */
+	REASON_TO_HOST,		/* left to the node's own stack */
+	REASON_HOST_FLOW,	/* the node's own packet out of the uplink, recorded */
+	REASON_FWD_DNAT,	/* to a published port, delivered to its endpoint */
+	REASON_FWD_HAIRPIN,	/* endpoint to a published port, back to an endpoint */
+	REASON_DROP_MALFORMED = 32,	/* truncated or impossible headers */
 	REASON_DROP_NO_IFACE,	/* program runs on an interface it does not know */
 	REASON_DROP_SPOOF_MAC,	/* source MAC is not the endpoint's */
 	REASON_DROP_SPOOF_IP,	/* source IP (or ARP sender) is not the endpoint's */
 	REASON_DROP_ISOLATION,	/* destination belongs to another network */
 	REASON_DROP_ICC,	/* endpoint to endpoint on a network with icc=false */
 	REASON_DROP_PROTO,	/* an ethertype ebpfnet does not forward */
+	REASON_DROP_INTERNAL,	/* an internal network's packet leaving its subnet */
+	REASON_DROP_NAT_EXHAUSTED,	/* no free source port in the range */
+	REASON_DROP_NAT_PROTO,	/* not TCP, UDP or ICMP echo: cannot be masqueraded */
+	REASON_DROP_FRAGMENT,	/* IPv4 fragments of translated flows */
+	REASON_DROP_NO_ROUTE,	/* a masqueraded packet routed elsewhere than the uplink */
+	REASON_DROP_DIRECT,	/* from outside straight to a masqueraded endpoint */
+	REASON_DROP_CT_FULL,	/* a conntrack or NAT entry could not be written */
+	REASON_DROP_NO_FLOW,	/* an ICMP error for no known flow */
+	REASON_DROP_TOO_BIG,	/* over the uplink's MTU without DF: cannot fragment */
+	REASON_DROP_NAT_TAKEN,	/* a published port's flow collides with another */
 	REASON_MAX,
 };
 

@@ -4,19 +4,18 @@
 #ifndef ENET_ENDPOINT_H
 #define ENET_ENDPOINT_H
 
+#include "bridge.h"
 #include "common.h"
+#include "deliver.h"
+#include "egress.h"
 #include "eth.h"
+#include "icmp.h"
 #include "ipv4.h"
+#include "l4.h"
+#include "nat.h"
+#include "ports.h"
 #include "maps.h"
 #include "stats.h"
-
-__inline struct endpoint *endpoint_lookup(__be32 addr)
-{
-	struct ep_key key = { .family = ENET_AF_INET };
-
-	v4_store(key.addr, addr);
-	return bpf_map_lookup_elem(&enet_endpoints, &key);
-}
 
 __inline struct subnet *subnet_lookup(__be32 addr)
 {
@@ -56,6 +55,102 @@ __inline int deliver_peer(struct __sk_buff *skb, struct event *t, const struct e
 	return bpf_redirect_peer(ep->ifindex, 0);
 }
 
+/* other_network: another network's gateway is an address of the node,
+ * which endpoints may reach as Docker's containers reach any host address;
+ * the rest of that network is isolated. */
+__inline int other_network(struct __sk_buff *skb, struct event *t, const struct network *net,
+			   const struct subnet *sub, __be32 daddr)
+{
+	struct network *other = bpf_map_lookup_elem(&enet_networks, &sub->net_id);
+
+	if (other && v4_load(other->gateway) == daddr)
+		return to_bridge(skb, t, net);
+	return drop(t, REASON_DROP_ISOLATION);
+}
+
+/* route_rewritten sends on a packet an ICMP error translation rewrote. */
+__inline int route_rewritten(struct __sk_buff *skb, struct event *t, const struct network *net)
+{
+	const struct config *cfg = config_get();
+	struct bpf_fib_lookup fib;
+	struct iphdr *ip = ipv4_hdr(skb);
+	int res, ret;
+
+	if (!ip || !cfg)
+		return drop(t, REASON_DROP_MALFORMED);
+	if (endpoint_lookup(ip->daddr))
+		return deliver_ep(skb, t, ip->daddr, REASON_FWD_REPLY);
+	if (ip->ttl <= 1)
+		return to_bridge(skb, t, net);
+	res = fib_out_lookup(skb, ip, ip->saddr, ip->daddr, cfg, &fib);
+	ret = fib_verdict(skb, t, net, res, 1);
+	if (ret != ENET_CONTINUE)
+		return ret;
+	return send_out(skb, t, &fib, res, ip->ttl, REASON_FWD_REPLY);
+}
+
+/* from_ep_hairpin: an endpoint connects to a port published on an address
+ * of the node. The flow goes straight to the endpoint behind the port, its
+ * source made that endpoint's gateway so the replies come back this way,
+ * as Docker's hairpin NAT does. */
+__inline int from_ep_hairpin(struct __sk_buff *skb, struct event *t, const struct network *net,
+			     const struct pkt *p)
+{
+	const struct config *cfg = config_get();
+	__be32 daddr = v4_load(p->tuple.daddr);
+	struct port_target *port;
+	struct network *tnet;
+	struct endpoint *ep;
+	struct ct_key to;
+	int err;
+
+	if (!cfg || (net->flags & NET_F_INTERNAL))
+		return ENET_CONTINUE;
+	port = port_lookup(p->tuple.proto, daddr, p->tuple.dport,
+			   daddr == v4_load(cfg->snat_ip) || daddr == v4_load(net->gateway));
+	if (!port)
+		return ENET_CONTINUE;
+	ep = endpoint_lookup(v4_load(port->addr));
+	if (!ep)
+		return ENET_CONTINUE;
+	tnet = bpf_map_lookup_elem(&enet_networks, &ep->net_id);
+	if (!tnet)
+		return ENET_CONTINUE;
+	to = p->tuple;
+	__builtin_memcpy(to.saddr, tnet->gateway, 4);
+	__builtin_memcpy(to.daddr, port->addr, 4);
+	to.dport = port->port;
+	err = nat_create(p, &to, ep->ifindex, CT_F_DNAT | CT_F_SNAT, 0);
+	if (err)
+		return drop(t, err);
+	return from_ep_translated(skb, t, net, p, &to, REASON_FWD_HAIRPIN);
+}
+
+/* from_ep_flow: a packet of a translated flow, or the first of a hairpin
+ * flow. ENET_CONTINUE when neither. */
+__inline int from_ep_flow(struct __sk_buff *skb, struct event *t, const struct network *net, const struct pkt *p)
+{
+	const struct config *cfg = config_get();
+	__u64 now = bpf_ktime_get_ns();
+	struct ct_entry *ct = NULL;
+	struct nat_entry *e;
+	struct ct_key to;
+
+	if (!cfg)
+		return ENET_CONTINUE;
+	if (p->icmp_error) {
+		if (!icmp_error_xlate(skb, p, now))
+			return ENET_CONTINUE;
+		return route_rewritten(skb, t, net);
+	}
+	e = nat_find(p, &ct, now);
+	if (!e)
+		return from_ep_hairpin(skb, t, net, p);
+	to = e->to;
+	ct_update(ct, cfg, p, e->flags & NAT_F_REPLY, now);
+	return from_ep_translated(skb, t, net, p, &to, (e->flags & NAT_F_REPLY) ? REASON_FWD_REPLY : REASON_FWD_SNAT);
+}
+
 /* from_ep_ipv4 decides for an IPv4 packet whose source was checked. */
 __inline int from_ep_ipv4(struct __sk_buff *skb, struct event *t, const struct iface *ifc)
 {
@@ -63,6 +158,9 @@ __inline int from_ep_ipv4(struct __sk_buff *skb, struct event *t, const struct i
 	__be32 daddr = v4_load(t->daddr);
 	struct endpoint *ep;
 	struct subnet *sub;
+	struct iphdr *ip;
+	struct pkt p;
+	int have_tuple, ret;
 
 	if (!net)
 		return drop(t, REASON_DROP_NO_IFACE);
@@ -79,11 +177,22 @@ __inline int from_ep_ipv4(struct __sk_buff *skb, struct event *t, const struct i
 			return drop(t, REASON_DROP_ICC);
 		return deliver_peer(skb, t, ep);
 	}
+	ip = ipv4_hdr(skb);
+	if (!ip)
+		return drop(t, REASON_DROP_MALFORMED);
+	have_tuple = pkt_parse(skb, ip, &p) == 0;
+	if (have_tuple) {
+		ret = from_ep_flow(skb, t, net, &p);
+		if (ret != ENET_CONTINUE)
+			return ret;
+	}
 	sub = subnet_lookup(daddr);
 	if (sub && sub->net_id != ifc->net_id)
-		return drop(t, REASON_DROP_ISOLATION);
-	/* The gateway, the host, or beyond: the bridge and the host stack. */
-	return verdict(t, REASON_TO_BRIDGE, 0, TC_ACT_OK);
+		return other_network(skb, t, net, sub, daddr);
+	if (!sub)
+		return from_ep_outside(skb, t, net, &p, have_tuple);
+	/* The gateway, or another host on the subnet: the bridge. */
+	return to_bridge(skb, t, net);
 }
 
 #endif

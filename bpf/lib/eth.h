@@ -5,8 +5,6 @@
 
 #include "common.h"
 
-#define ARPHRD_ETHER 1
-
 /* An ARP packet for IPv4 over Ethernet (RFC 826). */
 struct arp_eth4 {
 	__be16 htype;
@@ -26,14 +24,15 @@ __inline int mac_is_multicast(const __u8 *mac)
 }
 
 /* arp_sender_ok: an endpoint may announce only its own MAC and address;
- * 0.0.0.0 is allowed for duplicate address probes (RFC 5227). */
+ * 0.0.0.0 is allowed for duplicate address probes (RFC 5227). The hardware
+ * type is not trusted: Linux takes IEEE 802 (6) as well as Ethernet (1) on
+ * an Ethernet device (arp_process), and learns the sender from either. */
 __inline int arp_sender_ok(const struct arp_eth4 *arp, const __u8 *mac, __be32 ip)
 {
 	__be32 spa;
 
-	if (arp->htype != bpf_htons(ARPHRD_ETHER) || arp->ptype != bpf_htons(ETH_P_IP) ||
-	    arp->hlen != ETH_ALEN || arp->plen != 4)
-		return 1; /* not IPv4 over Ethernet: nothing to impersonate */
+	if (arp->ptype != bpf_htons(ETH_P_IP) || arp->hlen != ETH_ALEN || arp->plen != 4)
+		return 1; /* Linux ignores it: nothing to impersonate */
 	if (!mac_eq(arp->sha, mac))
 		return 0;
 	__builtin_memcpy(&spa, arp->spa, 4);

@@ -70,7 +70,71 @@ struct stats {
 /* enet_config: one entry, set by the daemon. */
 struct config {
 	enum config_flag flags;
-	__u32 pad;
+	__u32 uplink_ifindex;	/* 0: no uplink, nothing leaves */
+	__u8 snat_ip[4];	/* the uplink's address: masquerade source */
+	__u16 port_min;		/* range for source ports that must change */
+	__u16 port_max;
+	/* conntrack timeouts in seconds, per state */
+	__u32 timeout_syn;
+	__u32 timeout_established;
+	__u32 timeout_closing;
+	__u32 timeout_udp;
+	__u32 timeout_udp_stream;	/* UDP after a reply was seen */
+	__u32 timeout_icmp;
+	__u64 netns_cookie;	/* the daemon's netns: the socket programs act only there */
+};
+
+/* A flow's IPv4 tuple in the direction a packet travels. Ports are in host
+ * order (so bpftool prints them as numbers); for ICMP echo the identifier
+ * is sport in a request and dport in a reply. */
+struct ct_key {
+	__u8 saddr[4];
+	__u8 daddr[4];
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+enum ct_state {
+	CT_NEW = 0,
+	CT_SYN,			/* TCP: handshake not complete */
+	CT_ESTABLISHED,
+	CT_CLOSING,		/* TCP: FIN or RST seen */
+};
+
+enum ct_flag {
+	CT_F_SEEN_REPLY = 1 << 0,
+	CT_F_HOST = 1 << 1,	/* the node's own flow, recorded to keep its port */
+	CT_F_SNAT = 1 << 2,
+	CT_F_DNAT = 1 << 3,
+};
+
+/* enet_ct: one entry per flow, keyed by its original tuple. */
+struct ct_entry {
+	__u64 created_ns;	/* CLOCK_MONOTONIC, as bpf_ktime_get_ns */
+	__u64 expires_ns;	/* the flow is dead after this */
+	__u64 packets_orig;
+	__u64 bytes_orig;
+	__u64 packets_reply;
+	__u64 bytes_reply;
+	enum ct_state state;
+	enum ct_flag flags;
+	__u32 ifindex;		/* endpoint's host veth; 0 for the node's flows */
+	struct ct_key reply;	/* the reply tuple: key of the reverse NAT entry */
+};
+
+enum nat_flag {
+	NAT_F_REPLY = 1 << 0,	/* the entry translates replies */
+	NAT_F_HOST = 1 << 1,	/* after translation the packet is the node's */
+};
+
+/* enet_nat: two entries per flow, one per direction, keyed by the tuple a
+ * packet has when it arrives; the value is the tuple it leaves with. */
+struct nat_entry {
+	struct ct_key to;
+	struct ct_key flow;	/* the flow's enet_ct key */
+	enum nat_flag flags;
 };
 
 /* enet_events records, when tracing is on. The programs also carry one as
@@ -122,6 +186,86 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } enet_subnets SEC(".maps");
+
+/* Sizes are set by the daemon (--ct-max, --nat-max) before loading. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ct_key);
+	__type(value, struct ct_entry);
+	__uint(max_entries, 262144);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_ct SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ct_key);
+	__type(value, struct nat_entry);
+	__uint(max_entries, 524288);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_nat SEC(".maps");
+
+/* enet_ports: a published port -> the endpoint port it leads to. addr
+ * 0.0.0.0 is a port published on every address. */
+struct port_key {
+	__u8 proto;
+	__u8 pad;
+	__u16 port;		/* host order */
+	__u8 addr[4];
+};
+
+struct port_target {
+	__u8 addr[4];
+	__u16 port;		/* host order */
+	__u16 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct port_key);
+	__type(value, struct port_target);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_ports SEC(".maps");
+
+/* enet_sock_rev: what a node socket connected or sent to before the
+ * socket programs rewrote it, so replies and getpeername show it. */
+struct sock_rev_key {
+	__u64 cookie;		/* the socket's */
+	__u8 addr[4];		/* the endpoint it was rewritten to */
+	__u16 port;		/* host order */
+	__u8 proto;
+	__u8 pad;
+};
+
+struct sock_rev {
+	__u8 addr[4];
+	__u16 port;		/* host order */
+	__u16 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct sock_rev_key);
+	__type(value, struct sock_rev);
+	__uint(max_entries, 65536);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_sock_rev SEC(".maps");
+
+/* enet_scratch: room for building entries too large for the 512-byte
+ * BPF stack. Per CPU, not pinned. */
+struct flow_scratch {
+	struct ct_entry ct;
+	struct nat_entry fwd;
+	struct nat_entry rev;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct flow_scratch);
+	__uint(max_entries, 1);
+} enet_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);

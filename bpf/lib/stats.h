@@ -5,14 +5,8 @@
 #define ENET_STATS_H
 
 #include "common.h"
+#include "config.h"
 #include "maps.h"
-
-__inline struct config *config_get(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&enet_config, &zero);
-}
 
 __inline void count(__u32 ifindex, __u32 reason, __u32 len)
 {
@@ -37,7 +31,7 @@ __inline int trace_wanted(__u32 reason)
 		return 0;
 	if (cfg->flags & CONFIG_F_TRACE)
 		return 1;
-	return (cfg->flags & CONFIG_F_TRACE_DROPS) && reason > REASON_TO_BRIDGE;
+	return (cfg->flags & CONFIG_F_TRACE_DROPS) && reason >= REASON_DROP_MALFORMED;
 }
 
 __inline void emit(const struct event *t, __u32 reason, __u32 target)

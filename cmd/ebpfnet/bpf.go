@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -16,6 +17,9 @@ func bpfCommand() *cli.Command {
 			{Name: "endpoints", Usage: "enet_endpoints: address -> delivery", Flags: []cli.Flag{jsonFlag}, Action: bpfEndpoints},
 			{Name: "networks", Usage: "enet_networks: network id -> subnet, gateway, flags", Flags: []cli.Flag{jsonFlag}, Action: bpfNetworks},
 			{Name: "stats", Usage: "enet_stats: packets per interface and verdict", Flags: []cli.Flag{jsonFlag}, Action: bpfStats},
+			{Name: "ct", Usage: "enet_ct: tracked flows, state, time left, counters", Flags: []cli.Flag{jsonFlag}, Action: bpfCT},
+			{Name: "nat", Usage: "enet_nat: address and port translations, both directions", Flags: []cli.Flag{jsonFlag}, Action: bpfNAT},
+			{Name: "ports", Usage: "enet_ports: published ports -> endpoint address and port", Flags: []cli.Flag{jsonFlag}, Action: bpfPorts},
 			{Name: "trace", Usage: "write verdicts to the enet_events ring buffer", ArgsUsage: "off|drops|all", Action: bpfTrace},
 		},
 	}
@@ -68,4 +72,42 @@ func bpfTrace(c *cli.Context) error {
 	}
 	fmt.Println("trace:", a[0])
 	return nil
+}
+
+func bpfCT(c *cli.Context) error {
+	rows, err := client(c).BPFCT(c.Context)
+	if err != nil || c.Bool("json") {
+		return orJSON(rows, err)
+	}
+	t := newTable("PROTO", "SRC", "DST", "REPLY-SRC", "REPLY-DST", "STATE", "FLAGS", "ENDPOINT", "TTL", "PKTS", "BYTES")
+	for _, r := range rows {
+		t.row(r.Proto, r.Src, r.Dst, r.ReplySrc, r.ReplyDst, r.State, orDash(strings.Join(r.Flags, ",")), orDash(r.Endpoint),
+			fmt.Sprintf("%.0fs", r.TTLSeconds), fmt.Sprintf("%d/%d", r.PacketsOrig, r.PacketsReply),
+			fmt.Sprintf("%d/%d", r.BytesOrig, r.BytesReply))
+	}
+	return t.flush()
+}
+
+func bpfNAT(c *cli.Context) error {
+	rows, err := client(c).BPFNAT(c.Context)
+	if err != nil || c.Bool("json") {
+		return orJSON(rows, err)
+	}
+	t := newTable("PROTO", "FROM", "TO", "DIRECTION", "HOST")
+	for _, r := range rows {
+		t.row(r.Proto, r.FromSrc+" -> "+r.FromDst, r.ToSrc+" -> "+r.ToDst, r.Direction, yesNo(r.Host))
+	}
+	return t.flush()
+}
+
+func bpfPorts(c *cli.Context) error {
+	rows, err := client(c).BPFPorts(c.Context)
+	if err != nil || c.Bool("json") {
+		return orJSON(rows, err)
+	}
+	t := newTable("PROTO", "HOST-IP", "HOST-PORT", "TARGET", "ENDPOINT")
+	for _, r := range rows {
+		t.row(r.Proto, r.HostIP, fmt.Sprint(r.HostPort), r.Target, orDash(r.Endpoint))
+	}
+	return t.flush()
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +34,12 @@ func daemonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "default-subnet", Usage: "subnet of the default network (default: a free 172.17-31.0.0/16)"},
 		&cli.StringFlag{Name: "attach", Value: "auto", Usage: "how programs attach: auto, tcx or tc"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		&cli.UintFlag{Name: "ct-max", Value: datapath.DefaultCTMax, Usage: "conntrack entries (enet_ct, LRU)"},
+		&cli.UintFlag{Name: "nat-max", Value: datapath.DefaultNATMax, Usage: "NAT entries (enet_nat, LRU; two per flow)"},
+		&cli.StringFlag{Name: "snat-ports", Value: fmt.Sprintf("%d-%d", datapath.DefaultPortMin, datapath.DefaultPortMax),
+			Usage: "range for masquerade source ports that cannot be kept"},
+		&cli.StringFlag{Name: "cgroup", Usage: "cgroup v2 dir whose processes get the socket rewrite for published ports (default: the cgroup2 root)"},
+		&cli.DurationFlag{Name: "gc-interval", Value: datapath.DefaultGCInterval, Usage: "how often expired flows are removed"},
 		&cli.BoolFlag{Name: "foreground", Usage: "stay in the foreground and log to stderr"},
 	}
 }
@@ -53,6 +60,16 @@ func daemonConfig(c *cli.Context) (datapath.Config, error) {
 	if err != nil {
 		return datapath.Config{}, err
 	}
+	lo, hi, err := parsePortRange(c.String("snat-ports"))
+	if err != nil {
+		return datapath.Config{}, err
+	}
+	if c.Uint("ct-max") < 1 || c.Uint("nat-max") < 2 || c.Uint("ct-max") > 1<<26 || c.Uint("nat-max") > 1<<27 {
+		return datapath.Config{}, fmt.Errorf("--ct-max and --nat-max are out of range")
+	}
+	if c.Duration("gc-interval") < time.Second {
+		return datapath.Config{}, fmt.Errorf("--gc-interval must be at least 1s")
+	}
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
 	return datapath.Config{
 		StateDir:      abs(c.String("state-dir")),
@@ -61,6 +78,12 @@ func daemonConfig(c *cli.Context) (datapath.Config, error) {
 		Uplink:        c.String("uplink"),
 		DefaultSubnet: c.String("default-subnet"),
 		Attach:        mode,
+		CTMax:         uint32(c.Uint("ct-max")),
+		NATMax:        uint32(c.Uint("nat-max")),
+		PortMin:       lo,
+		PortMax:       hi,
+		GCInterval:    c.Duration("gc-interval"),
+		Cgroup:        c.String("cgroup"),
 	}, nil
 }
 
@@ -204,4 +227,15 @@ func exited(pid int) bool {
 	// hold anything.
 	_, rest, ok := strings.Cut(string(raw[bytes.LastIndexByte(raw, ')')+1:]), " ")
 	return ok && (strings.HasPrefix(rest, "Z") || strings.HasPrefix(rest, "X"))
+}
+
+// parsePortRange reads LO-HI, 1 <= LO <= HI <= 65535.
+func parsePortRange(s string) (uint16, uint16, error) {
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := strconv.ParseUint(a, 10, 16)
+	hi, err2 := strconv.ParseUint(b, 10, 16)
+	if !ok || err1 != nil || err2 != nil || lo == 0 || lo > hi {
+		return 0, 0, fmt.Errorf("port range %q: want LO-HI with 1 <= LO <= HI <= 65535", s)
+	}
+	return uint16(lo), uint16(hi), nil
 }

@@ -20,6 +20,7 @@ func endpointCommand() *cli.Command {
 					&cli.StringFlag{Name: "network", Usage: "network to join (default: the default network)"},
 					&cli.StringFlag{Name: "ip", Usage: "static address"},
 					&cli.StringFlag{Name: "netns", Usage: "adopt this network namespace, e.g. /proc/PID/ns/net"},
+					&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish a port, docker's -p syntax"},
 				},
 				Action: endpointCreate,
 			},
@@ -37,6 +38,7 @@ func endpointCreate(c *cli.Context) error {
 	}
 	ep, err := client(c).CreateEndpoint(c.Context, api.EndpointCreate{
 		Name: a[0], Network: c.String("network"), IP: c.String("ip"), Netns: c.String("netns"),
+		Publish: c.StringSlice("publish"),
 	})
 	if err != nil {
 		return err

@@ -28,14 +28,14 @@ func app() *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "socket", Value: api.DefaultSocket, EnvVars: []string{"EBPFNET_SOCKET"}, Usage: "the daemon's API socket"},
 		},
-		Commands: []*cli.Command{
+		Commands: append([]*cli.Command{
 			daemonCommand(),
 			systemCommand(),
 			statusCommand(),
 			networkCommand(),
 			endpointCommand(),
 			bpfCommand(),
-		},
+		}, publishCommands()...),
 	}
 }
 

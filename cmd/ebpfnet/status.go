@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -27,7 +28,9 @@ func status(c *cli.Context) error {
 	fmt.Printf("daemon:     pid %d, version %s, up %s\n", st.PID, st.Version, time.Since(st.Started).Round(time.Second))
 	fmt.Printf("state:      %s\nbpffs:      %s\nsocket:     %s\n", st.StateDir, st.BPFFS, st.Socket)
 	fmt.Printf("uplink:     %s\nattach:     %s\n", orDash(st.Uplink), st.AttachMode)
-	fmt.Printf("networks:   %d\nendpoints:  %d\ndrops:      %d (ebpfnet bpf stats)\n\n", st.Networks, st.Endpoints, st.Drops)
+	fmt.Printf("networks:   %d\nendpoints:  %d\ndrops:      %d (ebpfnet bpf stats)\n", st.Networks, st.Endpoints, st.Drops)
+	fmt.Printf("daemon:     %d fds, %d goroutines, %.1f MiB resident\n\n", st.Resources.FDs, st.Resources.Goroutines,
+		float64(st.Resources.RSSBytes)/(1<<20))
 	t := newTable("PROGRAM", "ID", "INTERFACE", "IFINDEX", "HOOK", "MODE")
 	for _, p := range st.Programs {
 		t.row(p.Name, fmt.Sprint(p.ID), p.Interface, fmt.Sprint(p.Ifindex), p.Hook, p.Mode)
@@ -37,9 +40,28 @@ func status(c *cli.Context) error {
 	}
 	fmt.Println()
 	t = newTable("MAP", "TYPE", "ENTRIES", "MAX", "FULL")
+	var warnings []string
 	for _, m := range st.Maps {
-		t.row(m.Name, m.Type, fmt.Sprint(m.Entries), fmt.Sprint(m.MaxEntries),
-			fmt.Sprintf("%.1f%%", 100*float64(m.Entries)/float64(max(m.MaxEntries, 1))))
+		full := 100 * float64(m.Entries) / float64(max(m.MaxEntries, 1))
+		t.row(m.Name, m.Type, fmt.Sprint(m.Entries), fmt.Sprint(m.MaxEntries), fmt.Sprintf("%.1f%%", full))
+		if full >= 90 {
+			warnings = append(warnings, mapWarning(m.Name, m.Type, full))
+		}
 	}
-	return t.flush()
+	if err := t.flush(); err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Println("warning:", w)
+	}
+	return nil
+}
+
+// mapWarning explains what a nearly full map means for traffic.
+func mapWarning(name, typ string, full float64) string {
+	if strings.HasPrefix(typ, "LRU") {
+		return fmt.Sprintf("%s is %.0f%% full: idle flows are being evicted to make room; "+
+			"raise --ct-max/--nat-max if live flows are lost", name, full)
+	}
+	return fmt.Sprintf("%s is %.0f%% full: new entries will be refused", name, full)
 }

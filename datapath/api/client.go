@@ -152,6 +152,32 @@ func (c *Client) RemoveEndpoint(ctx context.Context, name string) error {
 	return c.Do(ctx, http.MethodDelete, "/v1/endpoints/"+esc(name), nil, nil)
 }
 
+// Publish publishes ports of an endpoint (Docker -p specs).
+func (c *Client) Publish(ctx context.Context, endpoint string, specs []string) ([]Port, error) {
+	var out []Port
+	return out, c.Do(ctx, http.MethodPost, "/v1/endpoints/"+esc(endpoint)+"/publish", Publish{Specs: specs}, &out)
+}
+
+// Unpublish removes the publications the specs select.
+func (c *Client) Unpublish(ctx context.Context, endpoint string, specs []string) ([]Port, error) {
+	var out []Port
+	return out, c.Do(ctx, http.MethodPost, "/v1/endpoints/"+esc(endpoint)+"/unpublish", Publish{Specs: specs}, &out)
+}
+
+// Ports lists publications, of one endpoint or (empty) all.
+func (c *Client) Ports(ctx context.Context, endpoint string) ([]Port, error) {
+	q := ""
+	if endpoint != "" {
+		q = "?endpoint=" + url.QueryEscape(endpoint)
+	}
+	return get[[]Port](ctx, c, "/v1/ports"+q)
+}
+
+// BPFPorts lists enet_ports.
+func (c *Client) BPFPorts(ctx context.Context) ([]BPFPort, error) {
+	return get[[]BPFPort](ctx, c, "/v1/bpf/ports")
+}
+
 // BPFEndpoints lists enet_endpoints.
 func (c *Client) BPFEndpoints(ctx context.Context) ([]BPFEndpoint, error) {
 	return get[[]BPFEndpoint](ctx, c, "/v1/bpf/endpoints")
@@ -165,6 +191,16 @@ func (c *Client) BPFNetworks(ctx context.Context) ([]BPFNetwork, error) {
 // BPFStats lists enet_stats.
 func (c *Client) BPFStats(ctx context.Context) ([]BPFCounter, error) {
 	return get[[]BPFCounter](ctx, c, "/v1/bpf/stats")
+}
+
+// BPFCT lists enet_ct.
+func (c *Client) BPFCT(ctx context.Context) ([]BPFFlow, error) {
+	return get[[]BPFFlow](ctx, c, "/v1/bpf/ct")
+}
+
+// BPFNAT lists enet_nat.
+func (c *Client) BPFNAT(ctx context.Context) ([]BPFNAT, error) {
+	return get[[]BPFNAT](ctx, c, "/v1/bpf/nat")
 }
 
 // SetTrace sets what the datapath writes to enet_events.

@@ -29,10 +29,16 @@ type Backend interface {
 	Endpoints(ctx context.Context) ([]Endpoint, error)
 	Endpoint(ctx context.Context, name string) (*Endpoint, error)
 	RemoveEndpoint(ctx context.Context, name string) error
+	Publish(ctx context.Context, endpoint string, req Publish) ([]Port, error)
+	Unpublish(ctx context.Context, endpoint string, req Publish) ([]Port, error)
+	Ports(ctx context.Context, endpoint string) ([]Port, error)
 
 	BPFEndpoints(ctx context.Context) ([]BPFEndpoint, error)
 	BPFNetworks(ctx context.Context) ([]BPFNetwork, error)
 	BPFStats(ctx context.Context) ([]BPFCounter, error)
+	BPFCT(ctx context.Context) ([]BPFFlow, error)
+	BPFNAT(ctx context.Context) ([]BPFNAT, error)
+	BPFPorts(ctx context.Context) ([]BPFPort, error)
 	SetTrace(ctx context.Context, req Trace) error
 }
 
@@ -74,9 +80,22 @@ func Handler(b Backend) http.Handler {
 		return nil, b.RemoveEndpoint(ctx, r.PathValue("name"))
 	}))
 
+	mux.Handle("POST /v1/endpoints/{name}/publish", call(func(ctx context.Context, r *http.Request, in Publish) ([]Port, error) {
+		return b.Publish(ctx, r.PathValue("name"), in)
+	}))
+	mux.Handle("POST /v1/endpoints/{name}/unpublish", call(func(ctx context.Context, r *http.Request, in Publish) ([]Port, error) {
+		return b.Unpublish(ctx, r.PathValue("name"), in)
+	}))
+	mux.Handle("GET /v1/ports", call(func(ctx context.Context, r *http.Request, _ empty) ([]Port, error) {
+		return b.Ports(ctx, r.URL.Query().Get("endpoint"))
+	}))
+	mux.Handle("GET /v1/bpf/ports", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFPort, error) { return b.BPFPorts(ctx) }))
+
 	mux.Handle("GET /v1/bpf/endpoints", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFEndpoint, error) { return b.BPFEndpoints(ctx) }))
 	mux.Handle("GET /v1/bpf/networks", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFNetwork, error) { return b.BPFNetworks(ctx) }))
 	mux.Handle("GET /v1/bpf/stats", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFCounter, error) { return b.BPFStats(ctx) }))
+	mux.Handle("GET /v1/bpf/ct", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFFlow, error) { return b.BPFCT(ctx) }))
+	mux.Handle("GET /v1/bpf/nat", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFNAT, error) { return b.BPFNAT(ctx) }))
 	mux.Handle("POST /v1/bpf/trace", call(func(ctx context.Context, _ *http.Request, in Trace) (*empty, error) { return nil, b.SetTrace(ctx, in) }))
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

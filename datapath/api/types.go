@@ -39,6 +39,32 @@ type EndpointCreate struct {
 	Network string `json:"network,omitempty"` // default network when empty
 	IP      string `json:"ip,omitempty"`
 	Netns   string `json:"netns,omitempty"` // adopt this namespace instead of creating one
+	// Publish holds Docker -p specs published once the endpoint exists.
+	Publish []string `json:"publish,omitempty"`
+}
+
+// Publish is the body of POST /v1/endpoints/{name}/publish and /unpublish.
+type Publish struct {
+	Specs []string `json:"specs"`
+}
+
+// Port is a published port, as `ebpfnet port` shows it.
+type Port struct {
+	Endpoint      string `json:"endpoint"`
+	Proto         string `json:"proto"`
+	HostIP        string `json:"host_ip"` // 0.0.0.0: every address
+	HostPort      uint16 `json:"host_port"`
+	ContainerPort uint16 `json:"container_port"`
+	Target        string `json:"target"` // the endpoint address and port
+}
+
+// BPFPort is an enet_ports entry.
+type BPFPort struct {
+	Proto    string `json:"proto"`
+	HostIP   string `json:"host_ip"`
+	HostPort uint16 `json:"host_port"`
+	Target   string `json:"target"`
+	Endpoint string `json:"endpoint,omitempty"`
 }
 
 // Endpoint is an endpoint as the API shows it.
@@ -82,6 +108,14 @@ type Status struct {
 	Drops      uint64    `json:"drops"`
 	Networks   int       `json:"networks"`
 	Endpoints  int       `json:"endpoints"`
+	Resources  Resources `json:"resources"`
+}
+
+// Resources is what the daemon process holds, for spotting leaks.
+type Resources struct {
+	FDs        int    `json:"fds"`
+	Goroutines int    `json:"goroutines"`
+	RSSBytes   uint64 `json:"rss_bytes"`
 }
 
 // Program is a datapath program attached to an interface.
@@ -135,6 +169,35 @@ type BPFCounter struct {
 	Drop      bool   `json:"drop"`
 	Packets   uint64 `json:"packets"`
 	Bytes     uint64 `json:"bytes"`
+}
+
+// BPFFlow is an enet_ct entry: a tracked flow.
+type BPFFlow struct {
+	Proto        string   `json:"proto"`
+	Src          string   `json:"src"` // original direction, as the endpoint (or the node) sent it
+	Dst          string   `json:"dst"`
+	ReplySrc     string   `json:"reply_src"` // reply direction, as it arrives translated
+	ReplyDst     string   `json:"reply_dst"`
+	State        string   `json:"state"`
+	Flags        []string `json:"flags"`
+	Endpoint     string   `json:"endpoint,omitempty"`
+	AgeSeconds   float64  `json:"age_seconds"`
+	TTLSeconds   float64  `json:"ttl_seconds"` // time left before it expires
+	PacketsOrig  uint64   `json:"packets_orig"`
+	BytesOrig    uint64   `json:"bytes_orig"`
+	PacketsReply uint64   `json:"packets_reply"`
+	BytesReply   uint64   `json:"bytes_reply"`
+}
+
+// BPFNAT is an enet_nat entry: packets arriving as From leave as To.
+type BPFNAT struct {
+	Proto     string `json:"proto"`
+	FromSrc   string `json:"from_src"`
+	FromDst   string `json:"from_dst"`
+	ToSrc     string `json:"to_src"`
+	ToDst     string `json:"to_dst"`
+	Direction string `json:"direction"` // original or reply
+	Host      bool   `json:"host"`      // the node's own flow
 }
 
 // Trace is the body of POST /v1/bpf/trace.

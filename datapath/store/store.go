@@ -19,7 +19,8 @@ const fileName = "ebpfnet.db"
 var (
 	bucketNetworks  = []byte("networks")
 	bucketEndpoints = []byte("endpoints")
-	buckets         = [][]byte{bucketNetworks, bucketEndpoints}
+	bucketPorts     = []byte("ports")
+	buckets         = [][]byte{bucketNetworks, bucketEndpoints, bucketPorts}
 )
 
 // ErrLocked is returned by Open when another process holds the store.
@@ -154,4 +155,18 @@ func (tx *Tx) EndpointsOn(network string) ([]Endpoint, error) {
 		_, ok := e.Iface(network)
 		return !ok
 	}), nil
+}
+
+// Port returns the publication of a host address, port and protocol.
+func (tx *Tx) Port(key string) (*Port, error) { return get[Port](tx, bucketPorts, key) }
+
+// Ports lists every publication.
+func (tx *Tx) Ports() ([]Port, error) { return list[Port](tx, bucketPorts) }
+
+// PutPort records a publication.
+func (tx *Tx) PutPort(p *Port) error { return put(tx, bucketPorts, p.Key(), p) }
+
+// DeletePort removes a publication.
+func (tx *Tx) DeletePort(p *Port) error {
+	return tx.tx.Bucket(bucketPorts).Delete([]byte(p.Key()))
 }

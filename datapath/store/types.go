@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -65,4 +66,23 @@ func (e *Endpoint) Iface(network string) (*Interface, bool) {
 		}
 	}
 	return nil, false
+}
+
+// Port is a published port: a host address (zero: every address), port
+// and protocol leading to a port of an endpoint.
+type Port struct {
+	Proto    string     `json:"proto"`
+	HostIP   netip.Addr `json:"host_ip,omitzero"`
+	HostPort uint16     `json:"host_port"`
+	Endpoint string     `json:"endpoint"`
+	CPort    uint16     `json:"container_port"`
+}
+
+// Key identifies a publication in the store: protocol, address, port.
+func (p *Port) Key() string {
+	ip := "0.0.0.0"
+	if p.HostIP.IsValid() {
+		ip = p.HostIP.String()
+	}
+	return fmt.Sprintf("%s/%s/%d", p.Proto, ip, p.HostPort)
 }

@@ -19,16 +19,12 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	var err error
-	bin, err = world.Binary()
-	code := 1
-	if err == nil {
-		code = m.Run()
-	} else {
+	if bin, err = world.Binary(); err != nil {
 		fmt.Println("e2e:", err)
+		os.Exit(1)
 	}
-	if err := world.RemoveBinary(); err != nil {
-		fmt.Println("e2e:", err)
-	}
+	code := m.Run()
+	world.RemoveBinary()
 	os.Exit(code)
 }
 

@@ -11,9 +11,17 @@ import (
 
 var (
 	buildOnce sync.Once
+	buildDir  string
 	buildPath string
 	buildErr  error
 )
+
+// RemoveBinary deletes what Binary built; TestMain calls it after the run.
+func RemoveBinary() {
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+}
 
 // Binary builds cmd/ebpfnet once per process into a temp dir and returns
 // its path.
@@ -29,6 +37,7 @@ func Binary() (string, error) {
 			buildErr = err
 			return
 		}
+		buildDir = dir
 		buildPath = filepath.Join(dir, "ebpfnet")
 		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/ebpfnet")
 		cmd.Dir = root
@@ -37,14 +46,6 @@ func Binary() (string, error) {
 		}
 	})
 	return buildPath, buildErr
-}
-
-// RemoveBinary removes what Binary built; call it once no test needs it.
-func RemoveBinary() error {
-	if buildPath == "" {
-		return nil
-	}
-	return os.RemoveAll(filepath.Dir(buildPath))
 }
 
 func moduleRoot() (string, error) {

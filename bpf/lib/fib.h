@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Routing decisions the datapath takes itself: out of the uplink with the
+ * kernel's FIB and neighbour table, and into an endpoint. */
+#ifndef ENET_FIB_H
+#define ENET_FIB_H
+
+#include "common.h"
+#include "l4.h"
+#include "maps.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+
+/* Packets the datapath sent out of the uplink carry this mark, so
+ * enet_to_up tells them from the node's own. */
+#define ENET_MARK_OUT 0x454e0000
+
+/* Results of fib_out_lookup. */
+enum fib_out {
+	FIB_OUT_UPLINK,		/* route via the uplink; params hold MACs or next hop */
+	FIB_OUT_NO_NEIGH,	/* via the uplink, next hop not resolved yet */
+	FIB_OUT_STACK,		/* local, unreachable, or too big with DF: the kernel
+				 * delivers, or drops and answers with ICMP */
+	FIB_OUT_ELSEWHERE,	/* forwarded, but not via the uplink */
+	FIB_OUT_TOO_BIG,	/* too big for the uplink, and fragmenting is allowed */
+};
+
+/* fib_out_lookup asks the kernel's FIB where a packet from src goes. The
+ * length is left to the kernel (tot_len 0), which checks GSO packets by
+ * their segments rather than their total size. */
+__inline int fib_out_lookup(struct __sk_buff *skb, const struct iphdr *ip, __be32 src, __be32 dst,
+			    const struct config *cfg, struct bpf_fib_lookup *fib)
+{
+	int df = (ip->frag_off & bpf_htons(0x4000)) != 0;
+	long rc;
+
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->family = AF_INET;
+	fib->tos = ip->tos;
+	fib->l4_protocol = ip->protocol;
+	fib->ipv4_src = src;
+	fib->ipv4_dst = dst;
+	fib->ifindex = skb->ingress_ifindex;
+	rc = bpf_fib_lookup(skb, fib, sizeof(*fib), 0);
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_SUCCESS:
+	case BPF_FIB_LKUP_RET_NO_NEIGH:
+		if (fib->ifindex != cfg->uplink_ifindex)
+			return FIB_OUT_ELSEWHERE;
+		return rc == BPF_FIB_LKUP_RET_SUCCESS ? FIB_OUT_UPLINK : FIB_OUT_NO_NEIGH;
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+		return df ? FIB_OUT_STACK : FIB_OUT_TOO_BIG;
+	}
+	return FIB_OUT_STACK;
+}
+
+/* ipv4_ttl_dec takes one off the TTL of a routed packet. */
+__inline int ipv4_ttl_dec(struct __sk_buff *skb, __u8 ttl)
+{
+	__u16 from = bpf_htons((__u16)ttl << 8), to = bpf_htons((__u16)(ttl - 1) << 8);
+	__u8 new_ttl = ttl - 1;
+
+	if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, from, to, sizeof(to)) < 0)
+		return -1;
+	return bpf_skb_store_bytes(skb, IP_TTL_OFF, &new_ttl, sizeof(new_ttl), 0);
+}
+
+__inline int set_macs(struct __sk_buff *skb, const __u8 *src, const __u8 *dst)
+{
+	if (bpf_skb_store_bytes(skb, 0, dst, ETH_ALEN, 0) < 0)
+		return -1;
+	return bpf_skb_store_bytes(skb, ETH_ALEN, src, ETH_ALEN, 0);
+}
+
+/* redirect_out sends a packet whose route fib_out_lookup found out of the
+ * uplink's egress. */
+__inline long redirect_out(struct __sk_buff *skb, struct bpf_fib_lookup *fib, int res)
+{
+	skb->mark = ENET_MARK_OUT;
+	if (res == FIB_OUT_NO_NEIGH) {
+		struct bpf_redir_neigh nh = { .nh_family = AF_INET, .ipv4_nh = fib->ipv4_dst };
+
+		return bpf_redirect_neigh(fib->ifindex, &nh, sizeof(nh), 0);
+	}
+	if (set_macs(skb, fib->smac, fib->dmac) < 0)
+		return TC_ACT_SHOT;
+	return bpf_redirect(fib->ifindex, 0);
+}
+
+#endif

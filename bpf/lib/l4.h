@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The L4 view of an IPv4 packet: its flow tuple and where the fields the
+ * translators rewrite are. Headers are read with bpf_skb_load_bytes, so
+ * they need not be in the linear part of the skb. */
+#ifndef ENET_L4_H
+#define ENET_L4_H
+
+#include "common.h"
+#include "maps.h"
+
+#define IP_OFF ETH_HLEN
+#define IP_CSUM_OFF (IP_OFF + __builtin_offsetof(struct iphdr, check))
+#define IP_SADDR_OFF (IP_OFF + __builtin_offsetof(struct iphdr, saddr))
+#define IP_DADDR_OFF (IP_OFF + __builtin_offsetof(struct iphdr, daddr))
+#define IP_TTL_OFF (IP_OFF + __builtin_offsetof(struct iphdr, ttl))
+
+#define ICMP_ECHOREPLY 0
+#define ICMP_DEST_UNREACH 3
+#define ICMP_ECHO 8
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAMETERPROB 12
+
+#define TCP_F_FIN 0x01
+#define TCP_F_SYN 0x02
+#define TCP_F_RST 0x04
+#define TCP_F_ACK 0x10
+
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
+
+struct icmp4 {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be16 id;
+	__be16 seq;
+};
+
+/* What the translators need to know about a packet. */
+struct pkt {
+	struct ct_key tuple;
+	__u32 l4_off;		/* from the start of the frame */
+	__u32 len;		/* IP total length */
+	__u8 tcp_flags;
+	__u8 icmp_type;
+	__u8 icmp_error;	/* an ICMP error carrying the packet it is about */
+	__u8 fragment;
+};
+
+__inline int ipv4_is_fragment(const struct iphdr *ip)
+{
+	return (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) != 0;
+}
+
+/* tuple_l4 fills the ports of a tuple from the L4 header at off. ICMP echo
+ * uses its identifier: sport in a request, dport in a reply, so a flow's
+ * reply tuple is its tuple with both sides swapped. Returns 0, or -1 when
+ * the header is not there or the protocol carries no tuple. */
+__inline int tuple_l4(struct __sk_buff *skb, __u32 off, struct ct_key *t, struct pkt *p)
+{
+	struct icmp4 icmp;
+	__be16 ports[2];
+	__u8 tcp_flags;
+
+	switch (t->proto) {
+	case IPPROTO_TCP:
+		/* Only a packet's own header is read for its flags: an ICMP
+		 * error may quote no more than 8 bytes of TCP (RFC 792). */
+		if (p) {
+			if (bpf_skb_load_bytes(skb, off + 13, &tcp_flags, 1) < 0)
+				return -1;
+			p->tcp_flags = tcp_flags;
+		}
+		/* fallthrough */
+	case IPPROTO_UDP:
+		if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)) < 0)
+			return -1;
+		t->sport = bpf_ntohs(ports[0]);
+		t->dport = bpf_ntohs(ports[1]);
+		return 0;
+	case IPPROTO_ICMP:
+		if (bpf_skb_load_bytes(skb, off, &icmp, sizeof(icmp)) < 0)
+			return -1;
+		if (p)
+			p->icmp_type = icmp.type;
+		switch (icmp.type) {
+		case ICMP_ECHO:
+			t->sport = bpf_ntohs(icmp.id);
+			t->dport = 0;
+			return 0;
+		case ICMP_ECHOREPLY:
+			t->sport = 0;
+			t->dport = bpf_ntohs(icmp.id);
+			return 0;
+		case ICMP_DEST_UNREACH:
+		case ICMP_TIME_EXCEEDED:
+		case ICMP_PARAMETERPROB:
+			if (p)
+				p->icmp_error = 1;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* pkt_parse reads the tuple of the IPv4 packet whose header is ip. Returns
+ * 0, or -1 for a packet without a tuple (other protocols, unknown ICMP,
+ * truncated). Fragments get addresses and protocol only. */
+__inline int pkt_parse(struct __sk_buff *skb, const struct iphdr *ip, struct pkt *p)
+{
+	__builtin_memset(p, 0, sizeof(*p));
+	v4_store(p->tuple.saddr, ip->saddr);
+	v4_store(p->tuple.daddr, ip->daddr);
+	p->tuple.proto = ip->protocol;
+	p->l4_off = IP_OFF + ((__u32)ip->ihl & 0xf) * 4;
+	p->len = bpf_ntohs(ip->tot_len);
+	if (ipv4_is_fragment(ip)) {
+		p->fragment = 1;
+		return -1;
+	}
+	return tuple_l4(skb, p->l4_off, &p->tuple, p);
+}
+
+__inline void tuple_reverse(struct ct_key *dst, const struct ct_key *src)
+{
+	__builtin_memcpy(dst->saddr, src->daddr, 4);
+	__builtin_memcpy(dst->daddr, src->saddr, 4);
+	dst->sport = src->dport;
+	dst->dport = src->sport;
+	dst->proto = src->proto;
+	dst->pad[0] = dst->pad[1] = dst->pad[2] = 0;
+}
+
+#endif

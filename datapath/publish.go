@@ -1,0 +1,360 @@
+package datapath
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/portspec"
+	"github.com/ebpfnet/ebpfnet/datapath/store"
+	"github.com/ebpfnet/ebpfnet/loader"
+	"github.com/ebpfnet/ebpfnet/maps"
+)
+
+func parseSpecs(specs []string) ([]portspec.Spec, error) {
+	if len(specs) == 0 {
+		return nil, api.BadRequest("no port spec given")
+	}
+	out := make([]portspec.Spec, 0, len(specs))
+	for _, s := range specs {
+		sp, err := portspec.Parse(s)
+		if err != nil {
+			return nil, api.BadRequest("%v", err)
+		}
+		out = append(out, sp)
+	}
+	return out, nil
+}
+
+// Publish publishes ports of an endpoint.
+func (m *Manager) Publish(ctx context.Context, endpoint string, req api.Publish) ([]api.Port, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.publish(endpoint, req.Specs)
+}
+
+// publication is a port planned for publishing, with its reservation.
+type publication struct {
+	port store.Port
+	fd   int
+}
+
+func (m *Manager) publish(endpoint string, specs []string) ([]api.Port, error) {
+	parsed, err := parseSpecs(specs)
+	if err != nil {
+		return nil, err
+	}
+	var target netip.Addr
+	var taken []store.Port
+	err = m.store.View(func(tx *store.Tx) error {
+		var err error
+		if target, err = publishTarget(tx, endpoint); err != nil {
+			return err
+		}
+		taken, err = tx.Ports()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	pubs, err := planPorts(endpoint, parsed, taken)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.commitPorts(pubs, target); err != nil {
+		release(pubs)
+		return nil, err
+	}
+	out := make([]api.Port, len(pubs))
+	for i, p := range pubs {
+		out[i] = portView(&p.port, target)
+	}
+	m.log.Info("ports published", zapEp(endpoint), zapInt("ports", len(pubs)))
+	return out, nil
+}
+
+// publishTarget is the address published ports of an endpoint lead to:
+// that of its first interface, the one with the default route.
+func publishTarget(tx *store.Tx, endpoint string) (netip.Addr, error) {
+	ep, err := tx.Endpoint(endpoint)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if ep == nil {
+		return netip.Addr{}, api.NotFound("endpoint %q not found", endpoint)
+	}
+	if ep.State != store.StateReady || len(ep.Interfaces) == 0 {
+		return netip.Addr{}, api.Conflict("endpoint %q has no interface to publish to", endpoint)
+	}
+	n, err := tx.Network(ep.Interfaces[0].Network)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if n != nil && n.Internal {
+		return netip.Addr{}, api.Conflict("endpoint %q is on internal network %q: nothing can be published", endpoint, n.Name)
+	}
+	return ep.Interfaces[0].IP, nil
+}
+
+// clash is a publication that would take the same host port: the same
+// protocol and port on the same address, or either on every address.
+func clash(taken []store.Port, proto string, ip netip.Addr, port uint16) *store.Port {
+	for i, t := range taken {
+		if t.Proto == proto && t.HostPort == port && (!t.HostIP.IsValid() || !ip.IsValid() || t.HostIP == ip) {
+			return &taken[i]
+		}
+	}
+	return nil
+}
+
+// planPorts turns specs into publications, each holding its reservation.
+// On error nothing stays reserved.
+func planPorts(endpoint string, specs []portspec.Spec, taken []store.Port) ([]publication, error) {
+	var pubs []publication
+	for _, sp := range specs {
+		for _, mp := range sp.Mappings() {
+			p, err := planPort(sp, mp, taken)
+			if err != nil {
+				release(pubs)
+				return nil, err
+			}
+			p.port.Endpoint = endpoint
+			pubs = append(pubs, p)
+			taken = append(taken, p.port)
+		}
+	}
+	return pubs, nil
+}
+
+func planPort(sp portspec.Spec, mp portspec.Mapping, taken []store.Port) (publication, error) {
+	port := store.Port{Proto: mp.Proto, HostIP: mp.HostIP, HostPort: mp.HostPort, CPort: mp.CPort}
+	if sp.PickOne() {
+		for hp := uint32(sp.HostFirst); hp <= uint32(sp.HostLast); hp++ {
+			if clash(taken, port.Proto, port.HostIP, uint16(hp)) != nil {
+				continue
+			}
+			if fd, _, err := reserve(port.Proto, port.HostIP, uint16(hp)); err == nil {
+				port.HostPort = uint16(hp)
+				return publication{port, fd}, nil
+			}
+		}
+		return publication{}, api.Conflict("no free host port in %d-%d/%s", sp.HostFirst, sp.HostLast, sp.Proto)
+	}
+	if port.HostPort != 0 {
+		if c := clash(taken, port.Proto, port.HostIP, port.HostPort); c != nil {
+			return publication{}, api.Conflict("host port %d/%s is already published (endpoint %q, %s)",
+				port.HostPort, port.Proto, c.Endpoint, c.Key())
+		}
+	}
+	for tries := 0; tries < 16; tries++ {
+		fd, got, err := reserve(port.Proto, port.HostIP, port.HostPort)
+		if err != nil {
+			return publication{}, err
+		}
+		if port.HostPort != 0 || clash(taken, port.Proto, port.HostIP, got) == nil {
+			port.HostPort = got
+			return publication{port, fd}, nil
+		}
+		unix.Close(fd) // a published port the kernel did not know held: ask again
+	}
+	return publication{}, api.Conflict("no free host port for %d/%s", mp.CPort, mp.Proto)
+}
+
+func release(pubs []publication) {
+	for _, p := range pubs {
+		if p.fd >= 0 {
+			unix.Close(p.fd)
+		}
+	}
+}
+
+// commitPorts records publications in the store and the datapath, keeping
+// their reservations; if either refuses, neither holds them.
+func (m *Manager) commitPorts(pubs []publication, target netip.Addr) error {
+	err := m.store.Update(func(tx *store.Tx) error {
+		for i := range pubs {
+			if err := tx.PutPort(&pubs[i].port); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	entries := make([]maps.Port, len(pubs))
+	for i, p := range pubs {
+		entries[i] = mapPort(&p.port, target)
+	}
+	if err := m.maps.Ports.PutAll(entries); err != nil {
+		_ = m.maps.Ports.DeleteAll(entries)
+		_ = m.store.Update(func(tx *store.Tx) error {
+			for i := range pubs {
+				_ = tx.DeletePort(&pubs[i].port)
+			}
+			return nil
+		})
+		return err
+	}
+	for _, p := range pubs {
+		m.reserved[p.port.Key()] = p.fd
+	}
+	return nil
+}
+
+func protoNumber(proto string) uint8 {
+	if proto == "udp" {
+		return unix.IPPROTO_UDP
+	}
+	return unix.IPPROTO_TCP
+}
+
+func mapPort(p *store.Port, target netip.Addr) maps.Port {
+	return maps.Port{Proto: protoNumber(p.Proto), HostIP: p.HostIP, HostPort: p.HostPort,
+		Target: netip.AddrPortFrom(target, p.CPort)}
+}
+
+func portView(p *store.Port, target netip.Addr) api.Port {
+	ip := "0.0.0.0"
+	if p.HostIP.IsValid() {
+		ip = p.HostIP.String()
+	}
+	return api.Port{Endpoint: p.Endpoint, Proto: p.Proto, HostIP: ip, HostPort: p.HostPort,
+		ContainerPort: p.CPort, Target: netip.AddrPortFrom(target, p.CPort).String()}
+}
+
+// Unpublish removes the publications of an endpoint the specs select.
+func (m *Manager) Unpublish(ctx context.Context, endpoint string, req api.Publish) ([]api.Port, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	parsed, err := parseSpecs(req.Specs)
+	if err != nil {
+		return nil, err
+	}
+	return m.unpublish(endpoint, func(p store.Port) bool {
+		return slices.ContainsFunc(parsed, func(sp portspec.Spec) bool {
+			return sp.Matches(portspec.Mapping{Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort, CPort: p.CPort})
+		})
+	})
+}
+
+// unpublish removes an endpoint's publications that match, their map
+// entries, their reservations and the flows through them, so no sender
+// keeps reaching the endpoint through a stale flow (moby #8795).
+func (m *Manager) unpublish(endpoint string, match func(store.Port) bool) ([]api.Port, error) {
+	var gone []store.Port
+	var target netip.Addr
+	err := m.store.Update(func(tx *store.Tx) error {
+		if ep, err := tx.Endpoint(endpoint); err != nil || ep == nil {
+			return errors.Join(err, api.NotFound("endpoint %q not found", endpoint))
+		} else if len(ep.Interfaces) > 0 {
+			target = ep.Interfaces[0].IP
+		}
+		all, err := tx.Ports()
+		if err != nil {
+			return err
+		}
+		for _, p := range all {
+			if p.Endpoint == endpoint && match(p) {
+				gone = append(gone, p)
+				if err := tx.DeletePort(&p); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := []api.Port{}
+	entries := make([]maps.Port, len(gone))
+	for i := range gone {
+		entries[i] = mapPort(&gone[i], target)
+		out = append(out, portView(&gone[i], target))
+	}
+	if err := m.maps.Ports.DeleteAll(entries); err != nil {
+		return nil, err
+	}
+	for _, p := range gone {
+		if fd, ok := m.reserved[p.Key()]; ok {
+			unix.Close(fd)
+			delete(m.reserved, p.Key())
+		}
+	}
+	return out, m.flushFlows(func(f maps.Flow) bool { return slices.ContainsFunc(gone, flowThrough(f)) })
+}
+
+// flowThrough says whether a flow came in through a published port.
+func flowThrough(f maps.Flow) func(store.Port) bool {
+	return func(p store.Port) bool {
+		return f.Flags&loader.EnetCtFlagCT_F_DNAT != 0 && f.Tuple.Proto == protoNumber(p.Proto) &&
+			f.Tuple.Dst.Port() == p.HostPort && (!p.HostIP.IsValid() || f.Tuple.Dst.Addr() == p.HostIP)
+	}
+}
+
+// Ports lists publications, of one endpoint or of all.
+func (m *Manager) Ports(ctx context.Context, endpoint string) ([]api.Port, error) {
+	out := []api.Port{}
+	err := m.store.View(func(tx *store.Tx) error {
+		all, err := tx.Ports()
+		if err != nil {
+			return err
+		}
+		targets := map[string]netip.Addr{}
+		for _, p := range all {
+			if endpoint != "" && p.Endpoint != endpoint {
+				continue
+			}
+			t, ok := targets[p.Endpoint]
+			if !ok {
+				if ep, err := tx.Endpoint(p.Endpoint); err == nil && ep != nil && len(ep.Interfaces) > 0 {
+					t = ep.Interfaces[0].IP
+				}
+				targets[p.Endpoint] = t
+			}
+			out = append(out, portView(&p, t))
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b api.Port) int {
+		return cmp.Or(strings.Compare(a.Endpoint, b.Endpoint), cmp.Compare(a.ContainerPort, b.ContainerPort),
+			strings.Compare(a.Proto, b.Proto), strings.Compare(a.HostIP, b.HostIP))
+	})
+	return out, err
+}
+
+// BPFPorts lists enet_ports.
+func (m *Manager) BPFPorts(ctx context.Context) ([]api.BPFPort, error) {
+	nm, err := m.names()
+	if err != nil {
+		return nil, err
+	}
+	owner := map[netip.Addr]string{}
+	for _, e := range nm.eps {
+		for _, i := range e.Interfaces {
+			owner[i.IP] = e.Name
+		}
+	}
+	entries, err := m.maps.Ports.All()
+	if err != nil {
+		return nil, err
+	}
+	out := []api.BPFPort{}
+	for _, p := range entries {
+		ip := "0.0.0.0"
+		if p.HostIP.IsValid() {
+			ip = p.HostIP.String()
+		}
+		out = append(out, api.BPFPort{Proto: protoName(p.Proto), HostIP: ip, HostPort: p.HostPort,
+			Target: p.Target.String(), Endpoint: owner[p.Target.Addr()]})
+	}
+	slices.SortFunc(out, func(a, b api.BPFPort) int { return int(a.HostPort) - int(b.HostPort) })
+	return out, nil
+}
