@@ -26,7 +26,7 @@ func TestAttachModes(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t, tc.daemon...)
 			a, b := twoEndpoints(t, w, "web", "--subnet", "10.10.0.0/24")
-			counted(t, w, a, "forward-peer", func() { mustPing(t, w, a, "10.10.0.3") })
+			grows(t, w, a, "forward-peer", func() { mustPing(t, w, a, "10.10.0.3") })
 
 			st := status(t, w)
 			progs := endpointPrograms(t, st)
@@ -115,7 +115,7 @@ func TestAttachModeSwitch(t *testing.T) {
 					t.Fatalf("%s after the switch to %s: tcx link %v, tc filter:\n%s", host, tc.want, isTCX, filters)
 				}
 			}
-			counted(t, w, a, "forward-peer", func() { mustPing(t, w, a, "10.10.0.3") })
+			grows(t, w, a, "forward-peer", func() { mustPing(t, w, a, "10.10.0.3") })
 		})
 	}
 }

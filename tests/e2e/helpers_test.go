@@ -41,26 +41,26 @@ func status(t *testing.T, w *world.World) api.Status {
 	return cliJSON[api.Status](t, w, "status", "--json")
 }
 
-// counter is what `ebpfnet bpf stats` counts for an endpoint and verdict,
-// summed over its interfaces.
-func counter(t *testing.T, w *world.World, endpoint, reason string) uint64 {
+// counted is how many packets `ebpfnet bpf stats` counts under a reason on
+// an endpoint's interfaces, or on the named interface.
+func counted(t *testing.T, w *world.World, where, reason string) uint64 {
 	t.Helper()
 	var n uint64
 	for _, c := range cliJSON[[]api.BPFCounter](t, w, "bpf", "stats", "--json") {
-		if c.Endpoint == endpoint && c.Reason == reason {
+		if (c.Endpoint == where || c.Interface == where) && c.Reason == reason {
 			n += c.Packets
 		}
 	}
 	return n
 }
 
-// counted runs fn and fails unless it made the endpoint's counter for
-// reason grow.
-func counted(t *testing.T, w *world.World, endpoint, reason string, fn func()) {
+// grows runs fn and fails unless it made the counter for reason on an
+// endpoint grow.
+func grows(t *testing.T, w *world.World, endpoint, reason string, fn func()) {
 	t.Helper()
-	before := counter(t, w, endpoint, reason)
+	before := counted(t, w, endpoint, reason)
 	fn()
-	if after := counter(t, w, endpoint, reason); after <= before {
+	if after := counted(t, w, endpoint, reason); after <= before {
 		t.Fatalf("%s of %s did not grow: %d before, %d after\n%s",
 			reason, endpoint, before, after, w.MustCLI("bpf", "stats"))
 	}

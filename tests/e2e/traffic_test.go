@@ -25,8 +25,8 @@ func TestPingAndTCPBetweenEndpoints(t *testing.T) {
 	bHost := inspectEndpoint(t, w, b).Interfaces[0].HostName
 
 	txBefore := txPackets(t, w, bHost)
-	counted(t, w, a, "to-bridge", func() { // ARP takes the bridge
-		counted(t, w, a, "forward-peer", func() {
+	grows(t, w, a, "to-bridge", func() { // ARP takes the bridge
+		grows(t, w, a, "forward-peer", func() {
 			w.MustExec(a, "ping", "-n", "-c", "20", "-i", "0.02", "-W", "1", "10.10.0.3")
 		})
 	})
@@ -39,7 +39,7 @@ func TestPingAndTCPBetweenEndpoints(t *testing.T) {
 
 	// So does broadcast.
 	w.MustExec(b, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_broadcasts=0")
-	counted(t, w, a, "to-bridge", func() {
+	grows(t, w, a, "to-bridge", func() {
 		out, _ := w.Exec(a, "ping", "-n", "-b", "-c", "2", "-i", "0.2", "-W", "1", "10.10.0.255")
 		if !strings.Contains(out, "from 10.10.0.3") {
 			t.Fatalf("b did not answer a broadcast ping:\n%s", out)
@@ -47,7 +47,7 @@ func TestPingAndTCPBetweenEndpoints(t *testing.T) {
 	})
 
 	srv := listen(t, w, b, "8080")
-	counted(t, w, b, "forward-peer", func() { // b's SYN-ACK and ACKs
+	grows(t, w, b, "forward-peer", func() { // b's SYN-ACK and ACKs
 		if err := send(w, a, "10.10.0.3", "8080", "hello over tcx\n"); err != nil {
 			t.Fatal(err)
 		}
@@ -86,9 +86,9 @@ func TestIsolationBetweenNetworks(t *testing.T) {
 
 	mustPing(t, w, r1, "10.11.0.3") // its own network
 	mustPing(t, w, r1, "10.11.0.1") // its own gateway
-	counted(t, w, r1, "drop-isolation", func() { mustNotPing(t, w, r1, "10.12.0.2") })
-	counted(t, w, r1, "drop-isolation", func() { mustNotPing(t, w, r1, "10.12.0.99") }) // the other subnet
-	counted(t, w, b, "drop-isolation", func() { mustNotPing(t, w, b, "10.11.0.2") })
+	grows(t, w, r1, "drop-isolation", func() { mustNotPing(t, w, r1, "10.12.0.2") })
+	grows(t, w, r1, "drop-isolation", func() { mustNotPing(t, w, r1, "10.12.0.99") }) // the other subnet
+	grows(t, w, b, "drop-isolation", func() { mustNotPing(t, w, b, "10.11.0.2") })
 }
 
 func TestSpoofedSourceDropped(t *testing.T) {
@@ -98,11 +98,11 @@ func TestSpoofedSourceDropped(t *testing.T) {
 	mustPing(t, w, a, "10.10.0.3")
 
 	w.MustExec(a, "ip", "addr", "add", "10.10.0.77/24", "dev", "eth0")
-	counted(t, w, a, "drop-spoofed-ip", func() { mustNotPing(t, w, a, "10.10.0.3", "-I", "10.10.0.77") })
+	grows(t, w, a, "drop-spoofed-ip", func() { mustNotPing(t, w, a, "10.10.0.3", "-I", "10.10.0.77") })
 	mustPing(t, w, a, "10.10.0.3") // its own address still works
 
 	w.MustExec(a, "ip", "link", "set", "eth0", "address", "02:00:00:00:00:77")
-	counted(t, w, a, "drop-spoofed-mac", func() { mustNotPing(t, w, a, "10.10.0.3") })
+	grows(t, w, a, "drop-spoofed-mac", func() { mustNotPing(t, w, a, "10.10.0.3") })
 }
 
 func TestICCFalse(t *testing.T) {
@@ -112,8 +112,8 @@ func TestICCFalse(t *testing.T) {
 	if n := inspectNetwork(t, w, "quiet"); n.ICC {
 		t.Fatalf("network quiet has icc=true after --opt icc=false")
 	}
-	counted(t, w, a, "drop-icc", func() { mustNotPing(t, w, a, "10.13.0.3") })
-	counted(t, w, b, "drop-icc", func() { mustNotPing(t, w, b, "10.13.0.2") })
+	grows(t, w, a, "drop-icc", func() { mustNotPing(t, w, a, "10.13.0.3") })
+	grows(t, w, b, "drop-icc", func() { mustNotPing(t, w, b, "10.13.0.2") })
 	mustPing(t, w, a, "10.13.0.1")
 	mustPing(t, w, b, "10.13.0.1")
 }
