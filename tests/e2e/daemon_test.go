@@ -136,13 +136,12 @@ func TestDefaultNetwork(t *testing.T) {
 			}
 			w.StartDaemon(tc.daemon...)
 			n := inspectNetwork(t, w, "bridge")
-			gw := tc.gw
-			if !n.Default || n.Bridge != "enet0" || n.Subnet != tc.subnet || n.Gateway != gw || n.MTU != tc.mtu {
-				t.Fatalf("default network %+v; want default, bridge enet0, subnet %s, gateway %s, MTU %d", n, tc.subnet, gw, tc.mtu)
+			if !n.Default || n.Bridge != "enet0" || n.Subnet != tc.subnet || n.Gateway != tc.gw || n.MTU != tc.mtu {
+				t.Fatalf("default network %+v; want default, bridge enet0, subnet %s, gateway %s, MTU %d", n, tc.subnet, tc.gw, tc.mtu)
 			}
 			bits := tc.subnet[strings.Index(tc.subnet, "/"):]
-			if addr := w.MustExec(w.Node, "ip", "-4", "-o", "addr", "show", "dev", "enet0"); !strings.Contains(addr, " "+gw+bits+" ") {
-				t.Fatalf("enet0 does not hold the gateway %s%s:\n%s", gw, bits, addr)
+			if addr := w.MustExec(w.Node, "ip", "-4", "-o", "addr", "show", "dev", "enet0"); !strings.Contains(addr, " "+tc.gw+bits+" ") {
+				t.Fatalf("enet0 does not hold the gateway %s%s:\n%s", tc.gw, bits, addr)
 			}
 			first, second := w.Name("first"), w.Name("second")
 			w.MustCLI("endpoint", "create", first)
@@ -156,8 +155,8 @@ func TestDefaultNetwork(t *testing.T) {
 				t.Fatalf("eth0 of %s has MTU %d, want %d", first, mtu, tc.mtu)
 			}
 			mustPing(t, w, first, tc.second)
-			if route := w.MustExec(first, "ip", "route", "show", "default"); !strings.Contains(route, "via "+gw+" dev eth0") {
-				t.Fatalf("default route of %s is not via %s:\n%s", first, gw, route)
+			if route := w.MustExec(first, "ip", "route", "show", "default"); !strings.Contains(route, "via "+tc.gw+" dev eth0") {
+				t.Fatalf("default route of %s is not via %s:\n%s", first, tc.gw, route)
 			}
 		})
 	}

@@ -107,7 +107,6 @@ type link struct {
 	Alias  string `json:"ifalias"`
 	Master string `json:"master"`
 	Addr   string `json:"address"`
-	Flags  []string
 }
 
 // links lists the devices of a world's namespace by name; ns "" (w may be
