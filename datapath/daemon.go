@@ -87,6 +87,9 @@ func run(ctx context.Context, cfg Config, listening *bool) error {
 	}
 	m := newManager(cfg, st, dp)
 	m.uplink = uplink
+	if m.netnsIno, err = netnsIno("/proc/thread-self/ns/net"); err != nil {
+		return fmt.Errorf("read own netns: %w", err)
+	}
 	if err := m.start(); err != nil {
 		return err
 	}

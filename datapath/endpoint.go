@@ -65,7 +65,7 @@ func (m *Manager) planEndpoint(tx *store.Tx, req api.EndpointCreate) (*store.End
 		return nil, nil, err
 	}
 	ep := &store.Endpoint{Name: req.Name, State: store.StateReady, Created: time.Now().UTC()}
-	if err := planNetns(tx, ep, req.Netns); err != nil {
+	if err := planNetns(tx, ep, req.Netns, m.netnsIno); err != nil {
 		return nil, nil, err
 	}
 	ifc, err := planIface(tx, n, req.IP, "eth0")
@@ -97,8 +97,9 @@ func networkOrDefault(tx *store.Tx, name string) (*store.Network, error) {
 }
 
 // planNetns decides the endpoint's namespace: /run/netns/<name>, created
-// with the endpoint, or an existing one the caller names.
-func planNetns(tx *store.Tx, ep *store.Endpoint, path string) error {
+// with the endpoint, or an existing one the caller names, which must not be
+// own, the daemon's.
+func planNetns(tx *store.Tx, ep *store.Endpoint, path string, own uint64) error {
 	if path == "" {
 		ep.Netns, ep.OwnNetns = filepath.Join(netnsDir, ep.Name), true
 		if _, err := os.Lstat(ep.Netns); err == nil {
@@ -113,7 +114,7 @@ func planNetns(tx *store.Tx, ep *store.Endpoint, path string) error {
 	if err != nil {
 		return api.BadRequest("netns %s: %v", path, err)
 	}
-	if own, err := netnsIno("/proc/self/ns/net"); err == nil && own == ino {
+	if ino == own {
 		return api.BadRequest("netns %s is the daemon's own network namespace", path)
 	}
 	eps, err := tx.Endpoints()
