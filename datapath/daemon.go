@@ -63,6 +63,16 @@ func run(ctx context.Context, cfg Config, listening *bool) error {
 	if err := raiseFileLimit(); err != nil {
 		cfg.Log.Warn("cannot raise the open file limit: fewer ports can be published", zap.Error(err))
 	}
+	// Bad flags are refused before anything is mounted, loaded or pinned.
+	uplink, err := findUplink(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.DefaultSubnet != "" {
+		if _, err := parsePrefix("default subnet", cfg.DefaultSubnet); err != nil {
+			return err
+		}
+	}
 
 	if _, err := ensureBPFFS(cfg.BPFFS); err != nil {
 		return err
@@ -76,6 +86,10 @@ func run(ctx context.Context, cfg Config, listening *bool) error {
 		cfg.Log.Warn("pinned maps with another layout or size were replaced", zap.Strings("maps", replaced))
 	}
 	m := newManager(cfg, st, dp)
+	m.uplink = uplink
+	if m.netnsIno, err = netnsIno("/proc/thread-self/ns/net"); err != nil {
+		return fmt.Errorf("read own netns: %w", err)
+	}
 	if err := m.start(); err != nil {
 		return err
 	}
@@ -113,12 +127,9 @@ func warnPrivateMounts(log *zap.Logger) {
 	}
 }
 
-// start finds the uplink, makes sure the default network exists and
-// reconciles the kernel with the store.
+// start sets up the uplink and socket programs, makes sure the default
+// network exists and reconciles the kernel with the store.
 func (m *Manager) start() error {
-	if err := m.findUplink(); err != nil {
-		return err
-	}
 	if err := m.setupUplink(); err != nil {
 		return err
 	}
@@ -134,32 +145,32 @@ func (m *Manager) start() error {
 	return nil
 }
 
-func (m *Manager) findUplink() error {
-	name := m.cfg.Uplink
-	if name == "" {
-		routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+// findUplink is the --uplink device, else the device of the default
+// route; nil when the node has none.
+func findUplink(cfg Config) (netlink.Link, error) {
+	if cfg.Uplink != "" {
+		l, err := netlink.LinkByName(cfg.Uplink)
 		if err != nil {
-			return fmt.Errorf("list routes: %w", err)
+			return nil, fmt.Errorf("uplink %s: %w", cfg.Uplink, err)
 		}
-		for _, r := range routes {
-			if r.Dst == nil || r.Dst.IP.IsUnspecified() && isZeroMask(r.Dst.Mask) {
-				l, err := netlink.LinkByIndex(r.LinkIndex)
-				if err == nil {
-					m.uplink = l
-					m.log.Info("uplink from the default route", zapIf(l.Attrs().Name))
-				}
-				return nil
-			}
-		}
-		m.log.Info("no default route: no uplink")
-		return nil
+		return l, nil
 	}
-	l, err := netlink.LinkByName(name)
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
 	if err != nil {
-		return fmt.Errorf("uplink %s: %w", name, err)
+		return nil, fmt.Errorf("list routes: %w", err)
 	}
-	m.uplink = l
-	return nil
+	for _, r := range routes {
+		if r.Dst == nil || r.Dst.IP.IsUnspecified() && isZeroMask(r.Dst.Mask) {
+			l, err := netlink.LinkByIndex(r.LinkIndex)
+			if err != nil {
+				return nil, nil
+			}
+			cfg.Log.Info("uplink from the default route", zapIf(l.Attrs().Name))
+			return l, nil
+		}
+	}
+	cfg.Log.Info("no default route: no uplink")
+	return nil, nil
 }
 
 func ownedByRoot(fi os.FileInfo) bool {

@@ -64,7 +64,7 @@ func (m *Manager) planEndpoint(tx *store.Tx, req api.EndpointCreate) (*store.End
 		return nil, nil, err
 	}
 	ep := &store.Endpoint{Name: req.Name, State: store.StateReady, Created: time.Now().UTC()}
-	if err := planNetns(tx, ep, req.Netns); err != nil {
+	if err := planNetns(tx, ep, req.Netns, m.netnsIno); err != nil {
 		return nil, nil, err
 	}
 	ifc, err := planIface(tx, n, req.IP, "eth0")
@@ -96,8 +96,9 @@ func networkOrDefault(tx *store.Tx, name string) (*store.Network, error) {
 }
 
 // planNetns decides the endpoint's namespace: /run/netns/<name>, created
-// with the endpoint, or an existing one the caller names.
-func planNetns(tx *store.Tx, ep *store.Endpoint, path string) error {
+// with the endpoint, or an existing one the caller names, which must not be
+// own, the daemon's.
+func planNetns(tx *store.Tx, ep *store.Endpoint, path string, own uint64) error {
 	if path == "" {
 		ep.Netns, ep.OwnNetns = filepath.Join(netnsDir, ep.Name), true
 		if _, err := netnsIno(ep.Netns); err == nil {
@@ -112,7 +113,7 @@ func planNetns(tx *store.Tx, ep *store.Endpoint, path string) error {
 	if err != nil {
 		return api.BadRequest("netns %s: %v", path, err)
 	}
-	if own, err := netnsIno("/proc/self/ns/net"); err == nil && own == ino {
+	if ino == own {
 		return api.BadRequest("netns %s is the daemon's own network namespace", path)
 	}
 	eps, err := tx.Endpoints()
@@ -180,6 +181,14 @@ func planIface(tx *store.Tx, n *store.Network, reqIP, name string) (*store.Inter
 func (m *Manager) ensureEndpoint(ep *store.Endpoint, nets map[string]*store.Network) error {
 	if ep.OwnNetns {
 		if _, err := netnsIno(ep.Netns); err != nil {
+			// The veths' far ends went with the namespace; host sides
+			// still here are on their way out with it, so they must not
+			// be taken for the pair the new namespace needs.
+			for i := range ep.Interfaces {
+				if err := m.teardownIface(ep, &ep.Interfaces[i]); err != nil {
+					return err
+				}
+			}
 			if err := createNamedNetns(ep.Netns); err != nil {
 				return err
 			}

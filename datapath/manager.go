@@ -29,6 +29,10 @@ type Manager struct {
 	uplink  netlink.Link // nil when the node has no default route
 	started time.Time
 	mode    atomic.Value // loader.Mode the last attach used (auto resolves to tcx or tc)
+	// netnsIno is the daemon's network namespace, read at start: later
+	// /proc/self/ns/net may be another, as the runtime parks the main
+	// thread where a goroutine locked to it left it.
+	netnsIno uint64
 
 	mu       sync.Mutex
 	reserved map[string]int // published port key -> socket holding it

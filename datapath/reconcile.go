@@ -177,7 +177,7 @@ func (m *Manager) sweepMaps(d desired) error {
 
 // sweepPins unpins tcx links of devices the store does not know.
 func (m *Manager) sweepPins(d desired) error {
-	dir := filepath.Join(m.cfg.BPFFS, "links")
+	dir := filepath.Join(m.cfg.BPFFS, loader.LinkDir)
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

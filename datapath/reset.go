@@ -74,9 +74,12 @@ func wipe(cfg Config, st *store.Store, log *zap.Logger) error {
 	return err
 }
 
-// removePins empties and removes the pin dir, unmounting it if it is a
-// bpffs of its own. Unpinning the links detaches the programs; unpinning
-// the maps frees them once no program holds them.
+// removePins removes what ebpfnet pinned under dir: its maps (all named
+// enet_*) and its links; nothing else, so a pin dir shared with other
+// tools, /sys/fs/bpf itself even, keeps theirs. Unpinning the links
+// detaches the programs; unpinning the maps frees them once no program
+// holds them. The dir goes too once nothing else is in it, unmounted first
+// if it is a bpffs of its own.
 func removePins(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -84,15 +87,44 @@ func removePins(dir string) error {
 	}
 	errs := []error{err}
 	for _, e := range entries {
-		errs = append(errs, os.RemoveAll(filepath.Join(dir, e.Name())))
+		if e.Name() == loader.LinkDir || strings.HasPrefix(e.Name(), pinPrefix) {
+			errs = append(errs, os.RemoveAll(filepath.Join(dir, e.Name())))
+		}
 	}
-	if dir != sysBPF && isMountPoint(dir) {
-		errs = append(errs, unix.Unmount(dir, 0))
+	if err := errors.Join(errs...); err != nil || dir == sysBPF {
+		return err
 	}
-	if dir != sysBPF {
-		errs = append(errs, os.Remove(dir))
+	if isMountPoint(dir) {
+		if !onlyPreloaded(dir) {
+			return nil
+		}
+		if err := unix.Unmount(dir, 0); err != nil {
+			return fmt.Errorf("unmount %s: %w", dir, err)
+		}
 	}
-	return errors.Join(errs...)
+	if err := os.Remove(dir); err != nil && !errors.Is(err, unix.ENOTEMPTY) {
+		return fmt.Errorf("remove pin dir: %w", err)
+	}
+	return nil
+}
+
+// pinPrefix starts the name of every map ebpfnet pins.
+const pinPrefix = "enet_"
+
+// onlyPreloaded says whether a bpffs mount holds nothing but the
+// iterators the kernel puts at the root of every one (CONFIG_BPF_PRELOAD),
+// which cannot be unlinked and go with the mount.
+func onlyPreloaded(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if e.Name() != "maps.debug" && e.Name() != "progs.debug" {
+			return false
+		}
+	}
+	return true
 }
 
 func isMountPoint(dir string) bool {

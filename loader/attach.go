@@ -71,15 +71,31 @@ type Attachment struct {
 	ProgID  ebpf.ProgramID
 }
 
+// LinkDir is the dir under the pin dir that holds the pinned links.
+const LinkDir = "links"
+
 // LinkPin is where the tcx link for a hook of an interface is pinned.
 func (dp *Datapath) LinkPin(ifname string, hook Hook) string {
-	return filepath.Join(dp.PinDir, "links", ifname+"_"+string(hook))
+	return filepath.Join(dp.PinDir, LinkDir, ifname+"_"+string(hook))
 }
 
 // Attach puts prog on a hook of an interface, replacing what ebpfnet had
 // there before in one step (link.Update for tcx, filter replace for tc),
-// so no packet sees the hook empty.
+// so no packet sees the hook empty. What an earlier daemon attached in the
+// other mode comes off after: left on, it would go on running that
+// daemon's program beside this one.
 func (dp *Datapath) Attach(mode Mode, prog *ebpf.Program, ifname string, ifindex int, hook Hook) (Mode, error) {
+	got, err := dp.attach(mode, prog, ifname, ifindex, hook)
+	if err != nil {
+		return got, err
+	}
+	if got == ModeTC {
+		return got, dp.detachTCX(ifname, hook)
+	}
+	return got, detachTC(ifindex, hook)
+}
+
+func (dp *Datapath) attach(mode Mode, prog *ebpf.Program, ifname string, ifindex int, hook Hook) (Mode, error) {
 	if mode == ModeTC {
 		return ModeTC, attachTC(prog, ifname, ifindex, hook)
 	}
@@ -161,18 +177,29 @@ func attachTC(prog *ebpf.Program, ifname string, ifindex int, hook Hook) error {
 // Detach removes what Attach put on a hook of an interface. A device that
 // is already gone is not an error: its hooks went with it.
 func (dp *Datapath) Detach(ifname string, ifindex int, hook Hook) error {
-	var errs []error
-	pin := dp.LinkPin(ifname, hook)
-	if l, err := link.LoadPinnedLink(pin, nil); err == nil {
-		errs = append(errs, l.Unpin())
-		_ = l.Close() // the last reference: the program comes off now
-	} else if !errors.Is(err, os.ErrNotExist) {
-		errs = append(errs, fmt.Errorf("open tcx link pin %s: %w", pin, err))
-	}
+	errs := []error{dp.detachTCX(ifname, hook)}
 	if ifindex > 0 {
 		errs = append(errs, detachTC(ifindex, hook))
 	}
 	return errors.Join(errs...)
+}
+
+// detachTCX unpins the tcx link of a hook of an interface; closing the
+// last reference takes the program off.
+func (dp *Datapath) detachTCX(ifname string, hook Hook) error {
+	pin := dp.LinkPin(ifname, hook)
+	l, err := link.LoadPinnedLink(pin, nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open tcx link pin %s: %w", pin, err)
+	}
+	defer l.Close()
+	if err := l.Unpin(); err != nil {
+		return fmt.Errorf("unpin tcx link %s: %w", pin, err)
+	}
+	return nil
 }
 
 // DetachTC removes ebpfnet's legacy tc filters from both hooks of an

@@ -31,7 +31,7 @@ var SockHooks = []SockHook{
 // AttachCgroup puts the socket programs on a cgroup (v2) as pinned links,
 // or swaps the programs of links pinned before with link.Update.
 func (dp *Datapath) AttachCgroup(cgroup string) error {
-	if err := os.MkdirAll(filepath.Join(dp.PinDir, "links"), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(dp.PinDir, LinkDir), 0o700); err != nil {
 		return fmt.Errorf("create link pin dir: %w", err)
 	}
 	for _, h := range SockHooks {
@@ -43,7 +43,7 @@ func (dp *Datapath) AttachCgroup(cgroup string) error {
 }
 
 func (dp *Datapath) attachCgroupHook(cgroup string, h SockHook) error {
-	pin := filepath.Join(dp.PinDir, "links", h.Name)
+	pin := filepath.Join(dp.PinDir, LinkDir, h.Name)
 	if l, err := link.LoadPinnedLink(pin, nil); err == nil {
 		defer l.Close()
 		if err := l.Update(h.Prog(dp)); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -91,12 +92,13 @@ func daemonStart(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if !c.Bool("foreground") {
-		return spawnDaemon(c, cfg)
-	}
+	// Checked here: a daemon that cannot build its logger cannot say why.
 	level, err := zapcore.ParseLevel(c.String("log-level"))
 	if err != nil {
 		return fmt.Errorf("log level: %w", err)
+	}
+	if !c.Bool("foreground") {
+		return spawnDaemon(c, cfg)
 	}
 	zc := zap.NewProductionConfig()
 	zc.Level = zap.NewAtomicLevelAt(level)
@@ -121,7 +123,7 @@ func daemonStart(c *cli.Context) error {
 // state dir, and returns once it answers or has failed.
 func spawnDaemon(c *cli.Context, cfg datapath.Config) error {
 	if st, err := api.NewClient(cfg.Socket).Status(c.Context); err == nil {
-		return fmt.Errorf("a daemon (pid %d) already answers on %s", st.PID, cfg.Socket)
+		return fmt.Errorf("another ebpfnet daemon (pid %d) already answers on %s", st.PID, cfg.Socket)
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return err
@@ -194,23 +196,37 @@ func daemonStop(c *cli.Context) error {
 	if err := cl.Stop(c.Context); err != nil {
 		return err
 	}
-	if err := waitGone(c.String("socket"), 30*time.Second); err != nil {
+	if err := waitGone(c.String("socket"), st.PID, 30*time.Second); err != nil {
 		return err
 	}
 	fmt.Printf("ebpfnet daemon (pid %d) stopped; the datapath keeps forwarding\n", st.PID)
 	return nil
 }
 
-// waitGone waits until the daemon has removed its socket, its last act.
-func waitGone(socket string, timeout time.Duration) error {
+// waitGone waits until the daemon has removed its socket, its last act,
+// and its process has exited, so a caller that goes on finds it gone.
+func waitGone(socket string, pid int, timeout time.Duration) error {
 	end := time.Now().Add(timeout)
 	for time.Now().Before(end) {
-		if _, err := os.Stat(socket); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(socket); errors.Is(err, os.ErrNotExist) && exited(pid) {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("the daemon still holds %s after %s", socket, timeout)
+	return fmt.Errorf("the daemon (pid %d) still runs or holds %s after %s", pid, socket, timeout)
+}
+
+// exited says whether a process is gone or a zombie its new parent has
+// yet to reap.
+func exited(pid int) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// The state follows the command name, which is in parentheses and may
+	// hold anything.
+	_, rest, ok := strings.Cut(string(raw[bytes.LastIndexByte(raw, ')')+1:]), " ")
+	return ok && (strings.HasPrefix(rest, "Z") || strings.HasPrefix(rest, "X"))
 }
 
 // parsePortRange reads LO-HI, 1 <= LO <= HI <= 65535.

@@ -32,9 +32,13 @@ func systemCommand() *cli.Command {
 }
 
 func systemReset(c *cli.Context) error {
-	err := client(c).Reset(c.Context)
+	cl := client(c)
+	st, err := cl.Status(c.Context)
 	if err == nil {
-		if err := waitGone(c.String("socket"), 30*time.Second); err != nil {
+		if err := cl.Reset(c.Context); err != nil {
+			return err
+		}
+		if err := waitGone(c.String("socket"), st.PID, 30*time.Second); err != nil {
 			return err
 		}
 		fmt.Println("ebpfnet reset: everything it created is removed; the daemon has exited")

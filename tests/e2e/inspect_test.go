@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"net/netip"
 	"strings"
 	"testing"
@@ -9,17 +8,6 @@ import (
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/tests/world"
 )
-
-// cliJSON runs an ebpfnet command that prints JSON and decodes it.
-func cliJSON[T any](t *testing.T, w *world.World, args ...string) T {
-	t.Helper()
-	var v T
-	out := w.MustCLI(args...)
-	if err := json.Unmarshal([]byte(out), &v); err != nil {
-		t.Fatalf("ebpfnet %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return v
-}
 
 // newEndpoint creates an endpoint on a network and returns its address.
 func newEndpoint(t *testing.T, w *world.World, name, network string) netip.Addr {
@@ -42,19 +30,6 @@ func mapEntries(t *testing.T, w *world.World, name string) int {
 	}
 	t.Fatalf("ebpfnet status shows no map %s", name)
 	return 0
-}
-
-// counted is how many packets `ebpfnet bpf stats` counts under a reason
-// on an endpoint's interface, or on the named interface (the uplink).
-func counted(t *testing.T, w *world.World, where, reason string) uint64 {
-	t.Helper()
-	var n uint64
-	for _, c := range cliJSON[[]api.BPFCounter](t, w, "bpf", "stats", "--json") {
-		if (c.Endpoint == where || c.Interface == where) && c.Reason == reason {
-			n += c.Packets
-		}
-	}
-	return n
 }
 
 // findFlow is the live flow `ebpfnet bpf ct` shows for a protocol and
