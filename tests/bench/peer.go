@@ -28,10 +28,15 @@ type peerSide struct {
 	a, b, s string // netns names
 	ip      map[string]netip.Addr
 	scale   []cni.Port // what S was last added with
-	// The largest publication done so far and how long it took, or one
-	// that was stopped (took 0): what a larger one cannot beat.
-	done     int
-	doneTook time.Duration
+	// The ADDs of S so far, smallest first, and the size of one that was
+	// stopped: what a larger one cannot beat.
+	adds    []added
+	stopped int
+}
+
+type added struct {
+	n    int
+	took time.Duration
 }
 
 func newPeer(ctx context.Context, h *harness) (side, error) {
@@ -110,12 +115,13 @@ func (p *peerSide) Target(path string) (Target, error) {
 // too long per mapping (portmap adds a rule at a time), is not started.
 func (p *peerSide) Publish(ctx context.Context, n int) (Target, time.Duration, error) {
 	limit := p.h.opts.PublishTimeout
-	switch {
-	case p.done > 0 && p.doneTook == 0:
-		return Target{}, 0, na("not tried: the ADD of %d port mappings was already stopped after %s", p.done, limit)
-	case p.done > 0 && p.doneTook*time.Duration(n)/time.Duration(p.done) > limit:
-		return Target{}, 0, na("not tried: the ADD of %d port mappings took %s; %d at the same rate would pass the %s limit",
-			p.done, p.doneTook.Round(time.Second), n, limit)
+	if p.stopped > 0 && n > p.stopped {
+		return Target{}, 0, na("not tried: the ADD of %d port mappings was already stopped after %s", p.stopped, limit)
+	}
+	if est, ok := p.atLeast(n); ok && est > limit {
+		first, last := p.adds[0], p.adds[len(p.adds)-1]
+		return Target{}, 0, na("not tried: ADDs of %d and %d port mappings took %s and %s; %d would take over %s, past the %s limit",
+			first.n, last.n, first.took.Round(10*time.Millisecond), last.took.Round(time.Second), n, est.Round(time.Second), limit)
 	}
 	p.scale = nil
 	for _, hp := range scalePorts(n) {
@@ -130,13 +136,29 @@ func (p *peerSide) Publish(ctx context.Context, n int) (Target, time.Duration, e
 	resp, err := p.call(tctx, "add", p.attach(p.s, p.scale, false))
 	if err != nil {
 		if ctx.Err() == nil && tctx.Err() != nil {
-			p.done, p.doneTook = n, 0
+			p.stopped = n
 			return Target{}, 0, na("the ADD of %d port mappings did not finish within %s (stopped)", n, limit)
 		}
 		return Target{}, 0, err
 	}
-	p.done, p.doneTook = n, seconds(resp.Seconds)
-	return targetAt(p.w.Ext, world.NodeIP, scalePort, 0), p.doneTook, nil
+	took := seconds(resp.Seconds)
+	p.adds = append(p.adds, added{n, took})
+	return targetAt(p.w.Ext, world.NodeIP, scalePort, 0), took, nil
+}
+
+// atLeast is a floor for an ADD of n mappings: the smallest ADD's time plus
+// the cost per mapping seen between the smallest and the largest so far.
+// A floor, as each rule portmap adds costs more the longer its chain is.
+func (p *peerSide) atLeast(n int) (time.Duration, bool) {
+	if len(p.adds) < 2 {
+		return 0, false
+	}
+	first, last := p.adds[0], p.adds[len(p.adds)-1]
+	if last.n <= first.n || n <= last.n {
+		return 0, false
+	}
+	perMapping := float64(last.took-first.took) / float64(last.n-first.n)
+	return last.took + time.Duration(perMapping*float64(n-last.n)), true
 }
 
 // Unpublish is the DEL of S, also after an ADD that was stopped.
