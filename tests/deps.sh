@@ -10,6 +10,7 @@ declare -A need=(
 	[ip]=iproute2
 	[ping]=iputils-ping
 	[nsenter]=util-linux
+	[sysctl]=procps
 	[iperf3]=iperf3
 	[sockperf]=sockperf
 	[iptables-save]=iptables

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ebpfnet/ebpfnet/tests/bench/report"
+)
+
+// machine describes what the figures were taken on.
+func machine() report.Machine {
+	m := report.Machine{CPU: "unknown", Cores: runtime.NumCPU(), Kernel: "unknown", Memory: "unknown"}
+	if v := procField("/proc/cpuinfo", "model name"); v != "" {
+		m.CPU = v
+	}
+	if kb, err := strconv.Atoi(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB")); err == nil {
+		m.Memory = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		m.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	return m
+}
+
+// procField is the first "key: value" of a /proc file.
+func procField(path, key string) string {
+	raw, _ := os.ReadFile(path)
+	for _, l := range strings.Split(string(raw), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func method(o Options) string {
+	return fmt.Sprintf("%d round(s); in each, every measurement runs on ebpfnet, the CNI peer and the raw veth in turn. "+
+		"Each load runs %s. A cell is the median over the rounds (min–max); ratios are of medians.", o.Rounds, o.Duration)
+}
+
+func groups() []report.Group {
+	var gs []report.Group
+	for _, p := range allPaths {
+		gs = append(gs, report.Group{Key: p.Key, Title: p.Key + ": " + p.Title})
+	}
+	return append(gs,
+		report.Group{Key: "scale", Title: "scale: CRR through DNAT against the number of published ports"},
+		report.Group{Key: "control", Title: "control plane"})
+}
+
+// notes say how each side does what the table shows.
+func notes(h *harness) []string {
+	o := h.opts
+	return []string{
+		"ebpfnet: the daemon built from this tree, in its world's node netns, driven through its CLI " +
+			"(`network create`, `endpoint create`, `publish B 8080:5201 8081:7000 8081:7000/udp`).",
+		fmt.Sprintf("CNI: bridge (isGateway, ipMasq), host-local and portmap (snat) from Debian's containernetworking-plugins %s, "+
+			"called through libcni from a process in the node netns; %s; bridge-nf-call-iptables is the kernel's default.",
+			pkgVersion("containernetworking-plugins"), commandVersion("iptables", "--version")),
+		"raw veth: two netns joined by a veth pair, client to server; measured once per workload and round and shown in every path's rows.",
+		"Paths: e2e A to B's address; masq A to ext; dnat ext to the node's uplink address and B's published port; " +
+			"localhost the node to 127.0.0.1 and the published port (ebpfnet rewrites at the socket; portmap DNATs in OUTPUT " +
+			"and sets route_localnet on the bridge); hairpin A to the uplink address and B's published port.",
+		fmt.Sprintf("Loads: tcp-stream is one iperf3 TCP stream (%s); tcp-rr, tcp-crr (a new connection per request, netperf's TCP_CRR) "+
+			"and udp-rr are the harness's load tool, one transaction in flight, %d-byte request and response, p50 and p99 over every "+
+			"transaction of a run. Client namespaces have net.ipv4.tcp_tw_reuse=1 on every side.", commandVersion("iperf3", "--version"), o.Size),
+		"Scale: S publishes N TCP ports (N-1 fillers, then the measured one last, where a rule-by-rule datapath finds it last); " +
+			"ext opens new connections to the measured one. ebpfnet publishes with one `ebpfnet publish` (process start included); " +
+			"the reference plugins take ports only at ADD, so the CNI figure is one ADD of S (bridge, host-local, portmap). " +
+			fmt.Sprintf("Each is timed once per N and stopped after %s (-publish-timeout); the peer does not try an N that "+
+				"a smaller one shows it cannot finish in time, as portmap adds its iptables rules one at a time.", o.PublishTimeout),
+		fmt.Sprintf("Endpoints: ebpfnet runs `ebpfnet endpoint create` %d times, then one `ebpfnet endpoint rm` of all; "+
+			"CNI runs %d ADDs (each making its netns first, as a runtime does) then %d DELs in one libcni process.", o.Endpoints, o.Endpoints, o.Endpoints),
+		"Daemon RSS is VmRSS of the ebpfnet daemon; the CNI plugins have no daemon.",
+	}
+}
+
+func pkgVersion(pkg string) string {
+	out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", pkg).Output()
+	if err != nil {
+		return "(version unknown)"
+	}
+	return string(out)
+}
+
+func commandVersion(argv ...string) string {
+	out, err := exec.Command(argv[0], argv[1:]...).Output()
+	if err != nil {
+		return argv[0] + " (version unknown)"
+	}
+	return strings.TrimSpace(strings.Split(string(out), "\n")[0])
+}

@@ -1,0 +1,36 @@
+// Command bench measures ebpfnet against its peer, the CNI reference
+// plugins (bridge with ipMasq, portmap, host-local: the iptables datapath
+// of containerd, Kubernetes and Podman's CNI mode), and against the limit,
+// a raw veth pair, each in a world of network namespaces of its own.
+//
+//	go run ./tests/bench                 # full run, results on the terminal
+//	go run ./tests/bench -quick          # smoke run in seconds
+//	go run ./tests/bench -paths dnat -scale 1,1000,10000 -rounds 5 -out results/
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	runSubcommand(os.Args[1:])
+	opts, err := parseFlags(os.Args[1:])
+	if err != nil {
+		exit(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	exit(run(ctx, opts, os.Stdout, os.Stderr))
+}
+
+func exit(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// nsCmd is argv run inside a namespace of a world with nsenter --net, so it
+// shares the machine's mounts (/run/netns, bpffs). Cancelling ctx sends
+// SIGTERM, so a CNI sub-command can stop its plugins, and SIGKILL 5 s later.
+func nsCmd(ctx context.Context, netns string, argv ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=/run/netns/" + netns, "--"}, argv...)...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
+	// nsenter execs argv, so the command itself dies with the harness.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// output runs cmd and returns its stdout; a failure is a cmdError.
+func output(cmd *exec.Cmd) ([]byte, error) {
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		msg := lastLine(stderr.String())
+		if msg == "" {
+			msg = lastLine(string(out))
+		}
+		return out, &cmdError{name: cmdName(cmd.Args[3:]), msg: msg, err: err}
+	}
+	return out, nil
+}
+
+// cmdError is a command that failed, with the last line it printed.
+type cmdError struct {
+	name, msg string
+	err       error
+}
+
+func (e *cmdError) Error() string {
+	if e.msg == "" {
+		return e.name + ": " + e.err.Error()
+	}
+	return e.name + ": " + e.msg
+}
+
+func (e *cmdError) Unwrap() error { return e.err }
+
+// cmdName is the program and, when it has one, its sub-command.
+func cmdName(argv []string) string {
+	name := filepath.Base(argv[0])
+	if len(argv) > 1 && !strings.HasPrefix(argv[1], "-") {
+		name += " " + argv[1]
+	}
+	return name
+}
+
+// message is what a failed command said, without its name.
+func message(err error) string {
+	var ce *cmdError
+	if errors.As(err, &ce) && ce.msg != "" {
+		return ce.msg
+	}
+	return err.Error()
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// background starts argv in a namespace for the rest of the run; the
+// cleanup kills it before the world is torn down.
+func (h *harness) background(netns string, argv ...string) error {
+	cmd := nsCmd(context.Background(), netns, argv...)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s in %s: %w", argv[0], netns, err)
+	}
+	h.t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return nil
+}
