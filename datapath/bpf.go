@@ -156,7 +156,7 @@ func (m *Manager) Status(ctx context.Context) (*api.Status, error) {
 		return nil, err
 	}
 	st := &api.Status{
-		PID: os.Getpid(), Version: Version, Started: m.started, StateDir: m.cfg.StateDir,
+		PID: os.Getpid(), Version: Version, BuildID: loader.BuildNumber(), Started: m.started, StateDir: m.cfg.StateDir,
 		BPFFS: m.cfg.BPFFS, Socket: m.cfg.Socket, AttachMode: m.attachMode(),
 		Programs: []api.Program{}, Networks: len(nm.networks), Endpoints: len(nm.eps),
 	}

@@ -106,7 +106,7 @@ type EnetEvent struct {
 	Pad       uint8
 	Saddr     [4]uint8
 	Daddr     [4]uint8
-	_         [4]byte
+	Build     uint32
 }
 
 type EnetFlowScratch struct {
@@ -266,6 +266,7 @@ const (
 	EnetProgEnetSockRecv4 = "enet_sock_recv4"
 	EnetProgEnetSockSend4 = "enet_sock_send4"
 	EnetProgEnetToUp      = "enet_to_up"
+	EnetVarBuildId        = "build_id"
 )
 
 // LoadEnet returns the embedded CollectionSpec for Enet.
@@ -341,6 +342,7 @@ type EnetMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type EnetVariableSpecs struct {
+	BuildId *ebpf.VariableSpec `ebpf:"build_id"`
 }
 
 // EnetObjects contains all objects after they have been loaded into the kernel.
@@ -398,6 +400,7 @@ func (m *EnetMaps) Close() error {
 //
 // It can be passed to LoadEnetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type EnetVariables struct {
+	BuildId *ebpf.Variable `ebpf:"build_id"`
 }
 
 // EnetPrograms contains all programs after they have been loaded into the kernel.

@@ -3,6 +3,7 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 
@@ -14,6 +15,22 @@ import (
 type Datapath struct {
 	EnetObjects
 	PinDir string
+}
+
+// BuildID names this build's programs (set with -ldflags
+// "-X github.com/ebpfnet/ebpfnet/loader.BuildID=..."). It is loaded into
+// every program as build_id, so two builds' programs differ, and trace
+// events say which one wrote them.
+var BuildID = ""
+
+// BuildNumber is BuildID as the programs carry it.
+func BuildNumber() uint32 {
+	if BuildID == "" {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(BuildID))
+	return h.Sum32()
 }
 
 // Options size the maps whose size the daemon sets.
@@ -35,6 +52,9 @@ func Load(pinDir string, opts Options) (*Datapath, []string, error) {
 	spec, err := LoadEnet()
 	if err != nil {
 		return nil, nil, err
+	}
+	if err := spec.Variables[EnetVarBuildId].Set(BuildNumber()); err != nil {
+		return nil, nil, fmt.Errorf("set build_id: %w", err)
 	}
 	resize(spec, MapEnetCt, opts.CTMax)
 	resize(spec, MapEnetNat, opts.NATMax)

@@ -6,6 +6,11 @@
 #include "common.h"
 #include "maps.h"
 
+/* build_id tells programs of one ebpfnet build from another's: set at
+ * load time from the binary (loader.BuildID), it shows in trace events,
+ * and two builds' programs differ even when their source does not. */
+volatile const __u32 build_id = 0;
+
 __inline struct config *config_get(void)
 {
 	__u32 zero = 0;

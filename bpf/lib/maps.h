@@ -150,6 +150,7 @@ struct event {
 	__u8 pad;
 	__u8 saddr[4];
 	__u8 daddr[4];
+	__u32 build;		/* build_id of the program that wrote it */
 };
 
 struct {

@@ -47,6 +47,7 @@ __inline void emit(const struct event *t, __u32 reason, __u32 target)
 	ev->ts_ns = bpf_ktime_get_ns();
 	ev->target = target;
 	ev->reason = reason;
+	ev->build = build_id;
 	bpf_ringbuf_submit(ev, 0);
 }
 

@@ -97,6 +97,7 @@ type Connect struct {
 type Status struct {
 	PID        int       `json:"pid"`
 	Version    string    `json:"version"`
+	BuildID    uint32    `json:"build_id"` // loaded into the programs (loader.BuildID)
 	Started    time.Time `json:"started"`
 	StateDir   string    `json:"state_dir"`
 	BPFFS      string    `json:"bpffs"`
