@@ -42,6 +42,16 @@ func reserve(proto string, ip netip.Addr, port uint16) (int, uint16, error) {
 	return fd, port, nil
 }
 
+// releasePorts closes the sockets holding published ports as the daemon
+// exits, before its API socket goes, so that a daemon started as soon as
+// the socket is gone can take them again.
+func (m *Manager) releasePorts() {
+	for k, fd := range m.reserved {
+		unix.Close(fd)
+		delete(m.reserved, k)
+	}
+}
+
 func reserveError(proto string, ip netip.Addr, port uint16, err error) error {
 	where := "0.0.0.0"
 	if ip.IsValid() {
