@@ -86,6 +86,7 @@ func run(ctx context.Context, cfg Config, listening *bool) error {
 		cfg.Log.Warn("pinned maps with another layout or size were replaced", zap.Strings("maps", replaced))
 	}
 	m := newManager(cfg, st, dp)
+	defer m.releasePorts()
 	m.uplink = uplink
 	if m.netnsIno, err = netnsIno("/proc/thread-self/ns/net"); err != nil {
 		return fmt.Errorf("read own netns: %w", err)

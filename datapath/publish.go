@@ -71,6 +71,9 @@ func (m *Manager) publish(endpoint string, specs []string) ([]api.Port, error) {
 		release(pubs)
 		return nil, err
 	}
+	if err := m.flushFlows(masqueradeFrom(pubs, target)); err != nil {
+		m.log.Warn("remove masquerade flows from published ports", zapEp(endpoint), zapErr(err))
+	}
 	out := make([]api.Port, len(pubs))
 	for i, p := range pubs {
 		out[i] = portView(&p.port, target)
@@ -289,6 +292,21 @@ func (m *Manager) unpublish(endpoint string, match func(store.Port) bool) ([]api
 		}
 	}
 	return out, m.flushFlows(func(f maps.Flow) bool { return slices.ContainsFunc(gone, flowThrough(f)) })
+}
+
+// masqueradeFrom selects an endpoint's masquerade flows from ports it now
+// publishes, such as its reply to a datagram in flight when the port was
+// last unpublished: one holds the tuple the replies of a published flow
+// from that peer need, and would have the flow dropped until it expires.
+func masqueradeFrom(pubs []publication, target netip.Addr) func(maps.Flow) bool {
+	from := map[maps.Tuple]bool{}
+	for _, p := range pubs {
+		from[maps.Tuple{Proto: protoNumber(p.port.Proto), Src: netip.AddrPortFrom(target, p.port.CPort)}] = true
+	}
+	return func(f maps.Flow) bool {
+		return f.Flags&loader.EnetCtFlagCT_F_SNAT != 0 && f.Flags&loader.EnetCtFlagCT_F_DNAT == 0 &&
+			from[maps.Tuple{Proto: f.Tuple.Proto, Src: f.Tuple.Src}]
+	}
 }
 
 // flowThrough says whether a flow came in through a published port.

@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 
 	"golang.org/x/sys/unix"
@@ -20,6 +21,10 @@ func reserve(proto string, ip netip.Addr, port uint16) (int, uint16, error) {
 		typ = unix.SOCK_DGRAM
 	}
 	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
+	if errors.Is(err, unix.EMFILE) {
+		return -1, 0, fmt.Errorf("hold host port %d/%s: the daemon's limit on open files is reached "+
+			"(a socket holds each published port): %w", port, proto, err)
+	}
 	if err != nil {
 		return -1, 0, err
 	}
@@ -40,6 +45,16 @@ func reserve(proto string, ip netip.Addr, port uint16) (int, uint16, error) {
 		port = uint16(got.(*unix.SockaddrInet4).Port)
 	}
 	return fd, port, nil
+}
+
+// releasePorts closes the sockets holding published ports as the daemon
+// exits, before its API socket goes, so that a daemon started as soon as
+// the socket is gone can take them again.
+func (m *Manager) releasePorts() {
+	for k, fd := range m.reserved {
+		unix.Close(fd)
+		delete(m.reserved, k)
+	}
 }
 
 func reserveError(proto string, ip netip.Addr, port uint16, err error) error {

@@ -67,7 +67,7 @@ func TestSecondDaemonRefused(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	pid := status(t, w).PID
-	start := append([]string{"daemon", "start"}, w.DaemonArgs()...)
+	start := w.StartArgs()
 
 	// The same state dir behind another socket: the store's lock refuses.
 	other := filepath.Join(w.Dir, "other.sock")
@@ -166,7 +166,7 @@ func TestDefaultSubnetCannotChange(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, "--default-subnet", "10.99.0.0/24")
 	w.StopDaemon()
-	mustFailCLI(t, w, "cannot change", append(append([]string{"daemon", "start"}, w.DaemonArgs()...), "--default-subnet", "10.98.0.0/24")...)
+	mustFailCLI(t, w, "cannot change", append(w.StartArgs(), "--default-subnet", "10.98.0.0/24")...)
 	w.StartDaemon("--default-subnet", "10.99.0.0/24")
 	w.StopDaemon()
 	w.StartDaemon() // no flag: keep what there is
@@ -215,7 +215,7 @@ func TestDaemonStartFlags(t *testing.T) {
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
-			mustFailCLI(t, w, tc.want, append(append([]string{"daemon", "start"}, w.DaemonArgs()...), tc.flag...)...)
+			mustFailCLI(t, w, tc.want, append(w.StartArgs(), tc.flag...)...)
 			if _, err := os.Stat(w.BPFFS); err == nil {
 				t.Fatalf("a refused start left %s", w.BPFFS)
 			}
@@ -279,7 +279,7 @@ func TestBPFFSMounted(t *testing.T) {
 	w := world.New(t, bin)
 	dir := filepath.Join(w.Dir, "bpf")
 	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) }) // only if the test failed half way
-	w.MustCLI("daemon", "start", "--state-dir", filepath.Join(w.Dir, "state"), "--bpffs", dir)
+	w.MustCLI("daemon", "start", "--cgroup", w.Cgroup, "--state-dir", filepath.Join(w.Dir, "state"), "--bpffs", dir)
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(dir, &fs); err != nil || fs.Type != bpfFSMagic {
 		t.Fatalf("%s is not a bpf filesystem: %v, type %#x", dir, err, fs.Type)

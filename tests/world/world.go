@@ -49,6 +49,9 @@ type World struct {
 	BPFFS  string
 	Socket string
 	Bin    string
+	Cgroup string // the daemon's --cgroup: a child of the cgroup2 root
+
+	cgroupFD *os.File
 }
 
 // New builds a world and registers its teardown with t.Cleanup.
@@ -64,6 +67,9 @@ func New(t T, bin string) *World {
 		BPFFS: "/sys/fs/bpf/ebpfnet-" + id, Socket: filepath.Join(dir, "ebpfnet.sock"), Bin: bin,
 	}
 	t.Cleanup(w.Close)
+	if w.Cgroup, w.cgroupFD, err = newCgroup(id); err != nil {
+		t.Fatalf("world: %v", err)
+	}
 	steps := [][]string{
 		{"netns", "add", w.Node},
 		{"netns", "add", w.Ext},
@@ -143,10 +149,18 @@ func (w *World) DaemonArgs() []string {
 	return []string{"--state-dir", filepath.Join(w.Dir, "state"), "--bpffs", w.BPFFS}
 }
 
-// StartDaemon starts the daemon in the node with this world's paths.
+// StartArgs is `daemon start` with this world's paths and cgroup: the
+// socket programs must never attach at the cgroup2 root, where every
+// process of the machine would meet them.
+func (w *World) StartArgs() []string {
+	return append([]string{"daemon", "start", "--cgroup", w.Cgroup}, w.DaemonArgs()...)
+}
+
+// StartDaemon starts the daemon in the node with this world's paths and
+// its socket programs on the world's cgroup.
 func (w *World) StartDaemon(extra ...string) {
 	w.t.Helper()
-	w.MustCLI(append(append([]string{"daemon", "start"}, w.DaemonArgs()...), extra...)...)
+	w.MustCLI(append(w.StartArgs(), extra...)...)
 }
 
 // StopDaemon stops it; the datapath stays.
@@ -168,6 +182,7 @@ func (w *World) Close() {
 		_ = exec.Command("ip", "netns", "del", ns).Run()
 	}
 	_ = os.RemoveAll(w.Dir)
+	w.removeCgroup()
 	if leaks := w.Leaks(); len(leaks) > 0 {
 		w.t.Fatalf("world %s left behind: %s", w.ID, strings.Join(leaks, "; "))
 	}
@@ -194,6 +209,9 @@ func (w *World) Leaks() []string {
 	}
 	if _, err := os.Stat(w.BPFFS); err == nil {
 		leaks = append(leaks, "pins under "+w.BPFFS)
+	}
+	if _, err := os.Stat(w.Cgroup); w.Cgroup != "" && err == nil {
+		leaks = append(leaks, "cgroup "+w.Cgroup)
 	}
 	// The daemon removes its socket last, but its process takes a moment
 	// more to go after `system reset` has seen that.
