@@ -108,12 +108,14 @@ func (h *harness) runAll(ctx context.Context) error {
 		for _, p := range h.opts.Paths {
 			t, err := sr.s.Target(p)
 			if err == nil {
+				// A path the side should do but does not is a failure
+				// in every figure of it, not an n/a.
 				if perr := h.probe(ctx, t); perr != nil {
-					err = na("unreachable: %s", message(perr))
+					err = fmt.Errorf("unreachable: %s", message(perr))
 				}
 			}
 			if err != nil {
-				fmt.Fprintf(h.log, "%s %s: n/a: %v\n", sr.name, p, err)
+				fmt.Fprintf(h.log, "%s %s: %s\n", sr.name, p, outcome(err, nil, nil))
 			}
 			sr.targets[p] = targetOrWhy{t, err}
 		}

@@ -48,7 +48,7 @@ func (h *harness) measure(ctx context.Context, tgt Target, wl Workload, d time.D
 }
 
 func (h *harness) load(ctx context.Context, tgt Target, mode load.Mode, d time.Duration) (load.Result, error) {
-	out, err := output(nsCmd(ctx, tgt.Client, h.self, "load-client", "-mode", string(mode),
+	out, err := output(clientCmd(ctx, tgt, h.self, "load-client", "-mode", string(mode),
 		"-addr", tgt.Load.String(), "-d", d.String(), "-size", strconv.Itoa(h.opts.Size)))
 	if err != nil {
 		return load.Result{}, errors.New(message(err))
@@ -64,7 +64,7 @@ func (h *harness) load(ctx context.Context, tgt Target, mode load.Mode, d time.D
 // Gbit/s as received.
 func (h *harness) stream(ctx context.Context, tgt Target, d time.Duration) (float64, error) {
 	secs := max(1, int(math.Round(d.Seconds())))
-	out, err := output(nsCmd(ctx, tgt.Client, "iperf3", "-J", "-c", tgt.Stream.Addr().String(),
+	out, err := output(clientCmd(ctx, tgt, "iperf3", "-J", "-c", tgt.Stream.Addr().String(),
 		"-p", strconv.Itoa(int(tgt.Stream.Port())), "-t", strconv.Itoa(secs), "--connect-timeout", "3000"))
 	var res struct {
 		Error string `json:"error"`

@@ -119,7 +119,7 @@ func (p *peerSide) Publish(ctx context.Context, n int) (Target, time.Duration, e
 		return Target{}, 0, na("not tried: the ADD of %d port mappings was already stopped after %s", p.stopped, limit)
 	}
 	if est, ok := p.atLeast(n); ok && est > limit {
-		first, last := p.adds[0], p.adds[len(p.adds)-1]
+		first, last := p.span()
 		return Target{}, 0, na("not tried: ADDs of %d and %d port mappings took %s and %s; %d would take over %s, past the %s limit",
 			first.n, last.n, first.took.Round(10*time.Millisecond), last.took.Round(time.Second), n, est.Round(time.Second), limit)
 	}
@@ -153,12 +153,27 @@ func (p *peerSide) atLeast(n int) (time.Duration, bool) {
 	if len(p.adds) < 2 {
 		return 0, false
 	}
-	first, last := p.adds[0], p.adds[len(p.adds)-1]
+	first, last := p.span()
 	if last.n <= first.n || n <= last.n {
 		return 0, false
 	}
 	perMapping := float64(last.took-first.took) / float64(last.n-first.n)
 	return last.took + time.Duration(perMapping*float64(n-last.n)), true
+}
+
+// span is the ADDs of the fewest and of the most mappings so far, the
+// latest of each: later rounds ADD the small counts again.
+func (p *peerSide) span() (first, last added) {
+	first, last = p.adds[0], p.adds[0]
+	for _, a := range p.adds[1:] {
+		if a.n <= first.n {
+			first = a
+		}
+		if a.n >= last.n {
+			last = a
+		}
+	}
+	return first, last
 }
 
 // Unpublish is the DEL of S, also after an ADD that was stopped.

@@ -15,6 +15,7 @@ func TestAtLeast(t *testing.T) {
 	}{
 		{"one ADD says nothing of the cost per mapping", []added{{1, 200 * time.Millisecond}}, 1000, 0, false},
 		{"the fixed cost is not scaled", []added{{1, time.Second}, {1001, 11 * time.Second}}, 10001, 101 * time.Second, true},
+		{"a later round's small ADD keeps the span", []added{{1, 2 * time.Second}, {1001, 12 * time.Second}, {1, time.Second}}, 10001, 111 * time.Second, true},
 		{"no floor below the largest ADD", []added{{1, time.Second}, {1001, 11 * time.Second}}, 500, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -40,8 +40,10 @@ func (h *harness) plan() []step {
 		}
 	}
 	if slices.Contains(o.Paths, "dnat") {
-		for _, n := range o.Scale {
-			steps = append(steps, h.scaleSteps(n)...)
+		for round := 1; round <= o.Rounds; round++ {
+			for _, n := range o.Scale {
+				steps = append(steps, h.scaleSteps(round, n)...)
+			}
 		}
 	}
 	if o.Endpoints > 0 {
@@ -156,9 +158,9 @@ func (h *harness) recordRSS(ctx context.Context, sr *sideRun, m metric, ports, r
 }
 
 // scaleSteps publish n ports on every side, measure the CRR through the
-// last of them for every round, then unpublish. Publishing is timed once
-// per n: the peer's takes minutes at thousands of ports.
-func (h *harness) scaleSteps(n int) []step {
+// last of them, then unpublish: once per round, so the publish time too is
+// a median of rounds.
+func (h *harness) scaleSteps(round, n int) []step {
 	targets := map[string]targetOrWhy{}
 	var steps []step
 	pub := metric{"publish " + ports(n), "s", false}
@@ -166,44 +168,42 @@ func (h *harness) scaleSteps(n int) []step {
 	rss := metric{"daemon RSS, " + ports(n) + " published", "MiB", false}
 	for _, sr := range h.sides {
 		steps = append(steps, step{
-			label: fmt.Sprintf("publish %s %s", ports(n), sr.name),
+			label: fmt.Sprintf("%s publish %s %s", h.roundLabel(round), ports(n), sr.name),
 			run: func(ctx context.Context) string {
 				tw := targetOrWhy{err: sr.setupErr}
 				var took time.Duration
 				if sr.s != nil {
 					tw.t, took, tw.err = sr.s.Publish(ctx, n)
 				}
-				h.record(sr.name, "control", pub, n, 1, took.Seconds(), tw.err)
+				h.record(sr.name, "control", pub, n, round, took.Seconds(), tw.err)
 				said := outcome(tw.err, []metric{pub}, []float64{took.Seconds()})
 				if tw.t.valid() {
 					tw.err = nil
 				}
 				targets[sr.name] = tw
-				h.recordRSS(ctx, sr, rss, n, 1, tw.err)
+				h.recordRSS(ctx, sr, rss, n, round, tw.err)
 				return said
 			},
 		})
 	}
-	for round := 1; round <= h.opts.Rounds; round++ {
-		for _, sr := range h.sides {
-			steps = append(steps, step{
-				label: fmt.Sprintf("%s dnat tcp-crr at %s %s", h.roundLabel(round), ports(n), sr.name),
-				run: func(ctx context.Context) string {
-					tw := targets[sr.name]
-					var vals []float64
-					err := tw.err
-					if err == nil {
-						vals, err = h.measure(ctx, tw.t, CRR, h.opts.Duration)
-					}
-					h.record(sr.name, "scale", crr, n, round, at(vals, 0), err)
-					return outcome(err, []metric{crr}, vals[:min(1, len(vals))])
-				},
-			})
-		}
+	for _, sr := range h.sides {
+		steps = append(steps, step{
+			label: fmt.Sprintf("%s dnat tcp-crr at %s %s", h.roundLabel(round), ports(n), sr.name),
+			run: func(ctx context.Context) string {
+				tw := targets[sr.name]
+				var vals []float64
+				err := tw.err
+				if err == nil {
+					vals, err = h.measure(ctx, tw.t, CRR, h.opts.Duration)
+				}
+				h.record(sr.name, "scale", crr, n, round, at(vals, 0), err)
+				return outcome(err, []metric{crr}, vals[:min(1, len(vals))])
+			},
+		})
 	}
 	for _, sr := range h.sides {
 		steps = append(steps, step{
-			label: fmt.Sprintf("unpublish %s %s", ports(n), sr.name),
+			label: fmt.Sprintf("%s unpublish %s %s", h.roundLabel(round), ports(n), sr.name),
 			run: func(ctx context.Context) string {
 				if sr.s == nil {
 					return "skipped"

@@ -24,6 +24,16 @@ func nsCmd(ctx context.Context, netns string, argv ...string) *exec.Cmd {
 	return cmd
 }
 
+// clientCmd is a load client for a target, in its namespace and, for the
+// node's own clients, in its world's cgroup.
+func clientCmd(ctx context.Context, tgt Target, argv ...string) *exec.Cmd {
+	cmd := nsCmd(ctx, tgt.Client, argv...)
+	if tgt.World != nil {
+		tgt.World.IntoCgroup(cmd)
+	}
+	return cmd
+}
+
 // output runs cmd and returns its stdout; a failure is a cmdError.
 func output(cmd *exec.Cmd) ([]byte, error) {
 	var stderr bytes.Buffer

@@ -51,6 +51,9 @@ type Target struct {
 	Client string         // netns the client runs in
 	Load   netip.AddrPort // the load server, TCP and UDP
 	Stream netip.AddrPort // iperf3
+	// World, when set, runs the client in the world's cgroup: the node's
+	// own clients, which ebpfnet's socket programs rewrite there only.
+	World *world.World
 }
 
 func (t Target) valid() bool { return t.Client != "" }
@@ -70,7 +73,9 @@ func worldTarget(w *world.World, a string, b netip.Addr, path string) (Target, e
 	case "dnat":
 		return targetAt(w.Ext, world.NodeIP, hostLoad, hostStream), nil
 	case "localhost":
-		return targetAt(w.Node, netip.MustParseAddr("127.0.0.1"), hostLoad, hostStream), nil
+		t := targetAt(w.Node, netip.MustParseAddr("127.0.0.1"), hostLoad, hostStream)
+		t.World = w
+		return t, nil
 	case "hairpin":
 		return targetAt(a, world.NodeIP, hostLoad, hostStream), nil
 	}

@@ -56,6 +56,16 @@ func (w *World) removeCgroup() {
 // socket programs apply: the node's own clients of published ports.
 func (w *World) CgroupCmd(netns string, argv ...string) *exec.Cmd {
 	cmd := w.Cmd(netns, argv...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(w.cgroupFD.Fd())}
+	w.IntoCgroup(cmd)
 	return cmd
+}
+
+// IntoCgroup makes cmd start inside the world's cgroup, keeping whatever
+// else its SysProcAttr asks for.
+func (w *World) IntoCgroup(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.UseCgroupFD = true
+	cmd.SysProcAttr.CgroupFD = int(w.cgroupFD.Fd())
 }

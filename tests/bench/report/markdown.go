@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,6 +28,9 @@ func Markdown(r *Run) string {
 		if len(in) > 0 {
 			fmt.Fprintf(&b, "\n## %s\n\n", g.Title)
 			table(&b, in)
+			if g.Key == "scale" {
+				flatness(&b, in)
+			}
 		}
 	}
 	if len(r.Notes) > 0 {
@@ -81,6 +85,45 @@ func table(b *strings.Builder, rows []*Row) {
 	for i, w := range why {
 		fmt.Fprintf(b, "%d. %s\n", i+1, w)
 	}
+}
+
+// flatness is how the CRR rate holds up as ports are published: each
+// side's median at N ports over its median at the fewest, per N.
+func flatness(b *strings.Builder, rows []*Row) {
+	if len(rows) < 2 {
+		return
+	}
+	rows = slices.SortedStableFunc(slices.Values(rows), func(a, b *Row) int { return a.Ports - b.Ports })
+	base := rows[0]
+	fmt.Fprintf(b, "\nCRR rate at N published ports ÷ the rate at %s (1.00 is flat):\n\n", portsText(base.Ports))
+	head := []string{"published ports"}
+	sep := []string{"---"}
+	for _, s := range Sides {
+		head, sep = append(head, s.Title), append(sep, "---:")
+	}
+	line(b, head)
+	line(b, sep)
+	for _, row := range rows[1:] {
+		cells := []string{portsText(row.Ports) + " ÷ " + portsText(base.Ports)}
+		for _, s := range Sides {
+			cells = append(cells, flatCell(row.Cells[s.Key], base.Cells[s.Key]))
+		}
+		line(b, cells)
+	}
+}
+
+func flatCell(at, base *Cell) string {
+	if at == nil || base == nil || at.N == 0 || base.N == 0 || base.Median == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", at.Median/base.Median)
+}
+
+func portsText(n int) string {
+	if n == 1 {
+		return "1 port"
+	}
+	return fmt.Sprintf("%d ports", n)
 }
 
 func line(b *strings.Builder, cells []string) {

@@ -69,6 +69,29 @@ func TestMarkdown(t *testing.T) {
 	}
 }
 
+func TestFlatness(t *testing.T) {
+	crr := func(side string, ports int, v float64) Sample {
+		return Sample{Side: side, Group: "scale", Metric: "tcp-crr, " + portsText(ports), Unit: "conn/s", Higher: true, Ports: ports, Round: 1, Value: &v}
+	}
+	r := &Run{
+		Groups: []Group{{Key: "scale", Title: "scale"}},
+		Samples: []Sample{
+			crr(Ebpfnet, 10000, 95), crr(Peer, 10000, 20),
+			crr(Ebpfnet, 1, 100), crr(Peer, 1, 80),
+			{Side: Limit, Group: "scale", Metric: "tcp-crr, 1 port", Ports: 1, NA: "nothing to publish"},
+		},
+	}
+	md := Markdown(r)
+	for _, want := range []string{
+		"CRR rate at N published ports ÷ the rate at 1 port",
+		"| 10000 ports ÷ 1 port | 0.95 | 0.25 | – |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
 func TestWriteRead(t *testing.T) {
 	dir := t.TempDir()
 	r := sampleRun()
