@@ -43,12 +43,12 @@ func (m *Manager) CreateEndpoint(ctx context.Context, req api.EndpointCreate) (*
 		return nil, fmt.Errorf("create endpoint %s: %w", ep.Name, err)
 	}
 	m.log.Info("endpoint created", zapEp(ep.Name), zapNet(n.Name), zapStr("ip", ep.Interfaces[0].IP.String()))
+	v := endpointView(ep)
 	if len(req.Publish) > 0 {
-		if _, err := m.publish(ep.Name, req.Publish); err != nil {
+		if v.Ports, err = m.publish(ep.Name, req.Publish); err != nil {
 			return nil, errors.Join(err, m.removeEndpoint(ep.Name))
 		}
 	}
-	v := endpointView(ep)
 	return &v, nil
 }
 

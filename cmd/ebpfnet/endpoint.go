@@ -45,6 +45,7 @@ func endpointCreate(c *cli.Context) error {
 	}
 	i := ep.Interfaces[0]
 	fmt.Printf("%s %s %s on %s, netns %s\n", ep.Name, i.Name, i.IP, i.Network, ep.Netns)
+	printPorts(ep.Ports, false)
 	return nil
 }
 

@@ -75,6 +75,9 @@ type Endpoint struct {
 	State      string      `json:"state"` // ready, or removing after a removal that failed
 	Interfaces []Interface `json:"interfaces"`
 	Created    time.Time   `json:"created"`
+	// Ports are what `endpoint create --publish` published, host ports
+	// chosen for a bare container port included; empty elsewhere.
+	Ports []Port `json:"ports,omitempty"`
 }
 
 // Interface is one of an endpoint's veth pairs.

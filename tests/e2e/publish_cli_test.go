@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/tests/world"
 )
 
@@ -55,6 +57,43 @@ func TestPublishSyntax(t *testing.T) {
 			t.Errorf("port %s does not list the chosen host port %s:\n%s", srv, host, strings.Join(got, "\n"))
 		}
 	})
+}
+
+// Issue 4: `endpoint create --publish` publishes as `publish` does and
+// reports the host ports, a chosen one included; a publication that fails
+// leaves no endpoint behind.
+func TestEndpointCreatePublish(t *testing.T) {
+	t.Parallel()
+	w := pubWorld(t)
+	ep := w.Name("api")
+	out := lines(w.MustCLI("endpoint", "create", ep, "--network", "web", "-p", "8090:80", "-p", "80/udp"))
+	if len(out) != 3 || !strings.HasPrefix(out[0], ep+" eth0 10.10.0.2 on web") || out[1] != "80/tcp -> 0.0.0.0:8090" {
+		t.Fatalf("endpoint create -p printed %q", out)
+	}
+	host, ok := strings.CutPrefix(out[2], "80/udp -> 0.0.0.0:")
+	if _, err := strconv.Atoi(host); !ok || err != nil {
+		t.Fatalf("endpoint create -p 80/udp printed %q, want a chosen host port", out[2])
+	}
+	serve(t, w, ep, "tcp", ":80", "api")
+	serve(t, w, ep, "udp", ":80", "api")
+	mustReach(t, w, w.Ext, false, "tcp", "198.51.100.1:8090", "api ", "198.51.100.1:8090")
+	mustReach(t, w, w.Ext, false, "udp", "198.51.100.1:"+host, "api ", "198.51.100.1:"+host)
+	if got := lines(w.MustCLI("port", ep)); !reflect.DeepEqual(got, out[1:]) {
+		t.Errorf("port %s lists %q, want %q", ep, got, out[1:])
+	}
+
+	clash := w.Name("clash")
+	before := bpfPortsOf(t, w)
+	mustFailCLI(t, w, "8090", "endpoint", "create", clash, "--network", "web", "-p", "8090:80")
+	if eps := cliJSON[[]api.Endpoint](t, w, "endpoint", "ls", "--json"); len(eps) != 1 {
+		t.Errorf("after a failed create -p: %d endpoints, want 1", len(eps))
+	}
+	if _, err := os.Stat("/run/netns/" + clash); err == nil {
+		t.Errorf("a failed create -p left /run/netns/%s", clash)
+	}
+	if after := bpfPortsOf(t, w); !reflect.DeepEqual(after, before) {
+		t.Errorf("a failed create -p changed enet_ports: %v, was %v", after, before)
+	}
 }
 
 func rangeLines(host, cport, n int) []string {
