@@ -291,7 +291,11 @@ func (m *Manager) unpublish(endpoint string, match func(store.Port) bool) ([]api
 			delete(m.reserved, p.Key())
 		}
 	}
-	return out, m.flushFlows(func(f maps.Flow) bool { return slices.ContainsFunc(gone, flowThrough(f)) })
+	flushed := m.flushFlows(func(f maps.Flow) bool { return slices.ContainsFunc(gone, flowThrough(f)) })
+	if err := m.endSockets(gone, target); err != nil {
+		m.log.Warn("end the node's sockets to unpublished ports", zapEp(endpoint), zapErr(err))
+	}
+	return out, flushed
 }
 
 // masqueradeFrom selects an endpoint's masquerade flows from ports it now

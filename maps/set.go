@@ -12,6 +12,7 @@ type Set struct {
 	CT        CT
 	NAT       NAT
 	Ports     Ports
+	SockRevs  SockRevs
 }
 
 // For returns the typed views of dp's maps.
@@ -26,5 +27,6 @@ func For(dp *loader.Datapath) *Set {
 		CT:        CT{m.EnetCt},
 		NAT:       NAT{m.EnetNat},
 		Ports:     Ports{m.EnetPorts},
+		SockRevs:  SockRevs{m.EnetSockRev},
 	}
 }

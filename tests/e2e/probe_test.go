@@ -70,7 +70,7 @@ func probe(args []string) error {
 		}
 		return json.NewEncoder(os.Stdout).Encode(r)
 	case "stream":
-		return streamUDP(args[2])
+		return stream(args[1], args[2])
 	case "raw":
 		return rawUDP(args[1:])
 	case "bind":
@@ -196,8 +196,29 @@ func probeDialUDP(addr string, local ...string) (probeReply, error) {
 	return probeReply{}, errors.New("no reply")
 }
 
-// streamUDP keeps sending from one socket, one source port, as the
-// client of moby #8795 does, for at most a minute.
+// stream keeps sending from one socket, one source port, for at most a
+// minute: unconnected UDP as the client of moby #8795 does, or a connected
+// UDP or TCP socket, which stops at its first failed send and prints why.
+func stream(proto, addr string) error {
+	if proto == "udp" {
+		return streamUDP(addr)
+	}
+	network := map[string]string{"udp-connected": "udp4", "tcp": "tcp4"}[proto]
+	c, err := net.DialTimeout(network, addr, 3*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for i := 0; i < 3000; i++ {
+		if _, err := c.Write([]byte(strconv.Itoa(i) + "\n")); err != nil {
+			fmt.Println("send:", err)
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
 func streamUDP(addr string) error {
 	to, err := net.ResolveUDPAddr("udp4", addr)
 	if err != nil {

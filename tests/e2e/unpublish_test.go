@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +70,63 @@ func TestUnpublish(t *testing.T) {
 	if !world.Wait(3*time.Second, func() bool { return toA.count() > back+5 }) {
 		t.Errorf("the host port of a removed endpoint, published again for a, does not reach a")
 	}
+}
+
+// A node socket connected through a published port was pointed at the
+// endpoint once, by connect4; unpublishing ends it, so it does not go on
+// reaching the old endpoint as no forwarded flow does.
+func TestUnpublishEndsNodeSockets(t *testing.T) {
+	t.Parallel()
+	w := pubWorld(t, "a")
+	a := w.Name("a")
+	toA := serve(t, w, a, "udp", ":53", "a")
+	listen(t, w, a, "80")
+	w.MustCLI("publish", a, "5353:53/udp", "8080:80")
+	udp := startStream(t, w, "udp-connected", "127.0.0.1:5353")
+	tcpSender := startStream(t, w, "tcp", "127.0.0.1:8080")
+	established := func() bool {
+		out, _ := w.Exec(a, "ss", "-Htn", "state", "established", "sport", "=", ":80")
+		return strings.TrimSpace(out) != ""
+	}
+	if !world.Wait(3*time.Second, func() bool { return toA.count() > 5 && established() }) {
+		t.Fatalf("the node's connected senders do not reach a: %d datagrams, TCP established %v", toA.count(), established())
+	}
+	w.MustCLI("unpublish", a, "5353:53/udp", "8080:80")
+	stopped := toA.count()
+	for _, s := range []*streamer{udp, tcpSender} {
+		select {
+		case <-s.done:
+			t.Logf("the %s sender: %s", s.proto, strings.TrimSpace(s.said.String()))
+			if !strings.Contains(s.said.String(), "send:") {
+				t.Errorf("the %s sender ended without a send error: %q", s.proto, s.said.String())
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("the %s sender goes on after unpublish", s.proto)
+		}
+	}
+	if n := toA.count() - stopped; n > 1 {
+		t.Errorf("a got %d datagrams from the node's socket after unpublish", n)
+	}
+}
+
+// streamer is a stream probe running in the node's cgroup.
+type streamer struct {
+	proto string
+	said  bytes.Buffer
+	done  chan struct{}
+}
+
+func startStream(t *testing.T, w *world.World, proto, addr string) *streamer {
+	t.Helper()
+	s := &streamer{proto: proto, done: make(chan struct{})}
+	cmd := probeCmd(w, w.Node, true, "stream", proto, addr)
+	cmd.Stdout, cmd.Stderr = &s.said, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-s.done })
+	return s
 }
 
 // flowsTo counts the enet_ct flows whose original destination is dst.
