@@ -45,6 +45,22 @@ func inNetns(name string, fn func() error) error {
 	return <-errc
 }
 
+// listenTCPUDP listens on TCP and UDP at one address of a netns.
+func listenTCPUDP(ns string, addr netip.AddrPort) (net.Listener, net.PacketConn, error) {
+	var ln net.Listener
+	var pc net.PacketConn
+	err := inNetns(ns, func() (err error) {
+		if ln, err = net.Listen("tcp4", addr.String()); err != nil {
+			return err
+		}
+		if pc, err = net.ListenPacket("udp4", addr.String()); err != nil {
+			ln.Close()
+		}
+		return err
+	})
+	return ln, pc, err
+}
+
 // server listens on TCP and UDP at one address in a netns and tells each
 // client the address it saw it come from: UDP answers every datagram with
 // it; TCP sends it on accept, then counts what the client sends until
@@ -59,17 +75,8 @@ type server struct {
 func startServer(t *testing.T, ns string, addr netip.AddrPort) *server {
 	t.Helper()
 	s := &server{Addr: addr}
-	err := inNetns(ns, func() (err error) {
-		if s.tcp, err = net.Listen("tcp4", addr.String()); err != nil {
-			return err
-		}
-		s.udp, err = net.ListenPacket("udp4", addr.String())
-		return err
-	})
-	if err != nil {
-		if s.tcp != nil {
-			s.tcp.Close()
-		}
+	var err error
+	if s.tcp, s.udp, err = listenTCPUDP(ns, addr); err != nil {
 		t.Fatalf("server on %s in %s: %v", addr, ns, err)
 	}
 	s.wg.Add(2)

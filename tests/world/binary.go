@@ -27,11 +27,6 @@ func RemoveBinary() {
 // its path.
 func Binary() (string, error) {
 	buildOnce.Do(func() {
-		root, err := moduleRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
 		dir, err := os.MkdirTemp("", "ebpfnet-bin-")
 		if err != nil {
 			buildErr = err
@@ -39,13 +34,31 @@ func Binary() (string, error) {
 		}
 		buildDir = dir
 		buildPath = filepath.Join(dir, "ebpfnet")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/ebpfnet")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build ebpfnet: %v: %s", err, out)
-		}
+		buildErr = build(buildPath)
 	})
 	return buildPath, buildErr
+}
+
+// Rebuild builds cmd/ebpfnet into dir with loader.BuildID set to id: the
+// binary an upgrade puts in place of Binary's, whose programs differ from
+// its programs by the build_id they carry.
+func Rebuild(dir, id string) (string, error) {
+	path := filepath.Join(dir, "ebpfnet-"+id)
+	return path, build(path, "-ldflags", "-X github.com/ebpfnet/ebpfnet/loader.BuildID="+id)
+}
+
+func build(out string, flags ...string) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	args := append(append([]string{"build"}, flags...), "-o", out, "./cmd/ebpfnet")
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build ebpfnet: %v: %s", err, msg)
+	}
+	return nil
 }
 
 func moduleRoot() (string, error) {
