@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -8,55 +9,68 @@ import (
 
 // interspersed moves the flags of the command an argument list names ahead
 // of its positional arguments, so `network create web --subnet X` works as
-// Docker's CLI does; urfave/cli stops reading flags at the first positional.
+// Docker's CLI does, and the app's own flags (--socket) to the front from
+// wherever they are, so `daemon start --socket P` works too; urfave/cli
+// stops reading flags at the first positional and reads a flag only at
+// the level that defines it.
 func interspersed(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
-	out := []string{args[0]}
+	var globals, path, opts, pos []string
 	rest := args[1:]
 	flags := app.Flags
 	cmds := app.Commands
-	// Walk the command path, keeping global and group flags where they are.
+	inPath := true
 	for len(rest) > 0 {
 		tok := rest[0]
-		if strings.HasPrefix(tok, "-") {
-			n := flagLen(flags, rest)
-			out = append(out, rest[:n]...)
-			rest = rest[n:]
-			continue
-		}
-		cmd := findCommand(cmds, tok)
-		if cmd == nil {
-			break
-		}
-		out = append(out, tok)
-		rest = rest[1:]
-		flags, cmds = cmd.Flags, cmd.Subcommands
-		if len(cmds) == 0 {
-			break
-		}
-	}
-	var opts, pos []string
-	for len(rest) > 0 {
-		if rest[0] == "--" {
+		switch {
+		case tok == "--":
 			pos = append(pos, rest[1:]...)
-			break
-		}
-		if strings.HasPrefix(rest[0], "-") && rest[0] != "-" {
-			n := flagLen(flags, rest)
-			opts = append(opts, rest[:n]...)
+			rest = nil
+			continue
+		case strings.HasPrefix(tok, "-") && tok != "-":
+			n := flagLen([][]cli.Flag{flags, app.Flags}, rest)
+			switch {
+			case !defines(flags, tok) && defines(app.Flags, tok):
+				globals = append(globals, rest[:n]...)
+			case inPath:
+				path = append(path, rest[:n]...)
+			default:
+				opts = append(opts, rest[:n]...)
+			}
 			rest = rest[n:]
 			continue
 		}
-		pos = append(pos, rest[0])
+		if inPath {
+			if cmd := findCommand(cmds, tok); cmd != nil {
+				path = append(path, tok)
+				flags, cmds = cmd.Flags, cmd.Subcommands
+				inPath = len(cmds) > 0
+				rest = rest[1:]
+				continue
+			}
+			inPath = false
+		}
+		pos = append(pos, tok)
 		rest = rest[1:]
 	}
-	out = append(out, opts...)
+	out := append(append(append([]string{args[0]}, globals...), path...), opts...)
 	if len(pos) > 0 {
 		out = append(out, "--")
 	}
 	return append(out, pos...)
+}
+
+// defines says whether the flag token tok names one of flags.
+func defines(flags []cli.Flag, tok string) bool {
+	name, _, _ := strings.Cut(strings.TrimLeft(tok, "-"), "=")
+	for _, f := range flags {
+		if slices.Contains(f.Names(), name) {
+			return true
+		}
+	}
+	return false
 }
 
 func findCommand(cmds []*cli.Command, name string) *cli.Command {
@@ -69,15 +83,16 @@ func findCommand(cmds []*cli.Command, name string) *cli.Command {
 }
 
 // flagLen is how many tokens the flag at args[0] takes: 1 for booleans and
-// --name=value, 2 for a flag whose value is the next token.
-func flagLen(flags []cli.Flag, args []string) int {
+// --name=value, 2 for a flag whose value is the next token. The flag is
+// looked up in each set in turn.
+func flagLen(sets [][]cli.Flag, args []string) int {
 	name, _, hasValue := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
 	if hasValue || len(args) < 2 {
 		return 1
 	}
-	for _, f := range flags {
-		for _, n := range f.Names() {
-			if n != name {
+	for _, flags := range sets {
+		for _, f := range flags {
+			if !slices.Contains(f.Names(), name) {
 				continue
 			}
 			if _, isBool := f.(*cli.BoolFlag); isBool {

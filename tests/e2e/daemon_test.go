@@ -225,7 +225,14 @@ func TestDaemonStartFlags(t *testing.T) {
 		})
 	}
 
-	w.StartDaemon("--uplink", "up0", "--log-level", "debug")
+	// --socket after the command, as the usage line puts it, beats an
+	// EBPFNET_SOCKET that points elsewhere.
+	start := w.Cmd(w.Node, append(append([]string{w.Bin}, w.StartArgs()...),
+		"--uplink", "up0", "--log-level", "debug", "--socket", w.Socket)...)
+	start.Env = append(start.Env, "EBPFNET_SOCKET="+filepath.Join(w.Dir, "elsewhere.sock"))
+	if out, err := start.CombinedOutput(); err != nil {
+		t.Fatalf("daemon start --socket: %v\n%s", err, out)
+	}
 	// The client finds the daemon through EBPFNET_SOCKET too.
 	out, err := w.Exec(w.Node, w.Bin, "status")
 	if err != nil || !strings.Contains(out, "uplink:     up0") {
