@@ -72,6 +72,7 @@ e bpf ct
 e bpf ports
 e bpf endpoints
 run bpftool map dump pinned "$BPFFS/enet_ports"
+run bpftool map dump pinned "$BPFFS/enet_endpoints"
 PROGS=$("$BIN" status --json | python3 -c 'import json, sys; print(*sorted({p["id"] for p in json.load(sys.stdin)["programs"]}))')
 for id in $PROGS; do run bpftool prog show id "$id"; done
 run bpftool map show pinned "$BPFFS/enet_ct"
