@@ -106,6 +106,9 @@ func (dp *Datapath) attach(mode Mode, prog *ebpf.Program, ifname string, ifindex
 	return ModeTCX, err
 }
 
+// attachTCXLink is link.AttachTCX; a test stands in a kernel without tcx.
+var attachTCXLink = link.AttachTCX
+
 func (dp *Datapath) attachTCX(prog *ebpf.Program, ifname string, ifindex int, hook Hook) error {
 	pin := dp.LinkPin(ifname, hook)
 	if l, err := link.LoadPinnedLink(pin, nil); err == nil {
@@ -119,7 +122,7 @@ func (dp *Datapath) attachTCX(prog *ebpf.Program, ifname string, ifindex int, ho
 		// The device it was attached to is gone: the pin is stale.
 		_ = l.Unpin()
 	}
-	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: prog, Attach: hook.tcx()})
+	l, err := attachTCXLink(link.TCXOptions{Interface: ifindex, Program: prog, Attach: hook.tcx()})
 	if err != nil {
 		return fmt.Errorf("attach tcx link to %s: %w", ifname, err)
 	}
