@@ -63,7 +63,7 @@ func TestQuick(t *testing.T) {
 		name, side string
 		groups     []string
 	}{
-		{"ebpfnet does every path and scale", report.Ebpfnet, []string{"e2e", "masq", "dnat", "localhost", "hairpin", "scale"}},
+		{"ebpfnet does every path, scale and the control plane", report.Ebpfnet, []string{"e2e", "masq", "dnat", "localhost", "hairpin", "scale", "control"}},
 		{"the peer does every path and scale", report.Peer, []string{"e2e", "masq", "dnat", "localhost", "hairpin", "scale"}},
 		{"the limit does every path and scale", report.Limit, []string{"e2e", "masq", "dnat", "localhost", "hairpin", "scale"}},
 	} {
