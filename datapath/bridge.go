@@ -61,8 +61,14 @@ func ensureBridge(n *store.Network) (netlink.Link, error) {
 		}
 	case err != nil:
 		return nil, fmt.Errorf("find bridge %s: %w", n.Bridge, err)
-	case br.Attrs().Alias != bridgeAlias(n.Name):
-		return nil, api.Conflict("a device named %s already exists and is not ebpfnet's", n.Bridge)
+	default:
+		ours, err := claim(br, "bridge", bridgeAlias(n.Name))
+		if err != nil {
+			return nil, err
+		}
+		if !ours {
+			return nil, api.Conflict("a device named %s already exists and is not ebpfnet's", n.Bridge)
+		}
 	}
 	if err := configureBridge(br, n, mac); err != nil {
 		return nil, err
@@ -97,6 +103,23 @@ func (m *Manager) teardownNetwork(n *store.Network) error {
 	errs := []error{m.maps.Networks.Delete(n.ID, n.Subnet)}
 	errs = append(errs, deleteOwnedLink(n.Bridge, bridgeAlias(n.Name)))
 	return errors.Join(errs...)
+}
+
+// claim says whether a device is ebpfnet's under alias. The kernel sets
+// no alias as it creates a device, so ebpfnet sets it just after: a device
+// of the kind and the name the store gave it, with no alias at all, is one
+// whose creation a crash cut short in between, and it gets its alias now.
+func claim(l netlink.Link, kind, alias string) (bool, error) {
+	switch a := l.Attrs().Alias; {
+	case a == alias:
+		return true, nil
+	case a != "" || l.Type() != kind:
+		return false, nil
+	}
+	if err := netlink.LinkSetAlias(l, alias); err != nil {
+		return false, fmt.Errorf("set alias of %s: %w", l.Attrs().Name, err)
+	}
+	return true, nil
 }
 
 // deleteOwnedLink deletes a device if it carries ebpfnet's alias for it.

@@ -51,10 +51,11 @@ func (m *Manager) ensureIface(ep *store.Endpoint, ifc *store.Interface, n *store
 func ensureVeth(ep *store.Endpoint, ifc *store.Interface, n *store.Network, ns netns.NsHandle, mac net.HardwareAddr) (netlink.Link, error) {
 	alias := vethAlias(ep.Name, ifc.Name)
 	if l, err := netlink.LinkByName(ifc.HostName); err == nil {
-		if l.Attrs().Alias != alias {
-			return nil, fmt.Errorf("device %s exists and is not ebpfnet's", ifc.HostName)
+		ours, err := claim(l, "veth", alias)
+		if err == nil && !ours {
+			err = fmt.Errorf("device %s exists and is not ebpfnet's", ifc.HostName)
 		}
-		return l, nil
+		return l, err
 	} else if !isNotFound(err) {
 		return nil, fmt.Errorf("find %s: %w", ifc.HostName, err)
 	}
@@ -77,10 +78,8 @@ func ensureVeth(ep *store.Endpoint, ifc *store.Interface, n *store.Network, ns n
 	if err != nil {
 		return nil, fmt.Errorf("find %s: %w", ifc.HostName, err)
 	}
-	if l.Attrs().Alias != alias {
-		if err := netlink.LinkSetAlias(l, alias); err != nil {
-			return nil, fmt.Errorf("set alias of %s: %w", ifc.HostName, err)
-		}
+	if _, err := claim(l, "veth", alias); err != nil {
+		return nil, err
 	}
 	return l, nil
 }
