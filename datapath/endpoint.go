@@ -10,43 +10,63 @@ import (
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/datapath/ipam"
+	"github.com/ebpfnet/ebpfnet/datapath/portspec"
 	"github.com/ebpfnet/ebpfnet/datapath/store"
 )
 
-// CreateEndpoint creates an endpoint with one interface: store first, then
-// the kernel, undoing both if the kernel refuses.
+// CreateEndpoint creates an endpoint with one interface and the ports it
+// publishes: store first, endpoint and publications in one transaction,
+// then the kernel, undoing both if the kernel refuses. A crash in between
+// leaves the start-up to finish the kernel's part: the endpoint comes back
+// whole, its publications with it.
 func (m *Manager) CreateEndpoint(ctx context.Context, req api.EndpointCreate) (*api.Endpoint, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	var specs []portspec.Spec
 	if len(req.Publish) > 0 {
-		if _, err := parseSpecs(req.Publish); err != nil {
+		var err error
+		if specs, err = parseSpecs(req.Publish); err != nil {
 			return nil, err
 		}
 	}
 	var ep *store.Endpoint
 	var n *store.Network
+	var pubs []publication
 	err := m.store.Update(func(tx *store.Tx) error {
 		var err error
-		ep, n, err = m.planEndpoint(tx, req)
-		if err != nil {
+		if ep, n, err = m.planEndpoint(tx, req); err != nil {
 			return err
 		}
-		return errors.Join(tx.PutEndpoint(ep), tx.PutNetwork(n))
+		if pubs, err = planPublish(tx, ep, n, specs); err != nil {
+			return err
+		}
+		return errors.Join(tx.PutEndpoint(ep), tx.PutNetwork(n), putPorts(tx, pubs))
 	})
 	if err != nil {
+		release(pubs)
 		return nil, err
 	}
 	if err := m.ensureEndpoint(ep, map[string]*store.Network{n.Name: n}); err != nil {
 		m.log.Warn("endpoint create failed, rolling back", zapEp(ep.Name), zapErr(err))
+		release(pubs)
 		err = errors.Join(err, m.teardownEndpoint(ep))
-		_ = m.store.Update(func(tx *store.Tx) error { return tx.DeleteEndpoint(ep.Name) })
+		_ = m.store.Update(func(tx *store.Tx) error { return errors.Join(tx.DeleteEndpoint(ep.Name), deletePorts(tx, pubs)) })
 		return nil, fmt.Errorf("create endpoint %s: %w", ep.Name, err)
 	}
 	m.log.Info("endpoint created", zapEp(ep.Name), zapNet(n.Name), zapStr("ip", ep.Interfaces[0].IP.String()))
+	if err := m.activatePorts(pubs, ep.Interfaces[0].IP); err != nil {
+		release(pubs)
+		return nil, errors.Join(err, m.removeEndpoint(ep.Name))
+	}
 	v := endpointView(ep)
-	if len(req.Publish) > 0 {
-		if v.Ports, err = m.publish(ep.Name, req.Publish); err != nil {
-			return nil, errors.Join(err, m.removeEndpoint(ep.Name))
+	if len(pubs) > 0 {
+		// An adopted namespace's processes may have sent already.
+		if err := m.flushFlows(masqueradeFrom(pubs, ep.Interfaces[0].IP)); err != nil {
+			m.log.Warn("remove masquerade flows from published ports", zapEp(ep.Name), zapErr(err))
+		}
+		m.log.Info("ports published", zapEp(ep.Name), zapInt("ports", len(pubs)))
+		for _, p := range pubs {
+			v.Ports = append(v.Ports, portView(&p.port, ep.Interfaces[0].IP))
 		}
 	}
 	return &v, nil
@@ -235,11 +255,12 @@ func (m *Manager) RemoveEndpoint(ctx context.Context, name string) error {
 	return m.removeEndpoint(name)
 }
 
+// removeEndpoint records the removal and drops the endpoint's
+// publications in one transaction, so a crash half way neither leaves an
+// endpoint without its publications nor publications without it.
 func (m *Manager) removeEndpoint(name string) error {
-	if _, err := m.unpublish(name, func(store.Port) bool { return true }); err != nil {
-		return err
-	}
 	var ep *store.Endpoint
+	var gone []store.Port
 	err := m.store.Update(func(tx *store.Tx) error {
 		var err error
 		if ep, err = tx.Endpoint(name); err != nil {
@@ -248,11 +269,17 @@ func (m *Manager) removeEndpoint(name string) error {
 		if ep == nil {
 			return api.NotFound("endpoint %q not found", name)
 		}
+		if gone, err = dropPorts(tx, name, func(store.Port) bool { return true }); err != nil {
+			return err
+		}
 		ep.State = store.StateRemoving
 		return tx.PutEndpoint(ep)
 	})
 	if err != nil {
 		return err
+	}
+	if _, err := m.withdrawPorts(gone, publishedTo(ep)); err != nil {
+		return fmt.Errorf("remove endpoint %s: %w", name, err)
 	}
 	if err := m.teardownEndpoint(ep); err != nil {
 		return fmt.Errorf("remove endpoint %s: %w", name, err)

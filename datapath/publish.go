@@ -99,10 +99,41 @@ func publishTarget(tx *store.Tx, endpoint string) (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	if n != nil && n.Internal {
-		return netip.Addr{}, api.Conflict("endpoint %q is on internal network %q: nothing can be published", endpoint, n.Name)
+	if err := noPublishOn(endpoint, n); err != nil {
+		return netip.Addr{}, err
 	}
 	return ep.Interfaces[0].IP, nil
+}
+
+func noPublishOn(endpoint string, n *store.Network) error {
+	if n != nil && n.Internal {
+		return api.Conflict("endpoint %q is on internal network %q: nothing can be published", endpoint, n.Name)
+	}
+	return nil
+}
+
+// publishedTo is where an endpoint's publications lead: the address of
+// its first interface, the one with the default route.
+func publishedTo(ep *store.Endpoint) netip.Addr {
+	if len(ep.Interfaces) == 0 {
+		return netip.Addr{}
+	}
+	return ep.Interfaces[0].IP
+}
+
+// planPublish reserves the host ports a new endpoint on n publishes.
+func planPublish(tx *store.Tx, ep *store.Endpoint, n *store.Network, specs []portspec.Spec) ([]publication, error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	if err := noPublishOn(ep.Name, n); err != nil {
+		return nil, err
+	}
+	taken, err := tx.Ports()
+	if err != nil {
+		return nil, err
+	}
+	return planPorts(ep.Name, specs, taken)
 }
 
 // clash is a publication that would take the same host port: the same
@@ -180,29 +211,42 @@ func release(pubs []publication) {
 // commitPorts records publications in the store and the datapath, keeping
 // their reservations; if either refuses, neither holds them.
 func (m *Manager) commitPorts(pubs []publication, target netip.Addr) error {
-	err := m.store.Update(func(tx *store.Tx) error {
-		for i := range pubs {
-			if err := tx.PutPort(&pubs[i].port); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := m.store.Update(func(tx *store.Tx) error { return putPorts(tx, pubs) }); err != nil {
 		return err
 	}
+	if err := m.activatePorts(pubs, target); err != nil {
+		_ = m.store.Update(func(tx *store.Tx) error { return deletePorts(tx, pubs) })
+		return err
+	}
+	return nil
+}
+
+func putPorts(tx *store.Tx, pubs []publication) error {
+	for i := range pubs {
+		if err := tx.PutPort(&pubs[i].port); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func deletePorts(tx *store.Tx, pubs []publication) error {
+	var errs []error
+	for i := range pubs {
+		errs = append(errs, tx.DeletePort(&pubs[i].port))
+	}
+	return errors.Join(errs...)
+}
+
+// activatePorts puts stored publications in enet_ports and keeps their
+// reservations; if the map refuses, it holds none of them.
+func (m *Manager) activatePorts(pubs []publication, target netip.Addr) error {
 	entries := make([]maps.Port, len(pubs))
 	for i, p := range pubs {
 		entries[i] = mapPort(&p.port, target)
 	}
 	if err := m.maps.Ports.PutAll(entries); err != nil {
 		_ = m.maps.Ports.DeleteAll(entries)
-		_ = m.store.Update(func(tx *store.Tx) error {
-			for i := range pubs {
-				_ = tx.DeletePort(&pubs[i].port)
-			}
-			return nil
-		})
 		return err
 	}
 	for _, p := range pubs {
@@ -254,29 +298,42 @@ func (m *Manager) unpublish(endpoint string, match func(store.Port) bool) ([]api
 	var gone []store.Port
 	var target netip.Addr
 	err := m.store.Update(func(tx *store.Tx) error {
-		if ep, err := tx.Endpoint(endpoint); err != nil || ep == nil {
+		ep, err := tx.Endpoint(endpoint)
+		if err != nil || ep == nil {
 			return errors.Join(err, api.NotFound("endpoint %q not found", endpoint))
-		} else if len(ep.Interfaces) > 0 {
-			target = ep.Interfaces[0].IP
 		}
-		all, err := tx.Ports()
-		if err != nil {
-			return err
-		}
-		for _, p := range all {
-			if p.Endpoint == endpoint && match(p) {
-				gone = append(gone, p)
-				if err := tx.DeletePort(&p); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		target = publishedTo(ep)
+		gone, err = dropPorts(tx, endpoint, match)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	return m.withdrawPorts(gone, target)
+}
+
+// endpointPorts lists an endpoint's publications that match.
+func endpointPorts(tx *store.Tx, endpoint string, match func(store.Port) bool) ([]store.Port, error) {
+	all, err := tx.Ports()
+	return slices.DeleteFunc(all, func(p store.Port) bool { return p.Endpoint != endpoint || !match(p) }), err
+}
+
+// dropPorts deletes an endpoint's publications that match from the store.
+func dropPorts(tx *store.Tx, endpoint string, match func(store.Port) bool) ([]store.Port, error) {
+	gone, err := endpointPorts(tx, endpoint, match)
+	for i := range gone {
+		err = errors.Join(err, tx.DeletePort(&gone[i]))
+	}
+	return gone, err
+}
+
+// withdrawPorts takes publications the store no longer has out of the
+// datapath, with their reservations, flows and the node's sockets to them.
+func (m *Manager) withdrawPorts(gone []store.Port, target netip.Addr) ([]api.Port, error) {
 	out := []api.Port{}
+	if len(gone) == 0 {
+		return out, nil
+	}
 	entries := make([]maps.Port, len(gone))
 	for i := range gone {
 		entries[i] = mapPort(&gone[i], target)
@@ -293,7 +350,7 @@ func (m *Manager) unpublish(endpoint string, match func(store.Port) bool) ([]api
 	}
 	flushed := m.flushFlows(func(f maps.Flow) bool { return slices.ContainsFunc(gone, flowThrough(f)) })
 	if err := m.endSockets(gone, target); err != nil {
-		m.log.Warn("end the node's sockets to unpublished ports", zapEp(endpoint), zapErr(err))
+		m.log.Warn("end the node's sockets to unpublished ports", zapEp(gone[0].Endpoint), zapErr(err))
 	}
 	return out, flushed
 }
