@@ -112,12 +112,15 @@ func freeIfname(ep *store.Endpoint) (string, error) {
 }
 
 // Disconnect removes an endpoint's interface on a network. If it carried
-// the default route, the next interface takes it over.
+// the default route, the next interface takes it over, and the endpoint's
+// publications with it; with no interface left they go, as a start-up
+// would drop them.
 func (m *Manager) Disconnect(ctx context.Context, network string, req api.Connect) (*api.Endpoint, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var ep *store.Endpoint
 	var gone store.Interface
+	var moved, dropped []store.Port
 	nets := map[string]*store.Network{}
 	err := m.store.Update(func(tx *store.Tx) error {
 		var err error
@@ -129,7 +132,11 @@ func (m *Manager) Disconnect(ctx context.Context, network string, req api.Connec
 			return api.Conflict("endpoint %q is not connected to network %q", ep.Name, network)
 		}
 		gone = *ifc
+		wasFirst := ep.Interfaces[0].Network == network
 		ep.Interfaces = deleteIface(ep.Interfaces, network)
+		if moved, dropped, err = movePorts(tx, ep, wasFirst); err != nil {
+			return err
+		}
 		if nets, err = networksOf(tx, ep); err != nil {
 			return err
 		}
@@ -138,17 +145,35 @@ func (m *Manager) Disconnect(ctx context.Context, network string, req api.Connec
 	if err != nil {
 		return nil, err
 	}
-	err = m.teardownIface(ep, &gone)
+	_, err = m.withdrawPorts(dropped, gone.IP)
+	err = errors.Join(err, m.teardownIface(ep, &gone))
 	if len(ep.Interfaces) > 0 {
 		// Idempotent for the rest; gives the new first interface the route.
-		err = errors.Join(err, m.ensureEndpoint(ep, nets))
+		err = errors.Join(err, m.ensureEndpoint(ep, nets), m.retargetPorts(moved, publishedTo(ep)))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("disconnect %s from %s: %w", ep.Name, network, err)
 	}
-	m.log.Info("endpoint disconnected", zapEp(ep.Name), zapNet(network))
+	m.log.Info("endpoint disconnected", zapEp(ep.Name), zapNet(network),
+		zapInt("ports_moved", len(moved)), zapInt("ports_dropped", len(dropped)))
 	v := endpointView(ep)
 	return &v, nil
+}
+
+// movePorts: when an endpoint's first interface is disconnected, its
+// publications lead to the next one (moved), or, with none left, are
+// dropped from the store.
+func movePorts(tx *store.Tx, ep *store.Endpoint, wasFirst bool) (moved, dropped []store.Port, err error) {
+	if !wasFirst {
+		return nil, nil, nil
+	}
+	all := func(store.Port) bool { return true }
+	if len(ep.Interfaces) == 0 {
+		dropped, err = dropPorts(tx, ep.Name, all)
+		return nil, dropped, err
+	}
+	moved, err = endpointPorts(tx, ep.Name, all)
+	return moved, nil, err
 }
 
 func deleteIface(ifs []store.Interface, network string) []store.Interface {

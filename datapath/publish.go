@@ -327,6 +327,19 @@ func dropPorts(tx *store.Tx, endpoint string, match func(store.Port) bool) ([]st
 	return gone, err
 }
 
+// retargetPorts points publications at their endpoint's new address, and
+// drops the flows through them that still lead to the old one.
+func (m *Manager) retargetPorts(ports []store.Port, target netip.Addr) error {
+	entries := make([]maps.Port, len(ports))
+	for i := range ports {
+		entries[i] = mapPort(&ports[i], target)
+	}
+	if err := m.maps.Ports.PutAll(entries); err != nil {
+		return err
+	}
+	return m.flushFlows(func(f maps.Flow) bool { return slices.ContainsFunc(ports, flowThrough(f)) })
+}
+
 // withdrawPorts takes publications the store no longer has out of the
 // datapath, with their reservations, flows and the node's sockets to them.
 func (m *Manager) withdrawPorts(gone []store.Port, target netip.Addr) ([]api.Port, error) {

@@ -184,3 +184,33 @@ func TestPublishRestart(t *testing.T) {
 	w.MustCLI("unpublish", srv, "8080:80")
 	mustNotReach(t, w, w.Ext, false, "tcp", "198.51.100.1:8080")
 }
+
+// TestDisconnectMovesPublications: publications lead to the endpoint's
+// first interface; when it is disconnected they follow the next one, and
+// an endpoint that takes the old address over gets none of their
+// traffic. With no interface left, they go.
+func TestDisconnectMovesPublications(t *testing.T) {
+	t.Parallel()
+	w, srv, _ := srvWorld(t)
+	w.MustCLI("network", "create", "other", "--subnet", "10.11.0.0/24")
+	w.MustCLI("network", "connect", "other", srv)
+	w.MustCLI("publish", srv, "8080:80")
+	mustReach(t, w, w.Ext, false, "tcp", "198.51.100.1:8080", "srv 198.51.100.2:", "198.51.100.1:8080")
+
+	w.MustCLI("network", "disconnect", "web", srv)
+	mustBeConsistent(t, w)
+	if got := bpfPortsOf(t, w); len(got) != 1 || got[0].Target != "10.11.0.2:80" {
+		t.Fatalf("enet_ports after disconnecting the first interface: %+v, want 8080 -> 10.11.0.2:80", got)
+	}
+	thief := w.Name("thief")
+	w.MustCLI("endpoint", "create", thief, "--network", "web", "--ip", "10.10.0.2")
+	serve(t, w, thief, "tcp", ":80", "thief")
+	mustReach(t, w, w.Ext, false, "tcp", "198.51.100.1:8080", "srv 198.51.100.2:", "198.51.100.1:8080")
+
+	w.MustCLI("network", "disconnect", "other", srv)
+	mustBeConsistent(t, w)
+	if got := portsOf(t, w); len(got) != 0 {
+		t.Fatalf("publications of an endpoint with no interface left: %+v", got)
+	}
+	mustNotReach(t, w, w.Ext, false, "tcp", "198.51.100.1:8080")
+}
