@@ -34,6 +34,10 @@ type Manager struct {
 	// thread where a goroutine locked to it left it.
 	netnsIno uint64
 
+	// flowMu lets one of the GC and a flush at a time take flows out: each
+	// puts back what it took by mistake, which the other must not miss.
+	flowMu sync.Mutex
+
 	mu       sync.Mutex
 	reserved map[string]int // published port key -> socket holding it
 	stopOnce sync.Once

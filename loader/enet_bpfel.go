@@ -125,10 +125,12 @@ type EnetIface struct {
 }
 
 type EnetNatEntry struct {
-	_     structs.HostLayout
-	To    EnetCtKey
-	Flow  EnetCtKey
-	Flags EnetNatFlag
+	_         structs.HostLayout
+	CreatedNs uint64
+	To        EnetCtKey
+	Flow      EnetCtKey
+	Flags     EnetNatFlag
+	Pad       uint32
 }
 
 type EnetNatFlag uint32

@@ -58,6 +58,14 @@ func flowOf(k loader.EnetCtKey, v loader.EnetCtEntry) Flow {
 	}
 }
 
+func (f Flow) entry() loader.EnetCtEntry {
+	return loader.EnetCtEntry{
+		CreatedNs: f.CreatedNs, ExpiresNs: f.ExpiresNs,
+		PacketsOrig: f.PacketsOrig, BytesOrig: f.BytesOrig, PacketsReply: f.PacketsReply, BytesReply: f.BytesReply,
+		State: f.State, Flags: f.Flags, Ifindex: uint32(f.Ifindex), Reply: f.Reply.Key(),
+	}
+}
+
 // CT is enet_ct.
 type CT struct{ *ebpf.Map }
 
@@ -70,13 +78,29 @@ func (m CT) All() ([]Flow, error) {
 
 // Get reads one flow; ok is false when there is none.
 func (m CT) Get(t Tuple) (Flow, bool, error) {
-	var v loader.EnetCtEntry
-	k := t.Key()
-	err := m.Map.Lookup(&k, &v)
-	if ignoreNotExist(err) != nil {
+	v, ok, err := lookup[loader.EnetCtEntry](m.Map.Lookup, t)
+	if err != nil {
 		return Flow{}, false, fmt.Errorf("look up flow %v: %w", t, err)
 	}
-	return flowOf(k, v), err == nil, nil
+	return flowOf(t.Key(), v), ok, nil
+}
+
+// Take removes a flow's conntrack entry and returns what it was, in one
+// step: what is removed is what is returned, whatever the datapath wrote
+// meanwhile.
+func (m CT) Take(t Tuple) (Flow, bool, error) {
+	v, ok, err := lookup[loader.EnetCtEntry](m.Map.LookupAndDelete, t)
+	if err != nil {
+		return Flow{}, false, fmt.Errorf("take flow %v: %w", t, err)
+	}
+	return flowOf(t.Key(), v), ok, nil
+}
+
+// Restore puts back an entry Take removed, unless the datapath has written
+// its key since: then the datapath's entry is the newer.
+func (m CT) Restore(f Flow) error {
+	k, v := f.Tuple.Key(), f.entry()
+	return ignoreExist(m.Map.Update(&k, &v, ebpf.UpdateNoExist))
 }
 
 // Delete removes a flow's conntrack entry; a missing one is not an error.

@@ -132,9 +132,14 @@ enum nat_flag {
 /* enet_nat: two entries per flow, one per direction, keyed by the tuple a
  * packet has when it arrives; the value is the tuple it leaves with. */
 struct nat_entry {
+	/* The created_ns of the flow's enet_ct entry: which life of a tuple
+	 * the entry belongs to, so the GC removes a dead flow's entries and
+	 * never those of a new flow that took the same tuples. */
+	__u64 created_ns;
 	struct ct_key to;
 	struct ct_key flow;	/* the flow's enet_ct key */
 	enum nat_flag flags;
+	__u32 pad;
 };
 
 /* enet_events records, when tracing is on. The programs also carry one as

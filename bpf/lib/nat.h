@@ -58,14 +58,18 @@ static __noinline int flow_create(const struct pkt *p, const struct ct_key *to, 
 		return FLOW_FULL;
 	tuple_reverse(&reply, to);
 	tuple_reverse(&s->rev.to, &p->tuple);
+	s->rev.created_ns = now;
 	s->rev.flow = p->tuple;
 	s->rev.flags = nat_flags | NAT_F_REPLY;
+	s->rev.pad = 0;
 	if (bpf_map_update_elem(&enet_nat, &reply, &s->rev, BPF_NOEXIST) < 0 &&
 	    (!flow_reclaim(&reply, now) || bpf_map_update_elem(&enet_nat, &reply, &s->rev, BPF_NOEXIST) < 0))
 		return FLOW_TAKEN;
+	s->fwd.created_ns = now;
 	s->fwd.to = *to;
 	s->fwd.flow = p->tuple;
 	s->fwd.flags = nat_flags;
+	s->fwd.pad = 0;
 	ct_init(&s->ct, cfg, p, &reply, ifindex, ct_flags, now);
 	if (bpf_map_update_elem(&enet_nat, &p->tuple, &s->fwd, BPF_ANY) < 0 ||
 	    bpf_map_update_elem(&enet_ct, &p->tuple, &s->ct, BPF_ANY) < 0) {

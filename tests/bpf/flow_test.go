@@ -58,19 +58,26 @@ func (n *node) checkFlows(fs ...flow) {
 }
 
 // tables is every enet_nat and enet_ct entry, sorted, as checkFlows
-// writes them.
+// writes them. A translation that carries its flow's CreatedNs is written
+// without it, as checkFlows wants it; one of no flow, or of another life
+// of its flow, keeps it and so never matches.
 func (n *node) tables() []string {
 	n.t.Helper()
 	trs, err := n.Maps.NAT.All()
 	must(n.t, err)
 	cts, err := n.Maps.CT.All()
 	must(n.t, err)
+	created := map[maps.Tuple]uint64{}
 	var out []string
-	for _, tr := range trs {
-		out = append(out, fmt.Sprintf("nat %+v", tr))
-	}
 	for _, f := range cts {
+		created[f.Tuple] = f.CreatedNs
 		out = append(out, fmt.Sprintf("ct %v reply %v ifindex %d kind %#x", f.Tuple, f.Reply, f.Ifindex, f.Flags&flowKinds))
+	}
+	for _, tr := range trs {
+		if c, ok := created[tr.Flow]; ok && c == tr.CreatedNs {
+			tr.CreatedNs = 0
+		}
+		out = append(out, fmt.Sprintf("nat %+v", tr))
 	}
 	return sorted(out)
 }
@@ -95,11 +102,28 @@ func (n *node) flow(orig maps.Tuple) maps.Flow {
 // expire moves a flow's expiry into the past.
 func (n *node) expire(orig maps.Tuple) {
 	n.t.Helper()
+	n.setExpiry(orig, 1)
+}
+
+// setExpiry sets when a flow expires, in CLOCK_MONOTONIC ns.
+func (n *node) setExpiry(orig maps.Tuple, ns uint64) {
+	n.t.Helper()
 	var v loader.EnetCtEntry
 	k := orig.Key()
 	must(n.t, n.EnetCt.Lookup(&k, &v))
-	v.ExpiresNs = 1
+	v.ExpiresNs = ns
 	must(n.t, n.EnetCt.Put(&k, &v))
+}
+
+// translation is the enet_nat entry at t; the test fails without one.
+func (n *node) translation(t maps.Tuple) maps.Translation {
+	n.t.Helper()
+	tr, ok, err := n.Maps.NAT.Get(t)
+	must(n.t, err)
+	if !ok {
+		n.t.Fatalf("no translation for %v", t)
+	}
+	return tr
 }
 
 // forgetCT removes a flow's conntrack entry and leaves its translations,

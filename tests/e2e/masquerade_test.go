@@ -167,7 +167,8 @@ func TestConntrackTimeouts(t *testing.T) {
 	gone := func() bool {
 		return mapEntries(t, w, "enet_ct") == ct-1 && mapEntries(t, w, "enet_nat") == nat-2
 	}
-	if !world.Wait(13*time.Second, gone) {
+	// 10s closing, the GC's second of grace, its 1s interval, and room.
+	if !world.Wait(20*time.Second, gone) {
 		t.Fatalf("the GC left the expired tcp flow: enet_ct %d, enet_nat %d entries, were %d and %d",
 			mapEntries(t, w, "enet_ct"), mapEntries(t, w, "enet_nat"), ct, nat)
 	}
