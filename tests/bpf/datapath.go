@@ -51,6 +51,35 @@ func Load(t testing.TB) *Datapath {
 	if err != nil {
 		t.Fatalf("load datapath: %v", err)
 	}
+	return wrap(t, dp)
+}
+
+// LoadEdited is Load with the object's map specs changed by edit first,
+// for what the real maps never do: a full non-LRU map refuses an entry.
+func LoadEdited(t testing.TB, edit func(map[string]*ebpf.MapSpec)) *Datapath {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("BPF_PROG_RUN tests require root")
+	}
+	spec, err := loader.LoadEnet()
+	if err != nil {
+		t.Fatalf("load datapath spec: %v", err)
+	}
+	for _, m := range spec.Maps {
+		m.Pinning = ebpf.PinNone
+	}
+	edit(spec.Maps)
+	dp := &loader.Datapath{}
+	if err := spec.LoadAndAssign(&dp.EnetObjects, nil); err != nil {
+		t.Fatalf("load edited datapath: %v", err)
+	}
+	return wrap(t, dp)
+}
+
+// wrap readies a loaded datapath for a test and closes it when the test
+// ends.
+func wrap(t testing.TB, dp *loader.Datapath) *Datapath {
+	t.Helper()
 	t.Cleanup(func() { dp.Close() })
 	events, err := ringbuf.NewReader(dp.EnetEvents)
 	if err != nil {
