@@ -83,21 +83,41 @@ func (m *Manager) BPFCT(ctx context.Context) ([]api.BPFFlow, error) {
 	return out, nil
 }
 
-// BPFNAT lists enet_nat.
+// BPFNAT lists the live entries of enet_nat: those whose flow is live,
+// as the datapath's lookups take them, each with its flow's state and time
+// left and the counters of its direction, which are the packets it
+// translated. An entry of a dead or vanished flow the GC has yet to remove
+// is left out, as BPFCT leaves out dead flows.
 func (m *Manager) BPFNAT(ctx context.Context) ([]api.BPFNAT, error) {
 	entries, err := m.maps.NAT.All()
 	if err != nil {
 		return nil, err
 	}
+	flows, err := m.maps.CT.All()
+	if err != nil {
+		return nil, err
+	}
+	now := monotonicNs()
+	live := map[maps.Tuple]maps.Flow{}
+	for _, f := range flows {
+		if f.ExpiresNs >= now {
+			live[f.Tuple] = f
+		}
+	}
 	out := []api.BPFNAT{}
 	for _, e := range entries {
-		dir := "original"
+		f, ok := live[e.Flow]
+		if !ok {
+			continue
+		}
+		dir, packets, bytes := "original", f.PacketsOrig, f.BytesOrig
 		if e.Reply {
-			dir = "reply"
+			dir, packets, bytes = "reply", f.PacketsReply, f.BytesReply
 		}
 		out = append(out, api.BPFNAT{
 			Proto: protoName(e.Tuple.Proto), FromSrc: e.Tuple.Src.String(), FromDst: e.Tuple.Dst.String(),
 			ToSrc: e.To.Src.String(), ToDst: e.To.Dst.String(), Direction: dir, Host: e.Host,
+			State: stateName(f), TTLSeconds: seconds(int64(f.ExpiresNs - now)), Packets: packets, Bytes: bytes,
 		})
 	}
 	slices.SortFunc(out, func(a, b api.BPFNAT) int { return strings.Compare(a.FromSrc+a.FromDst, b.FromSrc+b.FromDst) })

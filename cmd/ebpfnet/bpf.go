@@ -18,7 +18,7 @@ func bpfCommand() *cli.Command {
 			{Name: "networks", Usage: "enet_networks: network id -> subnet, gateway, flags", Flags: []cli.Flag{jsonFlag}, Action: bpfNetworks},
 			{Name: "stats", Usage: "enet_stats: packets per interface and verdict", Flags: []cli.Flag{jsonFlag}, Action: bpfStats},
 			{Name: "ct", Usage: "enet_ct: tracked flows, state, time left, counters", Flags: []cli.Flag{jsonFlag}, Action: bpfCT},
-			{Name: "nat", Usage: "enet_nat: address and port translations, both directions", Flags: []cli.Flag{jsonFlag}, Action: bpfNAT},
+			{Name: "nat", Usage: "enet_nat: live address and port translations, both directions, with their flow's state, time left, counters", Flags: []cli.Flag{jsonFlag}, Action: bpfNAT},
 			{Name: "ports", Usage: "enet_ports: published ports -> endpoint address and port", Flags: []cli.Flag{jsonFlag}, Action: bpfPorts},
 			{Name: "trace", Usage: "write verdicts to the enet_events ring buffer", ArgsUsage: "off|drops|all", Action: bpfTrace},
 		},
@@ -93,9 +93,10 @@ func bpfNAT(c *cli.Context) error {
 	if err != nil || c.Bool("json") {
 		return orJSON(rows, err)
 	}
-	t := newTable("PROTO", "FROM", "TO", "DIRECTION", "HOST")
+	t := newTable("PROTO", "FROM", "TO", "DIRECTION", "STATE", "TTL", "PKTS", "BYTES", "HOST")
 	for _, r := range rows {
-		t.row(r.Proto, r.FromSrc+" -> "+r.FromDst, r.ToSrc+" -> "+r.ToDst, r.Direction, yesNo(r.Host))
+		t.row(r.Proto, r.FromSrc+" -> "+r.FromDst, r.ToSrc+" -> "+r.ToDst, r.Direction, r.State,
+			fmt.Sprintf("%.0fs", r.TTLSeconds), fmt.Sprint(r.Packets), fmt.Sprint(r.Bytes), yesNo(r.Host))
 	}
 	return t.flush()
 }

@@ -198,7 +198,7 @@ func (c *Client) BPFCT(ctx context.Context) ([]BPFFlow, error) {
 	return get[[]BPFFlow](ctx, c, "/v1/bpf/ct")
 }
 
-// BPFNAT lists enet_nat.
+// BPFNAT lists the live entries of enet_nat.
 func (c *Client) BPFNAT(ctx context.Context) ([]BPFNAT, error) {
 	return get[[]BPFNAT](ctx, c, "/v1/bpf/nat")
 }

@@ -193,15 +193,19 @@ type BPFFlow struct {
 	BytesReply   uint64   `json:"bytes_reply"`
 }
 
-// BPFNAT is an enet_nat entry: packets arriving as From leave as To.
+// BPFNAT is a live enet_nat entry: packets arriving as From leave as To.
 type BPFNAT struct {
-	Proto     string `json:"proto"`
-	FromSrc   string `json:"from_src"`
-	FromDst   string `json:"from_dst"`
-	ToSrc     string `json:"to_src"`
-	ToDst     string `json:"to_dst"`
-	Direction string `json:"direction"` // original or reply
-	Host      bool   `json:"host"`      // the node's own flow
+	Proto      string  `json:"proto"`
+	FromSrc    string  `json:"from_src"`
+	FromDst    string  `json:"from_dst"`
+	ToSrc      string  `json:"to_src"`
+	ToDst      string  `json:"to_dst"`
+	Direction  string  `json:"direction"`   // original or reply
+	Host       bool    `json:"host"`        // the node's own flow
+	State      string  `json:"state"`       // its flow's, as BPFFlow.State
+	TTLSeconds float64 `json:"ttl_seconds"` // time left before its flow expires
+	Packets    uint64  `json:"packets"`     // translated by this entry: its flow's, in its direction
+	Bytes      uint64  `json:"bytes"`
 }
 
 // Trace is the body of POST /v1/bpf/trace.

@@ -53,11 +53,11 @@ func TestMasquerade(t *testing.T) {
 	}
 	for _, f := range flows {
 		checkFlow(t, w, a, f.proto, f.src, f.dst, f.masq, f.state)
-		checkNAT(t, w, f.proto, f.src, f.dst, f.masq)
+		checkNAT(t, w, f.proto, f.src, f.dst, f.masq, f.state)
 	}
 	for _, table := range [][]string{{"bpf", "ct"}, {"bpf", "nat"}} {
-		if out := w.MustCLI(table...); !strings.Contains(out, tcp.Seen.String()) {
-			t.Fatalf("ebpfnet %s does not show %s:\n%s", strings.Join(table, " "), tcp.Seen, out)
+		if out := w.MustCLI(table...); !strings.Contains(out, tcp.Seen.String()) || !strings.Contains(out, "established") {
+			t.Fatalf("ebpfnet %s does not show %s established:\n%s", strings.Join(table, " "), tcp.Seen, out)
 		}
 	}
 	// tcp, udp and the echo: a flow each, two translations each.
@@ -96,8 +96,10 @@ func checkFlow(t *testing.T, w *world.World, endpoint, proto string, src, dst, m
 	}
 }
 
-// checkNAT asserts the two translations of a masqueraded flow.
-func checkNAT(t *testing.T, w *world.World, proto string, src, dst, masq netip.AddrPort) {
+// checkNAT asserts what `ebpfnet bpf nat --json` says of a masqueraded
+// flow's two translations: the tuples, and its flow's state, time left and
+// the packets each translated.
+func checkNAT(t *testing.T, w *world.World, proto string, src, dst, masq netip.AddrPort, state string) {
 	t.Helper()
 	want := []api.BPFNAT{
 		{Proto: proto, FromSrc: src.String(), FromDst: dst.String(), ToSrc: masq.String(), ToDst: dst.String(), Direction: "original"},
@@ -105,8 +107,16 @@ func checkNAT(t *testing.T, w *world.World, proto string, src, dst, masq netip.A
 	}
 	got := cliJSON[[]api.BPFNAT](t, w, "bpf", "nat", "--json")
 	for _, e := range want {
-		if !slices.Contains(got, e) {
+		i := slices.IndexFunc(got, func(g api.BPFNAT) bool {
+			return g.Proto == e.Proto && g.FromSrc == e.FromSrc && g.FromDst == e.FromDst && g.ToSrc == e.ToSrc &&
+				g.ToDst == e.ToDst && g.Direction == e.Direction && !g.Host
+		})
+		if i < 0 {
 			t.Fatalf("ebpfnet bpf nat lacks %+v:\n%+v", e, got)
+		}
+		if g := got[i]; g.State != state || g.TTLSeconds <= 0 || g.Packets == 0 || g.Bytes < g.Packets*20 {
+			t.Fatalf("ebpfnet bpf nat: %s %s -> %s: state %q, ttl %.1fs, %d packets, %d bytes; want %q, time left, packets of 20 bytes or more",
+				e.Direction, e.FromSrc, e.FromDst, g.State, g.TTLSeconds, g.Packets, g.Bytes, state)
 		}
 	}
 }
@@ -174,5 +184,42 @@ func TestConntrackTimeouts(t *testing.T) {
 	}
 	if _, ok := findFlow(t, w, "tcp", tcpSrc, srv.Addr); ok {
 		t.Fatal("ebpfnet bpf ct still shows the removed tcp flow")
+	}
+}
+
+// TestBPFNATLive: `ebpfnet bpf nat` lists live translations only. A
+// closed TCP flow's two are listed as closing until the flow expires, and
+// then no more, though enet_nat holds them until the GC (here an hour
+// away) comes by.
+func TestBPFNATLive(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, "--gc-interval", "1h")
+	w.MustCLI("network", "create", "web", "--subnet", "10.22.0.0/24")
+	a := w.Name("a")
+	aIP := newEndpoint(t, w, a, "web")
+	srv := startServer(t, w.Ext, extServer)
+	tcp := mustDialTCP(t, a, fromPort(5401), srv.Addr)
+	tcp.mustSend(t, 100)
+	tcp.conn.Close()
+	src := netip.AddrPortFrom(aIP, 5401).String()
+	listed := func(state string) int {
+		n := 0
+		for _, e := range cliJSON[[]api.BPFNAT](t, w, "bpf", "nat", "--json") {
+			if (e.FromSrc == src || e.ToDst == src) && (state == "" || e.State == state) {
+				n++
+			}
+		}
+		return n
+	}
+	if !world.Wait(5*time.Second, func() bool { return listed("closing") == 2 }) {
+		t.Fatalf("ebpfnet bpf nat does not list the closed flow's two translations as closing:\n%s", w.MustCLI("bpf", "nat"))
+	}
+	held := mapEntries(t, w, "enet_nat")
+	// 10s closing, and room.
+	if !world.Wait(20*time.Second, func() bool { return listed("") == 0 }) {
+		t.Fatalf("ebpfnet bpf nat still lists the expired flow's translations:\n%s", w.MustCLI("bpf", "nat"))
+	}
+	if n := mapEntries(t, w, "enet_nat"); n != held || n < 2 {
+		t.Fatalf("enet_nat holds %d entries, held %d: the expired flow's should still be there", n, held)
 	}
 }
