@@ -58,7 +58,14 @@ func applyOptions(req *api.NetworkCreate, n *store.Network) error {
 	return nil
 }
 
+// maxCIDRLen is the longest IPv4 CIDR: anything longer is refused before
+// it is parsed, and not echoed whole in the error.
+const maxCIDRLen = len("255.255.255.255/32")
+
 func parsePrefix(what, s string) (netip.Prefix, error) {
+	if len(s) > maxCIDRLen {
+		return netip.Prefix{}, api.BadRequest("%s %.24q... is not an IPv4 CIDR such as 10.1.0.0/24", what, s)
+	}
 	p, err := netip.ParsePrefix(s)
 	if err != nil || !p.Addr().Is4() {
 		return netip.Prefix{}, api.BadRequest("%s %q is not an IPv4 CIDR such as 10.1.0.0/24", what, s)

@@ -140,7 +140,8 @@ func decode[T any](r *http.Request, v *T) error {
 	case errors.As(err, &tooBig):
 		return &StatusError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over %d bytes", maxBody)}
 	case err != nil:
-		return BadRequest("bad request body: %v", err)
+		// The decoder's message can quote a field name of any length.
+		return BadRequest("bad request body: %.200v", err)
 	}
 	if dec.More() {
 		return BadRequest("bad request body: more than one JSON value")
