@@ -18,35 +18,39 @@ import (
 func (m *Manager) CreateEndpoint(ctx context.Context, req api.EndpointCreate) (*api.Endpoint, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(req.Publish) > 0 {
-		if _, err := parseSpecs(req.Publish); err != nil {
-			return nil, err
-		}
-	}
 	var ep *store.Endpoint
 	var n *store.Network
+	var pubs []publication
 	err := m.store.Update(func(tx *store.Tx) error {
 		var err error
-		ep, n, err = m.planEndpoint(tx, req)
-		if err != nil {
+		if ep, n, err = m.planEndpoint(tx, req); err != nil {
+			return err
+		}
+		// Its ports are planned and held first: a publication that cannot
+		// be made refuses the endpoint before anything of it exists.
+		if pubs, err = planPublish(tx, ep.Name, n, req.Publish); err != nil {
 			return err
 		}
 		return errors.Join(tx.PutEndpoint(ep), tx.PutNetwork(n))
 	})
 	if err != nil {
+		release(pubs)
 		return nil, err
 	}
 	if err := m.ensureEndpoint(ep, map[string]*store.Network{n.Name: n}); err != nil {
+		release(pubs)
 		m.log.Warn("endpoint create failed, rolling back", zapEp(ep.Name), zapErr(err))
 		err = errors.Join(err, m.teardownEndpoint(ep))
 		_ = m.store.Update(func(tx *store.Tx) error { return tx.DeleteEndpoint(ep.Name) })
 		return nil, fmt.Errorf("create endpoint %s: %w", ep.Name, err)
 	}
 	m.log.Info("endpoint created", zapEp(ep.Name), zapNet(n.Name), zapStr("ip", ep.Interfaces[0].IP.String()))
-	if len(req.Publish) > 0 {
-		if _, err := m.publish(ep.Name, req.Publish); err != nil {
+	if len(pubs) > 0 {
+		if err := m.commitPorts(pubs, ep.Interfaces[0].IP); err != nil {
+			release(pubs)
 			return nil, errors.Join(err, m.removeEndpoint(ep.Name))
 		}
+		m.log.Info("ports published", zapEp(ep.Name), zapInt("ports", len(pubs)))
 	}
 	v := endpointView(ep)
 	return &v, nil

@@ -100,9 +100,32 @@ func publishTarget(tx *store.Tx, endpoint string) (netip.Addr, error) {
 		return netip.Addr{}, err
 	}
 	if n != nil && n.Internal {
-		return netip.Addr{}, api.Conflict("endpoint %q is on internal network %q: nothing can be published", endpoint, n.Name)
+		return netip.Addr{}, internalNoPublish(endpoint, n.Name)
 	}
 	return ep.Interfaces[0].IP, nil
+}
+
+// planPublish plans and holds the ports a new endpoint on n publishes.
+func planPublish(tx *store.Tx, endpoint string, n *store.Network, specs []string) ([]publication, error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	parsed, err := parseSpecs(specs)
+	if err != nil {
+		return nil, err
+	}
+	if n.Internal {
+		return nil, internalNoPublish(endpoint, n.Name)
+	}
+	taken, err := tx.Ports()
+	if err != nil {
+		return nil, err
+	}
+	return planPorts(endpoint, parsed, taken)
+}
+
+func internalNoPublish(endpoint, network string) error {
+	return api.Conflict("endpoint %q is on internal network %q: nothing can be published", endpoint, network)
 }
 
 // clash is a publication that would take the same host port: the same
@@ -240,11 +263,15 @@ func (m *Manager) Unpublish(ctx context.Context, endpoint string, req api.Publis
 	if err != nil {
 		return nil, err
 	}
-	return m.unpublish(endpoint, func(p store.Port) bool {
+	out, err := m.unpublish(endpoint, func(p store.Port) bool {
 		return slices.ContainsFunc(parsed, func(sp portspec.Spec) bool {
 			return sp.Matches(portspec.Mapping{Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort, CPort: p.CPort})
 		})
 	})
+	if err == nil && len(out) == 0 {
+		return nil, api.NotFound("no publication of %q matches %s", endpoint, strings.Join(req.Specs, " "))
+	}
+	return out, err
 }
 
 // unpublish removes an endpoint's publications that match, their map
@@ -253,22 +280,33 @@ func (m *Manager) Unpublish(ctx context.Context, endpoint string, req api.Publis
 func (m *Manager) unpublish(endpoint string, match func(store.Port) bool) ([]api.Port, error) {
 	var gone []store.Port
 	var target netip.Addr
-	err := m.store.Update(func(tx *store.Tx) error {
+	// Looked up first: a transaction that changes nothing would still
+	// rewrite the store file.
+	err := m.store.View(func(tx *store.Tx) error {
 		if ep, err := tx.Endpoint(endpoint); err != nil || ep == nil {
 			return errors.Join(err, api.NotFound("endpoint %q not found", endpoint))
 		} else if len(ep.Interfaces) > 0 {
 			target = ep.Interfaces[0].IP
 		}
 		all, err := tx.Ports()
-		if err != nil {
-			return err
-		}
 		for _, p := range all {
 			if p.Endpoint == endpoint && match(p) {
 				gone = append(gone, p)
-				if err := tx.DeletePort(&p); err != nil {
-					return err
-				}
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := []api.Port{}
+	if len(gone) == 0 {
+		return out, nil
+	}
+	err = m.store.Update(func(tx *store.Tx) error {
+		for i := range gone {
+			if err := tx.DeletePort(&gone[i]); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -276,7 +314,6 @@ func (m *Manager) unpublish(endpoint string, match func(store.Port) bool) ([]api
 	if err != nil {
 		return nil, err
 	}
-	out := []api.Port{}
 	entries := make([]maps.Port, len(gone))
 	for i := range gone {
 		entries[i] = mapPort(&gone[i], target)
@@ -321,6 +358,11 @@ func flowThrough(f maps.Flow) func(store.Port) bool {
 func (m *Manager) Ports(ctx context.Context, endpoint string) ([]api.Port, error) {
 	out := []api.Port{}
 	err := m.store.View(func(tx *store.Tx) error {
+		if endpoint != "" {
+			if ep, err := tx.Endpoint(endpoint); err != nil || ep == nil {
+				return errors.Join(err, api.NotFound("endpoint %q not found", endpoint))
+			}
+		}
 		all, err := tx.Ports()
 		if err != nil {
 			return err
