@@ -143,7 +143,7 @@ __inline int from_ep_flow(struct __sk_buff *skb, struct event *t, const struct n
 			return ENET_CONTINUE;
 		return route_rewritten(skb, t, net);
 	}
-	e = nat_find(p, &ct, now);
+	e = nat_find(p, &ct, now, t->ifindex);
 	if (!e)
 		return from_ep_hairpin(skb, t, net, p);
 	to = e->to;

@@ -104,7 +104,8 @@ __inline struct nat_entry *icmp_error_xlate(struct __sk_buff *skb, const struct 
 	if (icmp_inner_parse(skb, p, &in) < 0)
 		return NULL;
 	tuple_reverse(&key.tuple, &in.tuple);
-	e = nat_find(&key, &ct, now);
+	key.len = p->len;
+	e = nat_find(&key, &ct, now, skb->ingress_ifindex);
 	if (!e)
 		return NULL;
 	tuple_reverse(&inner_to, &e->to);
