@@ -235,21 +235,11 @@ func (m *Manager) createNetwork(req api.NetworkCreate, isDefault bool) (*api.Net
 
 // Networks lists networks.
 func (m *Manager) Networks(ctx context.Context) ([]api.Network, error) {
+	nets, eps, err := m.networksAndEndpoints()
 	out := []api.Network{}
-	err := m.store.View(func(tx *store.Tx) error {
-		nets, err := tx.Networks()
-		if err != nil {
-			return err
-		}
-		eps, err := tx.Endpoints()
-		if err != nil {
-			return err
-		}
-		for i := range nets {
-			out = append(out, networkView(&nets[i], endpointsOn(eps, nets[i].Name)))
-		}
-		return nil
-	})
+	for i := range nets {
+		out = append(out, networkView(&nets[i], endpointsOn(eps, nets[i].Name)))
+	}
 	return out, err
 }
 
