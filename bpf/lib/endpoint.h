@@ -139,7 +139,7 @@ __inline int from_ep_flow(struct __sk_buff *skb, struct event *t, const struct n
 	if (!cfg)
 		return ENET_CONTINUE;
 	if (p->icmp_error) {
-		if (!icmp_error_xlate(skb, p, now))
+		if (!icmp_error_xlate(skb, p, now, v4_load(t->saddr)))
 			return ENET_CONTINUE;
 		return route_rewritten(skb, t, net);
 	}

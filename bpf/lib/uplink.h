@@ -85,7 +85,7 @@ __inline int from_up_ipv4(struct __sk_buff *skb, struct event *t, const struct i
 	if (pkt_parse(skb, ip, &p) < 0)
 		return up_untranslated(skb, t, daddr);
 	if (p.icmp_error) {
-		e = icmp_error_xlate(skb, &p, now);
+		e = icmp_error_xlate(skb, &p, now, 0);
 		return e ? up_translated(skb, t, e) : up_untranslated(skb, t, daddr);
 	}
 	e = nat_find(&p, &ct, now, t->ifindex);
