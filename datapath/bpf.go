@@ -179,12 +179,9 @@ func (m *Manager) Status(ctx context.Context) (*api.Status, error) {
 	slices.SortFunc(st.Programs, func(a, b api.Program) int { return strings.Compare(a.Interface, b.Interface) })
 	st.Maps = m.mapFill()
 	st.Resources = resources()
-	if counters, err := m.maps.Stats.All(); err == nil {
-		for _, c := range counters {
-			if maps.IsDrop(c.Reason) {
-				st.Drops += c.Packets
-			}
-		}
+	st.Drops, st.DropsBy, st.Evicted = m.dropCounts()
+	if st.Pools, err = m.poolUse(); err != nil {
+		return nil, err
 	}
 	return st, nil
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -72,6 +71,9 @@ func run(ctx context.Context, cfg Config, listening *bool) error {
 		if _, err := parsePrefix("default subnet", cfg.DefaultSubnet); err != nil {
 			return err
 		}
+	}
+	if err := socketDir(cfg.Socket); err != nil {
+		return err
 	}
 
 	if _, err := ensureBPFFS(cfg.BPFFS); err != nil {
@@ -174,11 +176,6 @@ func findUplink(cfg Config) (netlink.Link, error) {
 	return nil, nil
 }
 
-func ownedByRoot(fi os.FileInfo) bool {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && st.Uid == 0
-}
-
 func isZeroMask(mask net.IPMask) bool {
 	ones, _ := mask.Size()
 	return ones == 0
@@ -233,38 +230,4 @@ func (m *Manager) serve(ctx context.Context, l net.Listener) error {
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
 	return nil
-}
-
-// listenSocket opens the API socket for root only, refusing to go on when
-// another daemon answers on it or the mode cannot be made 0600.
-func listenSocket(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("create socket dir: %w", err)
-	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		_ = c.Close()
-		return nil, fmt.Errorf("another ebpfnet daemon answers on %s", path)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove stale socket: %w", err)
-	}
-	old := syscall.Umask(0o177)
-	l, err := net.Listen("unix", path)
-	syscall.Umask(old)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", path, err)
-	}
-	// Run removes the socket last, after the store is closed: clients
-	// waiting for it to go rely on that. Unlinked on close, it would go
-	// when the server starts shutting down.
-	l.(*net.UnixListener).SetUnlinkOnClose(false)
-	if err := os.Chmod(path, 0o600); err != nil {
-		_ = l.Close()
-		return nil, fmt.Errorf("make %s root-only: %w", path, err)
-	}
-	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 || !ownedByRoot(fi) {
-		_ = l.Close()
-		return nil, fmt.Errorf("socket %s could not be made root-only: %v", path, err)
-	}
-	return l, nil
 }

@@ -163,8 +163,8 @@ func planIface(tx *store.Tx, n *store.Network, reqIP, name string) (*store.Inter
 	}
 	used := usedAddrs(eps, n.Name)
 	if len(used) >= maxBridgePorts {
-		return nil, api.Conflict("network %q has %d endpoints: a Linux bridge takes at most %d ports",
-			n.Name, len(used), maxBridgePorts)
+		return nil, api.Conflict("network %q has %d endpoints: its bridge %s is full, a Linux bridge takes "+
+			"at most %d ports; put further endpoints on another network", n.Name, len(used), n.Bridge, maxBridgePorts)
 	}
 	isUsed := func(a netip.Addr) bool { return used[a] }
 	pool := ipam.Pool{Subnet: n.Subnet, Range: n.IPRange, Gateway: n.Gateway}
@@ -182,7 +182,9 @@ func planIface(tx *store.Tx, n *store.Network, reqIP, name string) (*store.Inter
 	} else {
 		ip, err = pool.Next(n.LastIP, isUsed)
 		if errors.Is(err, ipam.ErrFull) {
-			return nil, api.Conflict("network %q has no free address left (%s)", n.Name, n.Subnet)
+			taken, _ := pool.Use(used)
+			return nil, api.Conflict("network %q has no free address left: its %d endpoint addresses of %s are "+
+				"all taken; remove an endpoint or create a network with a bigger subnet", n.Name, taken, poolName(n))
 		}
 		if err != nil {
 			return nil, err
@@ -194,6 +196,14 @@ func planIface(tx *store.Tx, n *store.Network, reqIP, name string) (*store.Inter
 		host = vethPrefix + randomHex(8)
 	}
 	return &store.Interface{Network: n.Name, Name: name, HostName: host, IP: ip, MAC: endpointMAC(ip).String()}, nil
+}
+
+// poolName is where a network's addresses come from.
+func poolName(n *store.Network) string {
+	if n.IPRange.IsValid() {
+		return n.IPRange.String()
+	}
+	return n.Subnet.String()
 }
 
 // ensureEndpoint makes the kernel hold an endpoint: its namespace (created

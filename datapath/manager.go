@@ -131,6 +131,18 @@ func endpointView(e *store.Endpoint) api.Endpoint {
 }
 
 // usedAddrs is every address handed out on a network.
+// networksAndEndpoints reads both in one transaction.
+func (m *Manager) networksAndEndpoints() (nets []store.Network, eps []store.Endpoint, err error) {
+	err = m.store.View(func(tx *store.Tx) error {
+		if nets, err = tx.Networks(); err != nil {
+			return err
+		}
+		eps, err = tx.Endpoints()
+		return err
+	})
+	return nets, eps, err
+}
+
 func usedAddrs(eps []store.Endpoint, network string) map[netip.Addr]bool {
 	used := map[netip.Addr]bool{}
 	for _, e := range eps {

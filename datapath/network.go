@@ -58,7 +58,14 @@ func applyOptions(req *api.NetworkCreate, n *store.Network) error {
 	return nil
 }
 
+// maxCIDRLen is the longest IPv4 CIDR: anything longer is refused before
+// it is parsed, and not echoed whole in the error.
+const maxCIDRLen = len("255.255.255.255/32")
+
 func parsePrefix(what, s string) (netip.Prefix, error) {
+	if len(s) > maxCIDRLen {
+		return netip.Prefix{}, api.BadRequest("%s %.24q... is not an IPv4 CIDR such as 10.1.0.0/24", what, s)
+	}
 	p, err := netip.ParsePrefix(s)
 	if err != nil || !p.Addr().Is4() {
 		return netip.Prefix{}, api.BadRequest("%s %q is not an IPv4 CIDR such as 10.1.0.0/24", what, s)
@@ -228,21 +235,11 @@ func (m *Manager) createNetwork(req api.NetworkCreate, isDefault bool) (*api.Net
 
 // Networks lists networks.
 func (m *Manager) Networks(ctx context.Context) ([]api.Network, error) {
+	nets, eps, err := m.networksAndEndpoints()
 	out := []api.Network{}
-	err := m.store.View(func(tx *store.Tx) error {
-		nets, err := tx.Networks()
-		if err != nil {
-			return err
-		}
-		eps, err := tx.Endpoints()
-		if err != nil {
-			return err
-		}
-		for i := range nets {
-			out = append(out, networkView(&nets[i], endpointsOn(eps, nets[i].Name)))
-		}
-		return nil
-	})
+	for i := range nets {
+		out = append(out, networkView(&nets[i], endpointsOn(eps, nets[i].Name)))
+	}
 	return out, err
 }
 

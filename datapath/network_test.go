@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
@@ -8,16 +9,18 @@ import (
 
 func TestParsePrefix(t *testing.T) {
 	for in, ok := range map[string]bool{
-		"10.0.0.0/24":    true,
-		"10.0.0.1/24":    false, // host bits
-		"10.0.0.0/33":    false,
-		"10.0.0.0":       false,
-		"fd00::/64":      false,
-		"300.0.0.0/8":    false,
-		"10.0.0.0/-1":    false,
-		" 10.0.0.0/24":   false,
-		"0.0.0.0/0":      true,
-		"192.168.1.0/30": true,
+		"10.0.0.0/24":                            true,
+		"10.0.0.1/24":                            false, // host bits
+		"10.0.0.0/33":                            false,
+		"10.0.0.0":                               false,
+		"fd00::/64":                              false,
+		"300.0.0.0/8":                            false,
+		"10.0.0.0/-1":                            false,
+		" 10.0.0.0/24":                           false,
+		"0.0.0.0/0":                              true,
+		"192.168.1.0/30":                         true,
+		"010.0.0.0/24":                           false,
+		"10.0.0.0/24" + strings.Repeat(" ", 100): false,
 	} {
 		_, err := parsePrefix("subnet", in)
 		if (err == nil) != ok {

@@ -284,11 +284,15 @@ func (m *Manager) Unpublish(ctx context.Context, endpoint string, req api.Publis
 	if err != nil {
 		return nil, err
 	}
-	return m.unpublish(endpoint, func(p store.Port) bool {
+	out, err := m.unpublish(endpoint, func(p store.Port) bool {
 		return slices.ContainsFunc(parsed, func(sp portspec.Spec) bool {
 			return sp.Matches(portspec.Mapping{Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort, CPort: p.CPort})
 		})
 	})
+	if err == nil && len(out) == 0 {
+		return nil, api.NotFound("no publication of %q matches %s", endpoint, strings.Join(req.Specs, " "))
+	}
+	return out, err
 }
 
 // unpublish removes an endpoint's publications that match, their map
@@ -297,12 +301,21 @@ func (m *Manager) Unpublish(ctx context.Context, endpoint string, req api.Publis
 func (m *Manager) unpublish(endpoint string, match func(store.Port) bool) ([]api.Port, error) {
 	var gone []store.Port
 	var target netip.Addr
-	err := m.store.Update(func(tx *store.Tx) error {
+	// Looked up first: a transaction that changes nothing would still
+	// rewrite the store file.
+	err := m.store.View(func(tx *store.Tx) error {
 		ep, err := tx.Endpoint(endpoint)
 		if err != nil || ep == nil {
 			return errors.Join(err, api.NotFound("endpoint %q not found", endpoint))
 		}
 		target = publishedTo(ep)
+		gone, err = endpointPorts(tx, endpoint, match)
+		return err
+	})
+	if err != nil || len(gone) == 0 {
+		return []api.Port{}, err
+	}
+	err = m.store.Update(func(tx *store.Tx) error {
 		gone, err = dropPorts(tx, endpoint, match)
 		return err
 	})
@@ -395,6 +408,11 @@ func flowThrough(f maps.Flow) func(store.Port) bool {
 func (m *Manager) Ports(ctx context.Context, endpoint string) ([]api.Port, error) {
 	out := []api.Port{}
 	err := m.store.View(func(tx *store.Tx) error {
+		if endpoint != "" {
+			if ep, err := tx.Endpoint(endpoint); err != nil || ep == nil {
+				return errors.Join(err, api.NotFound("endpoint %q not found", endpoint))
+			}
+		}
 		all, err := tx.Ports()
 		if err != nil {
 			return err

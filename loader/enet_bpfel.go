@@ -186,6 +186,7 @@ const (
 	EnetReasonREASON_HOST_FLOW          EnetReason = 7
 	EnetReasonREASON_FWD_DNAT           EnetReason = 8
 	EnetReasonREASON_FWD_HAIRPIN        EnetReason = 9
+	EnetReasonREASON_FLOW_EVICTED       EnetReason = 10
 	EnetReasonREASON_DROP_MALFORMED     EnetReason = 32
 	EnetReasonREASON_DROP_NO_IFACE      EnetReason = 33
 	EnetReasonREASON_DROP_SPOOF_MAC     EnetReason = 34

@@ -28,6 +28,8 @@ enum reason {
 	REASON_HOST_FLOW,	/* the node's own packet out of the uplink, recorded */
 	REASON_FWD_DNAT,	/* to a published port, delivered to its endpoint */
 	REASON_FWD_HAIRPIN,	/* endpoint to a published port, back to an endpoint */
+	REASON_FLOW_EVICTED,	/* a packet of a flow that lost an entry to a full
+				 * enet_ct or enet_nat (LRU); not a verdict */
 	REASON_DROP_MALFORMED = 32,	/* truncated or impossible headers */
 	REASON_DROP_NO_IFACE,	/* program runs on an interface it does not know */
 	REASON_DROP_SPOOF_MAC,	/* source MAC is not the endpoint's */

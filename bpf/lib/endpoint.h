@@ -139,11 +139,11 @@ __inline int from_ep_flow(struct __sk_buff *skb, struct event *t, const struct n
 	if (!cfg)
 		return ENET_CONTINUE;
 	if (p->icmp_error) {
-		if (!icmp_error_xlate(skb, p, now))
+		if (!icmp_error_xlate(skb, p, now, v4_load(t->saddr)))
 			return ENET_CONTINUE;
 		return route_rewritten(skb, t, net);
 	}
-	e = nat_find(p, &ct, now);
+	e = nat_find(p, &ct, now, t->ifindex);
 	if (!e)
 		return from_ep_hairpin(skb, t, net, p);
 	to = e->to;

@@ -91,8 +91,11 @@ __inline int inner_rewrite(struct __sk_buff *skb, const struct pkt *p, const str
 
 /* icmp_error_xlate translates an ICMP error about a translated flow and
  * returns its entry, or NULL when the error is about no flow of ours. The
- * outer source changes too when the error came from the far end itself. */
-__inline struct nat_entry *icmp_error_xlate(struct __sk_buff *skb, const struct pkt *p, __u64 now)
+ * outer source changes too when the error came from the far end itself.
+ * An endpoint's error (owner: its address; 0 on the uplink) can only be
+ * about a packet sent to it: one quoting another endpoint's flow is
+ * forged, and about no flow. */
+__inline struct nat_entry *icmp_error_xlate(struct __sk_buff *skb, const struct pkt *p, __u64 now, __be32 owner)
 {
 	struct icmp_inner in;
 	struct pkt key = {};
@@ -103,8 +106,11 @@ __inline struct nat_entry *icmp_error_xlate(struct __sk_buff *skb, const struct 
 
 	if (icmp_inner_parse(skb, p, &in) < 0)
 		return NULL;
+	if (owner && v4_load(in.tuple.daddr) != owner)
+		return NULL;
 	tuple_reverse(&key.tuple, &in.tuple);
-	e = nat_find(&key, &ct, now);
+	key.len = p->len;
+	e = nat_find(&key, &ct, now, skb->ingress_ifindex);
 	if (!e)
 		return NULL;
 	tuple_reverse(&inner_to, &e->to);

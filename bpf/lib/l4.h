@@ -121,6 +121,12 @@ __inline int pkt_parse(struct __sk_buff *skb, const struct iphdr *ip, struct pkt
 	return tuple_l4(skb, p->l4_off, &p->tuple, p);
 }
 
+__inline int tuple_eq(const struct ct_key *a, const struct ct_key *b)
+{
+	return v4_load(a->saddr) == v4_load(b->saddr) && v4_load(a->daddr) == v4_load(b->daddr) &&
+	       a->sport == b->sport && a->dport == b->dport && a->proto == b->proto;
+}
+
 __inline void tuple_reverse(struct ct_key *dst, const struct ct_key *src)
 {
 	__builtin_memcpy(dst->saddr, src->daddr, 4);

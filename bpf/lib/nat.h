@@ -13,6 +13,7 @@
 #include "ct.h"
 #include "l4.h"
 #include "maps.h"
+#include "stats.h"
 
 #define NAT_PORT_TRIES 32
 
@@ -27,16 +28,35 @@ __inline void flow_delete(const struct ct_key *key, const struct ct_key *reply)
 	bpf_map_delete_elem(&enet_ct, key);
 }
 
+/* flow_evicted counts a packet, seen on ifindex, of a flow that lost an
+ * entry to a full map (LRU). Only an eviction leaves a flow's translation
+ * without its conntrack entry, or its reply translation without the
+ * forward one: every removal deletes the translations first, reply first. */
+static __noinline int flow_evicted(__u32 ifindex, __u32 len)
+{
+	count(ifindex, REASON_FLOW_EVICTED, len);
+	return 0;
+}
+
 /* flow_reclaim frees a reply tuple held by a flow that is dead (expired,
  * or its conntrack entry evicted), so a new flow can take its port now
- * rather than after the next GC. Returns 1 if it freed it. */
-__inline int flow_reclaim(const struct ct_key *reply, __u64 now)
+ * rather than after the next GC; or held by p's own flow, whose forward
+ * translation a full enet_nat evicted, so the flow goes on with its port.
+ * Returns 1 if it freed it. */
+__inline int flow_reclaim(const struct ct_key *reply, const struct pkt *p, __u32 ifindex, __u64 now)
 {
 	struct nat_entry *e = bpf_map_lookup_elem(&enet_nat, reply);
 	struct ct_key flow;
 
-	if (!e || ct_lookup(&e->flow, now))
+	if (!e)
 		return 0;
+	if (ct_lookup(&e->flow, now)) {
+		if (!tuple_eq(&e->flow, &p->tuple))
+			return 0;
+		flow_evicted(ifindex, p->len);
+		bpf_map_delete_elem(&enet_nat, reply);
+		return 1;
+	}
 	flow = e->flow;
 	flow_delete(&flow, reply);
 	return 1;
@@ -63,7 +83,7 @@ static __noinline int flow_create(const struct pkt *p, const struct ct_key *to, 
 	s->rev.flags = nat_flags | NAT_F_REPLY;
 	s->rev.pad = 0;
 	if (bpf_map_update_elem(&enet_nat, &reply, &s->rev, BPF_NOEXIST) < 0 &&
-	    (!flow_reclaim(&reply, now) || bpf_map_update_elem(&enet_nat, &reply, &s->rev, BPF_NOEXIST) < 0))
+	    (!flow_reclaim(&reply, p, ifindex, now) || bpf_map_update_elem(&enet_nat, &reply, &s->rev, BPF_NOEXIST) < 0))
 		return FLOW_TAKEN;
 	s->fwd.created_ns = now;
 	s->fwd.to = *to;
@@ -79,10 +99,10 @@ static __noinline int flow_create(const struct pkt *p, const struct ct_key *to, 
 	return 0;
 }
 
-/* nat_find returns the translation for p, with its flow's live conntrack
- * entry in *ctp. An entry whose flow expired or lost its conntrack entry
- * is removed, so a new flow can take its tuple. */
-__inline struct nat_entry *nat_find(const struct pkt *p, struct ct_entry **ctp, __u64 now)
+/* nat_find returns the translation for p, seen on ifindex, with its flow's
+ * live conntrack entry in *ctp. An entry whose flow expired or lost its
+ * conntrack entry is removed, so a new flow can take its tuple. */
+__inline struct nat_entry *nat_find(const struct pkt *p, struct ct_entry **ctp, __u64 now, __u32 ifindex)
 {
 	struct nat_entry *e = bpf_map_lookup_elem(&enet_nat, &p->tuple);
 	struct ct_entry *ct;
@@ -90,11 +110,13 @@ __inline struct nat_entry *nat_find(const struct pkt *p, struct ct_entry **ctp, 
 
 	if (!e)
 		return NULL;
-	ct = ct_lookup(&e->flow, now);
-	if (ct) {
+	ct = bpf_map_lookup_elem(&enet_ct, &e->flow);
+	if (ct && ct->expires_ns >= now) {
 		*ctp = ct;
 		return e;
 	}
+	if (!ct)
+		flow_evicted(ifindex, p->len);
 	flow = e->flow;
 	/* The reverse entry's key: the tuple looked up, or the reverse of
 	 * where the forward entry sends. */

@@ -85,10 +85,10 @@ __inline int from_up_ipv4(struct __sk_buff *skb, struct event *t, const struct i
 	if (pkt_parse(skb, ip, &p) < 0)
 		return up_untranslated(skb, t, daddr);
 	if (p.icmp_error) {
-		e = icmp_error_xlate(skb, &p, now);
+		e = icmp_error_xlate(skb, &p, now, 0);
 		return e ? up_translated(skb, t, e) : up_untranslated(skb, t, daddr);
 	}
-	e = nat_find(&p, &ct, now);
+	e = nat_find(&p, &ct, now, t->ifindex);
 	if (!e) {
 		int ret = up_published(skb, t, cfg, &p);
 
@@ -130,7 +130,7 @@ __inline int to_up_host(struct __sk_buff *skb, struct event *t, const struct iph
 
 	if (!cfg || ip->saddr != v4_load(cfg->snat_ip) || pkt_parse(skb, ip, &p) < 0 || p.icmp_error)
 		return TC_ACT_OK;
-	e = nat_find(&p, &ct, now);
+	e = nat_find(&p, &ct, now, t->ifindex);
 	if (e) {
 		ct_update(ct, cfg, &p, e->flags & NAT_F_REPLY, now);
 		if (nat_rewrite(skb, &p, &e->to) < 0)

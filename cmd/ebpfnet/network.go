@@ -43,7 +43,10 @@ func networkCommand() *cli.Command {
 // args returns exactly n positional arguments or a usage error.
 func args(c *cli.Context, n int) ([]string, error) {
 	if c.NArg() != n {
-		return nil, fmt.Errorf("%s takes %d argument(s): %s", c.Command.FullName(), n, c.Command.ArgsUsage)
+		// HelpName is the whole path, "ebpfnet network create"; FullName
+		// would say only "create".
+		name := strings.TrimPrefix(c.Command.HelpName, c.App.Name+" ")
+		return nil, fmt.Errorf("%s takes %d argument(s): %s", name, n, c.Command.ArgsUsage)
 	}
 	return c.Args().Slice(), nil
 }

@@ -56,9 +56,6 @@ func unpublish(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(out) == 0 {
-		return fmt.Errorf("no publication of %s matches %v", ep, specs)
-	}
 	printPorts(out, false)
 	return nil
 }

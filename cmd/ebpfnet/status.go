@@ -2,10 +2,14 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/ebpfnet/ebpfnet/datapath/api"
 )
 
 func statusCommand() *cli.Command {
@@ -28,7 +32,9 @@ func status(c *cli.Context) error {
 	fmt.Printf("daemon:     pid %d, version %s, up %s\n", st.PID, st.Version, time.Since(st.Started).Round(time.Second))
 	fmt.Printf("state:      %s\nbpffs:      %s\nsocket:     %s\n", st.StateDir, st.BPFFS, st.Socket)
 	fmt.Printf("uplink:     %s\nattach:     %s\n", orDash(st.Uplink), st.AttachMode)
-	fmt.Printf("networks:   %d\nendpoints:  %d\ndrops:      %d (ebpfnet bpf stats)\n", st.Networks, st.Endpoints, st.Drops)
+	fmt.Printf("networks:   %d\nendpoints:  %d\ndrops:      %d (%sebpfnet bpf stats)\n", st.Networks, st.Endpoints, st.Drops,
+		byReason(st.DropsBy))
+	fmt.Printf("evicted:    %d packets of flows that lost an entry to a full enet_ct or enet_nat\n", st.Evicted)
 	fmt.Printf("daemon:     %d fds, %d goroutines, %.1f MiB resident\n\n", st.Resources.FDs, st.Resources.Goroutines,
 		float64(st.Resources.RSSBytes)/(1<<20))
 	t := newTable("PROGRAM", "ID", "INTERFACE", "IFINDEX", "HOOK", "MODE")
@@ -39,8 +45,12 @@ func status(c *cli.Context) error {
 		return err
 	}
 	fmt.Println()
+	warnings, err := pools(st.Pools)
+	if err != nil {
+		return err
+	}
+	fmt.Println()
 	t = newTable("MAP", "TYPE", "ENTRIES", "MAX", "FULL")
-	var warnings []string
 	for _, m := range st.Maps {
 		full := 100 * float64(m.Entries) / float64(max(m.MaxEntries, 1))
 		t.row(m.Name, m.Type, fmt.Sprint(m.Entries), fmt.Sprint(m.MaxEntries), fmt.Sprintf("%.1f%%", full))
@@ -51,10 +61,46 @@ func status(c *cli.Context) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
+	if st.Evicted > 0 {
+		warnings = append(warnings, fmt.Sprintf("%d packets came for flows evicted from a full enet_ct or enet_nat: "+
+			"a flow that lost its conntrack entry starts over, which breaks a TCP connection; raise --ct-max and --nat-max",
+			st.Evicted))
+	}
 	for _, w := range warnings {
 		fmt.Println("warning:", w)
 	}
 	return nil
+}
+
+// pools prints each network's use of its limits and warns of full ones.
+func pools(use []api.NetworkUse) ([]string, error) {
+	var warnings []string
+	t := newTable("NETWORK", "POOL", "ADDRESSES", "FREE", "BRIDGE-PORTS")
+	for _, u := range use {
+		t.row(u.Network, u.Pool, fmt.Sprint(u.Addresses), fmt.Sprint(u.FreeAddresses),
+			fmt.Sprintf("%d/%d", u.BridgePorts, u.MaxBridgePorts))
+		if u.FreeAddresses == 0 {
+			warnings = append(warnings, fmt.Sprintf("network %s has no free address in %s: new endpoints on it are refused",
+				u.Network, u.Pool))
+		}
+		if u.BridgePorts >= u.MaxBridgePorts {
+			warnings = append(warnings, fmt.Sprintf("network %s has %d bridge ports, the kernel's limit: "+
+				"new endpoints on it are refused", u.Network, u.BridgePorts))
+		}
+	}
+	return warnings, t.flush()
+}
+
+// byReason is "reason n, ...; " for the reasons that have drops.
+func byReason(by map[string]uint64) string {
+	var parts []string
+	for _, r := range slices.Sorted(maps.Keys(by)) {
+		parts = append(parts, fmt.Sprintf("%s %d", r, by[r]))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return strings.Join(parts, ", ") + "; "
 }
 
 // mapWarning explains what a nearly full map means for traffic.

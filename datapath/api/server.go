@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path"
+	"strings"
 )
 
 // maxBody bounds every request body; nothing the API takes is near it.
@@ -99,9 +101,36 @@ func Handler(b Backend) http.Handler {
 	mux.Handle("POST /v1/bpf/trace", call(func(ctx context.Context, _ *http.Request, in Trace) (*empty, error) { return nil, b.SetTrace(ctx, in) }))
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allowed := methodsOn(mux, r); len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeError(w, &StatusError{http.StatusMethodNotAllowed,
+				fmt.Sprintf("%s %s: the call takes %s", r.Method, r.URL.Path, strings.Join(allowed, " or "))})
+			return
+		}
 		writeError(w, NotFound("no API route %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The mux would redirect /v1/networks/../status to another call,
+		// which a client may follow with its method and body.
+		if p := r.URL.Path; p != path.Clean(p) {
+			writeError(w, BadRequest("path %.80q is not clean: no API route has empty, . or .. segments", p))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// methodsOn lists the methods the API takes on the request's path.
+func methodsOn(mux *http.ServeMux, r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		other := r.Clone(r.Context())
+		other.Method = m
+		if _, pattern := mux.Handler(other); pattern != "/" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // call adapts a typed function to an http.Handler: it decodes the body
@@ -140,12 +169,13 @@ func decode[T any](r *http.Request, v *T) error {
 	case errors.As(err, &tooBig):
 		return &StatusError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over %d bytes", maxBody)}
 	case err != nil:
-		return BadRequest("bad request body: %v", err)
+		// The decoder's message can quote a field name of any length.
+		return BadRequest("bad request body: %.200v", err)
 	}
-	if dec.More() {
+	switch _, err := dec.Token(); {
+	case err == nil:
 		return BadRequest("bad request body: more than one JSON value")
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	case !errors.Is(err, io.EOF):
 		return BadRequest("bad request body: trailing data after the JSON value")
 	}
 	return nil

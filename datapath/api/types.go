@@ -110,9 +110,27 @@ type Status struct {
 	Programs   []Program `json:"programs"`
 	Maps       []MapFill `json:"maps"`
 	Drops      uint64    `json:"drops"`
-	Networks   int       `json:"networks"`
-	Endpoints  int       `json:"endpoints"`
-	Resources  Resources `json:"resources"`
+	// DropsBy is Drops per reason, as `ebpfnet bpf stats` names them.
+	DropsBy map[string]uint64 `json:"drops_by_reason"`
+	// Evicted counts packets of flows that lost an entry to a full
+	// enet_ct or enet_nat (flow-evicted in enet_stats).
+	Evicted   uint64       `json:"flows_evicted"`
+	Networks  int          `json:"networks"`
+	Endpoints int          `json:"endpoints"`
+	Pools     []NetworkUse `json:"pools"`
+	Resources Resources    `json:"resources"`
+}
+
+// NetworkUse is how much of a network's two limits its endpoints take:
+// addresses of its pool and ports of its bridge. A full one refuses the
+// next endpoint with a 409.
+type NetworkUse struct {
+	Network        string `json:"network"`
+	Pool           string `json:"pool"` // where addresses come from: the ip-range, else the subnet
+	Addresses      int    `json:"addresses"`
+	FreeAddresses  int    `json:"free_addresses"`
+	BridgePorts    int    `json:"bridge_ports"`
+	MaxBridgePorts int    `json:"max_bridge_ports"` // the kernel's
 }
 
 // Resources is what the daemon process holds, for spotting leaks.

@@ -21,9 +21,7 @@ type Pool struct {
 
 // LastAddr is the highest address of an IPv4 prefix: its broadcast address.
 func LastAddr(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As4()
-	n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	n |= ^uint32(0) >> p.Bits()
+	n := u32(p.Masked().Addr()) | ^uint32(0)>>p.Bits()
 	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
 }
 
@@ -48,6 +46,30 @@ func (p Pool) bounds() (netip.Addr, netip.Addr) {
 		rhi = hi
 	}
 	return rlo, rhi
+}
+
+// Use is how many addresses of the dynamic range the used ones take and
+// how many are left to give out; the gateway is neither.
+func (p Pool) Use(used map[netip.Addr]bool) (taken, free int) {
+	lo, hi := p.bounds()
+	if hi.Less(lo) {
+		return 0, 0
+	}
+	size := int(u32(hi)-u32(lo)) + 1
+	if !p.Gateway.Less(lo) && !hi.Less(p.Gateway) {
+		size--
+	}
+	for a := range used {
+		if a != p.Gateway && !a.Less(lo) && !hi.Less(a) {
+			taken++
+		}
+	}
+	return taken, size - taken
+}
+
+func u32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
 // Next returns the first free address after last, wrapping around once.

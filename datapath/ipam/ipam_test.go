@@ -6,11 +6,16 @@ import (
 	"testing"
 )
 
-func usedSet(addrs ...string) func(netip.Addr) bool {
+func usedMap(addrs ...string) map[netip.Addr]bool {
 	m := map[netip.Addr]bool{}
 	for _, a := range addrs {
 		m[netip.MustParseAddr(a)] = true
 	}
+	return m
+}
+
+func usedSet(addrs ...string) func(netip.Addr) bool {
+	m := usedMap(addrs...)
 	return func(a netip.Addr) bool { return m[a] }
 }
 
@@ -74,5 +79,38 @@ func TestCheckStatic(t *testing.T) {
 		if (err == nil) != ok {
 			t.Errorf("%s: err = %v, want ok=%v", addr, err, ok)
 		}
+	}
+}
+
+func TestUse(t *testing.T) {
+	pool := Pool{Subnet: netip.MustParsePrefix("10.0.0.0/29"), Gateway: netip.MustParseAddr("10.0.0.1")}
+	ranged := pool
+	ranged.Range = netip.MustParsePrefix("10.0.0.4/30")
+	tests := []struct {
+		name        string
+		pool        Pool
+		used        []string
+		taken, free int
+	}{
+		{"empty", pool, nil, 0, 5},
+		{"some", pool, []string{"10.0.0.2", "10.0.0.6"}, 2, 3},
+		{"full", pool, []string{"10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"}, 5, 0},
+		{"range, static address outside it", ranged, []string{"10.0.0.2", "10.0.0.4"}, 1, 2},
+		{"range without the gateway", Pool{Subnet: ranged.Subnet, Range: ranged.Range, Gateway: netip.MustParseAddr("10.0.0.2")},
+			nil, 0, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			used := usedMap(tc.used...)
+			taken, free := tc.pool.Use(used)
+			if taken != tc.taken || free != tc.free {
+				t.Fatalf("Use = %d taken, %d free; want %d, %d", taken, free, tc.taken, tc.free)
+			}
+			// Next agrees: a pool with nothing free is full.
+			_, err := tc.pool.Next(netip.Addr{}, func(a netip.Addr) bool { return used[a] })
+			if (tc.free == 0) != errors.Is(err, ErrFull) {
+				t.Fatalf("%d free, but Next says %v", tc.free, err)
+			}
+		})
 	}
 }

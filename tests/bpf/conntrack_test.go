@@ -116,17 +116,22 @@ func lifePackets(proto string, tcp uint8) (fwd, back pkt) {
 }
 
 // TestStaleFlows: a flow whose conntrack entry expired, or is gone while its
-// translations stay, is dead: its next packet starts it again, with fresh
-// entries in place of the old.
+// translations stay, or whose forward translation is gone while the rest
+// stays, starts again with its next packet, from the same port, with fresh
+// entries in place of the old. A gone entry is what the LRU eviction of a
+// full enet_ct or enet_nat leaves, and the packet is counted as
+// flow-evicted.
 func TestStaleFlows(t *testing.T) {
 	w := newNodeWorld(t)
 	udp := out(m1, remote).udp(40000, 53)
 	cases := []struct {
-		name string
-		kill func(n *node)
+		name    string
+		kill    func(n *node)
+		evicted uint64
 	}{
-		{"expired", func(n *node) { n.expire(udp.tuple()) }},
-		{"conntrack entry gone", func(n *node) { n.forgetCT(udp.tuple()) }},
+		{"expired", func(n *node) { n.expire(udp.tuple()) }, 0},
+		{"conntrack entry gone", func(n *node) { n.forgetCT(udp.tuple()) }, 1},
+		{"forward translation gone", func(n *node) { must(n.t, n.Maps.NAT.Delete(udp.tuple())) }, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -145,6 +150,9 @@ func TestStaleFlows(t *testing.T) {
 					f.CreatedNs, f.PacketsOrig, before, after)
 			}
 			checkExpiry(t, f, before, after, toUDP)
+			if got := n.counter(m1.Ifindex, flowEvicted); got.Packets != tc.evicted {
+				t.Errorf("flow-evicted counts %d packets, want %d", got.Packets, tc.evicted)
+			}
 		})
 	}
 }

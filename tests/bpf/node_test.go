@@ -79,6 +79,7 @@ const (
 	direct       = loader.EnetReasonREASON_DROP_DIRECT
 	noFlow       = loader.EnetReasonREASON_DROP_NO_FLOW
 	tooBig       = loader.EnetReasonREASON_DROP_TOO_BIG
+	flowEvicted  = loader.EnetReasonREASON_FLOW_EVICTED
 )
 
 // nodeConfig is enet_config as the daemon writes it for the node.

@@ -45,7 +45,7 @@ type probeReply struct {
 
 func probe(args []string) error {
 	if len(args) < 3 {
-		return fmt.Errorf("usage: serve|dial|stream|bind PROTO ADDR ... | raw DEV MAC SRC DST")
+		return fmt.Errorf("usage: serve|dial|stream|bind PROTO ADDR ... | raw DEV MAC SRC DST | nochmod PROG ARG...")
 	}
 	switch args[0] {
 	case "serve":
@@ -75,6 +75,8 @@ func probe(args []string) error {
 		return rawUDP(args[1:])
 	case "bind":
 		return bind(args[1], args[2])
+	case "nochmod":
+		return noChmod(args[1:])
 	}
 	return fmt.Errorf("unknown probe %q", args[0])
 }
