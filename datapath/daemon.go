@@ -217,8 +217,11 @@ func (m *Manager) serve(ctx context.Context, l net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	gcCtx, stopGC := context.WithCancel(ctx)
-	defer stopGC()
-	go m.gcLoop(gcCtx)
+	gcDone := make(chan struct{})
+	go func() { defer close(gcDone); m.gcLoop(gcCtx) }()
+	// Run closes the maps when serve returns: a collection half way
+	// would go on with closed descriptors, or with numbers reused by then.
+	defer func() { stopGC(); <-gcDone }()
 	m.log.Info("daemon ready", zapStr("socket", m.cfg.Socket), zap.Int("pid", os.Getpid()))
 	select {
 	case <-ctx.Done():

@@ -16,13 +16,23 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:   "status",
 		Usage:  "the daemon, its attached programs and how full its maps are",
-		Flags:  []cli.Flag{jsonFlag},
+		Flags:  []cli.Flag{jsonFlag, gcFlag},
 		Action: status,
 	}
 }
 
+// gcFlag makes the memory figures comparable from one status to the next,
+// as a check for leaks needs.
+var gcFlag = &cli.BoolFlag{Name: "gc", Usage: "have the daemon collect garbage first, so its memory figures are what it holds"}
+
 func status(c *cli.Context) error {
-	st, err := client(c).Status(c.Context)
+	cl := client(c)
+	if c.Bool("gc") {
+		if err := cl.FreeMemory(c.Context); err != nil {
+			return err
+		}
+	}
+	st, err := cl.Status(c.Context)
 	if err != nil {
 		return err
 	}
@@ -35,8 +45,9 @@ func status(c *cli.Context) error {
 	fmt.Printf("networks:   %d\nendpoints:  %d\ndrops:      %d (%sebpfnet bpf stats)\n", st.Networks, st.Endpoints, st.Drops,
 		byReason(st.DropsBy))
 	fmt.Printf("evicted:    %d packets of flows that lost an entry to a full enet_ct or enet_nat\n", st.Evicted)
-	fmt.Printf("daemon:     %d fds, %d goroutines, %.1f MiB resident\n\n", st.Resources.FDs, st.Resources.Goroutines,
-		float64(st.Resources.RSSBytes)/(1<<20))
+	r := st.Resources
+	fmt.Printf("daemon:     %d fds, %d goroutines, %.1f MiB heap, %.1f MiB resident\n\n", r.FDs, r.Goroutines,
+		float64(r.HeapBytes)/(1<<20), float64(r.RSSBytes)/(1<<20))
 	t := newTable("PROGRAM", "ID", "INTERFACE", "IFINDEX", "HOOK", "MODE")
 	for _, p := range st.Programs {
 		t.row(p.Name, fmt.Sprint(p.ID), p.Interface, fmt.Sprint(p.Ifindex), p.Hook, p.Mode)

@@ -37,6 +37,9 @@ func NewClient(socket string) *Client {
 	return &Client{socket: socket, http: &http.Client{Transport: tr}}
 }
 
+// Close lets go of the client's idle connections to the daemon.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
 // Do sends one request and decodes the answer into out (if not nil).
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
@@ -91,6 +94,11 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 // Stop asks the daemon to exit, leaving the datapath in place.
 func (c *Client) Stop(ctx context.Context) error {
 	return c.Do(ctx, http.MethodPost, "/v1/daemon/stop", nil, nil)
+}
+
+// FreeMemory has the daemon collect garbage and return it to the kernel.
+func (c *Client) FreeMemory(ctx context.Context) error {
+	return c.Do(ctx, http.MethodPost, "/v1/daemon/gc", nil, nil)
 }
 
 // Reset removes everything ebpfnet created; the daemon exits after it.

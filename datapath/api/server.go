@@ -18,6 +18,7 @@ const maxBody = 1 << 20
 type Backend interface {
 	Status(ctx context.Context) (*Status, error)
 	Stop(ctx context.Context) error
+	FreeMemory(ctx context.Context) error
 	Reset(ctx context.Context) error
 
 	CreateNetwork(ctx context.Context, req NetworkCreate) (*Network, error)
@@ -52,6 +53,7 @@ func Handler(b Backend) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/status", call(func(ctx context.Context, _ *http.Request, _ empty) (*Status, error) { return b.Status(ctx) }))
 	mux.Handle("POST /v1/daemon/stop", call(func(ctx context.Context, _ *http.Request, _ empty) (*empty, error) { return nil, b.Stop(ctx) }))
+	mux.Handle("POST /v1/daemon/gc", call(func(ctx context.Context, _ *http.Request, _ empty) (*empty, error) { return nil, b.FreeMemory(ctx) }))
 	mux.Handle("POST /v1/system/reset", call(func(ctx context.Context, _ *http.Request, _ empty) (*empty, error) { return nil, b.Reset(ctx) }))
 
 	mux.Handle("POST /v1/networks", call(func(ctx context.Context, _ *http.Request, in NetworkCreate) (*Network, error) {

@@ -137,7 +137,8 @@ type NetworkUse struct {
 type Resources struct {
 	FDs        int    `json:"fds"`
 	Goroutines int    `json:"goroutines"`
-	RSSBytes   uint64 `json:"rss_bytes"`
+	HeapBytes  uint64 `json:"heap_bytes"` // Go heap in use (HeapInuse)
+	RSSBytes   uint64 `json:"rss_bytes"`  // VmRSS
 }
 
 // Program is a datapath program attached to an interface.
