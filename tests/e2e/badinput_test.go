@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/tests/world"
 )
@@ -79,9 +82,7 @@ func (c *apiClient) state(t *testing.T) map[string]string {
 	}
 	sum := sha256.Sum256(db)
 	s["store file sha256"] = hex.EncodeToString(sum[:])
-	// Not -d: a bridge's details hold timers that run on; not IPv6
-	// addresses, which change as duplicate address detection ends.
-	s["ip link"] = c.w.MustExec(c.w.Node, "ip", "-o", "link", "show")
+	s["links"] = nodeLinks(t, c.w)
 	s["ip addr"] = c.w.MustExec(c.w.Node, "ip", "-o", "-4", "addr", "show")
 	s["sockets"] = c.w.MustExec(c.w.Node, "ss", "-Hlntu")
 	var ns []string
@@ -93,6 +94,36 @@ func (c *apiClient) state(t *testing.T) map[string]string {
 	}
 	s["netns"] = strings.Join(ns, " ")
 	return s
+}
+
+// nodeLinks lists the node's devices as netlink gives them: not `ip link`,
+// which now and then prints "Peer netns reference is invalid" for a veth
+// while other namespaces of the machine come and go. No bridge details,
+// whose timers run on, and no IPv6 addresses, which change as duplicate
+// address detection ends.
+func nodeLinks(t *testing.T, w *world.World) string {
+	t.Helper()
+	ns, err := netns.GetFromName(w.Node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ls, err := h.LinkList()
+	if err != nil {
+		t.Fatalf("list the node's devices: %v", err)
+	}
+	var b strings.Builder
+	for _, l := range ls {
+		a := l.Attrs()
+		fmt.Fprintf(&b, "%d %s %s %s mtu %d master %d %s alias %q\n",
+			a.Index, a.Name, l.Type(), a.Flags, a.MTU, a.MasterIndex, a.HardwareAddr, a.Alias)
+	}
+	return b.String()
 }
 
 // settled is the state once it holds still: devices of endpoints just

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/tests/world"
 )
@@ -99,40 +102,48 @@ func mustFailCLI(t *testing.T, w *world.World, want string, args ...string) {
 	}
 }
 
-// link is a device as `ip -j -d link` shows it.
+// link is a device of a namespace.
 type link struct {
-	Name   string `json:"ifname"`
-	Index  int    `json:"ifindex"`
-	MTU    int    `json:"mtu"`
-	Alias  string `json:"ifalias"`
-	Master string `json:"master"`
-	Addr   string `json:"address"`
+	Name   string
+	Index  int
+	MTU    int
+	Alias  string
+	Master string
+	Addr   string
 }
 
 // links lists the devices of a world's namespace by name; ns "" (w may be
-// nil) is the machine's own, only ever read.
+// nil) is the machine's own, only ever read. It asks netlink rather than
+// `ip link`, which now and then fails with "Peer netns reference is
+// invalid" for a veth while other namespaces come and go.
 func links(t *testing.T, w *world.World, ns string) map[string]link {
 	t.Helper()
-	argv := []string{"ip", "-j", "-d", "link", "show"}
-	var out []byte
-	var err error
-	if ns == "" {
-		out, err = exec.Command(argv[0], argv[1:]...).Output()
-	} else {
-		var s string
-		s, err = w.Exec(ns, argv...)
-		out = []byte(s)
+	h, err := netlink.NewHandle()
+	if ns != "" {
+		var nsh netns.NsHandle
+		if nsh, err = netns.GetFromName(ns); err != nil {
+			t.Fatalf("open netns %s: %v", ns, err)
+		}
+		defer nsh.Close()
+		h, err = netlink.NewHandleAt(nsh)
 	}
 	if err != nil {
-		t.Fatalf("ip link in %q: %v", ns, err)
+		t.Fatalf("netlink in %q: %v", ns, err)
 	}
-	var ls []link
-	if err := json.Unmarshal(out, &ls); err != nil {
-		t.Fatalf("ip link in %q: decode: %v", ns, err)
+	defer h.Close()
+	ls, err := h.LinkList()
+	if err != nil {
+		t.Fatalf("list devices in %q: %v", ns, err)
+	}
+	byIndex := map[int]string{}
+	for _, l := range ls {
+		byIndex[l.Attrs().Index] = l.Attrs().Name
 	}
 	m := map[string]link{}
 	for _, l := range ls {
-		m[l.Name] = l
+		a := l.Attrs()
+		m[a.Name] = link{Name: a.Name, Index: a.Index, MTU: a.MTU, Alias: a.Alias,
+			Master: byIndex[a.MasterIndex], Addr: a.HardwareAddr.String()}
 	}
 	return m
 }
