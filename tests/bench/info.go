@@ -75,7 +75,7 @@ func notes(h *harness) []string {
 		"Scale: S publishes N TCP ports (N-1 fillers, then the measured one last, where a rule-by-rule datapath finds it last); " +
 			"ext opens new connections to the measured one. ebpfnet publishes with one `ebpfnet publish` (process start included); " +
 			"the reference plugins take ports only at ADD, so the CNI figure is one ADD of S (bridge, host-local, portmap). " +
-			fmt.Sprintf("Each is timed once per N and stopped after %s (-publish-timeout); the peer does not try an N that "+
+			fmt.Sprintf("Each is timed in every round and stopped after %s (-publish-timeout); the peer does not try an N that "+
 				"a smaller one shows it cannot finish in time, as portmap adds its iptables rules one at a time.", o.PublishTimeout),
 		fmt.Sprintf("Endpoints: ebpfnet runs `ebpfnet endpoint create` %d times, then one `ebpfnet endpoint rm` of all; "+
 			"CNI runs %d ADDs (each making its netns first, as a runtime does) then %d DELs in one libcni process.", o.Endpoints, o.Endpoints, o.Endpoints),
