@@ -1,10 +1,15 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"net"
+	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 )
@@ -108,5 +113,45 @@ func TestFullConntrackTable(t *testing.T) {
 	out := w.MustCLI("status")
 	if !strings.Contains(out, "packets came for flows evicted from a full enet_ct or enet_nat") {
 		t.Errorf("status does not warn of the evictions:\n%s", out)
+	}
+}
+
+// Issue 6, point 7: a Linux bridge takes at most 1,023 ports (BR_MAX_PORTS,
+// port 0 reserved). The daemon fills one for real, then refuses the next
+// endpoint with a 409 that names the limit, rather than failing in the
+// kernel half way; status shows the bridge full.
+func TestBridgePortLimit(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.MustCLI("network", "create", "big", "--subnet", "10.42.0.0/21")
+	cl := api.NewClient(w.Socket)
+	t.Cleanup(cl.Close)
+	ctx := context.Background()
+	start := time.Now()
+	for i := range 1023 {
+		if _, err := cl.CreateEndpoint(ctx, api.EndpointCreate{Name: w.Name(fmt.Sprint("p", i)), Network: "big"}); err != nil {
+			t.Fatalf("endpoint %d of 1023: %v", i+1, err)
+		}
+	}
+	t.Logf("1023 endpoints created in %v", time.Since(start).Round(time.Millisecond))
+	_, err := cl.CreateEndpoint(ctx, api.EndpointCreate{Name: w.Name("one-more"), Network: "big"})
+	if api.Code(err) != http.StatusConflict || !strings.Contains(fmt.Sprint(err), "is full, a Linux bridge takes at most 1023 ports") {
+		t.Fatalf("the 1024th endpoint: %d %v; want a 409 naming the bridge's limit", api.Code(err), err)
+	}
+	bridge := inspectNetwork(t, w, "big").Bridge
+	ports := 0
+	for _, l := range links(t, w, w.Node) {
+		if l.Master == bridge {
+			ports++
+		}
+	}
+	if ports != 1023 {
+		t.Errorf("bridge %s has %d ports, want 1023", bridge, ports)
+	}
+	if u := poolOf(t, status(t, w), "big"); u.BridgePorts != 1023 || u.MaxBridgePorts != 1023 {
+		t.Errorf("status shows %d/%d bridge ports, want 1023/1023", u.BridgePorts, u.MaxBridgePorts)
+	}
+	if _, err := os.Stat("/run/netns/" + w.Name("one-more")); err == nil {
+		t.Errorf("the refused endpoint left its netns")
 	}
 }
