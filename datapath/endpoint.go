@@ -61,13 +61,7 @@ func (m *Manager) CreateEndpoint(ctx context.Context, req api.EndpointCreate) (*
 	v := endpointView(ep)
 	if len(pubs) > 0 {
 		// An adopted namespace's processes may have sent already.
-		if err := m.flushFlows(masqueradeFrom(pubs, ep.Interfaces[0].IP)); err != nil {
-			m.log.Warn("remove masquerade flows from published ports", zapEp(ep.Name), zapErr(err))
-		}
-		m.log.Info("ports published", zapEp(ep.Name), zapInt("ports", len(pubs)))
-		for _, p := range pubs {
-			v.Ports = append(v.Ports, portView(&p.port, ep.Interfaces[0].IP))
-		}
+		v.Ports = m.published(ep.Name, pubs, ep.Interfaces[0].IP)
 	}
 	return &v, nil
 }

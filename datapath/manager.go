@@ -130,7 +130,6 @@ func endpointView(e *store.Endpoint) api.Endpoint {
 	return v
 }
 
-// usedAddrs is every address handed out on a network.
 // networksAndEndpoints reads both in one transaction.
 func (m *Manager) networksAndEndpoints() (nets []store.Network, eps []store.Endpoint, err error) {
 	err = m.store.View(func(tx *store.Tx) error {
@@ -143,6 +142,7 @@ func (m *Manager) networksAndEndpoints() (nets []store.Network, eps []store.Endp
 	return nets, eps, err
 }
 
+// usedAddrs is every address handed out on a network.
 func usedAddrs(eps []store.Endpoint, network string) map[netip.Addr]bool {
 	used := map[netip.Addr]bool{}
 	for _, e := range eps {

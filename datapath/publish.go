@@ -71,6 +71,13 @@ func (m *Manager) publish(endpoint string, specs []string) ([]api.Port, error) {
 		release(pubs)
 		return nil, err
 	}
+	return m.published(endpoint, pubs, target), nil
+}
+
+// published finishes publications the store and the datapath hold: the
+// endpoint's masquerade flows from their ports go (see masqueradeFrom),
+// and they are reported as the API shows them.
+func (m *Manager) published(endpoint string, pubs []publication, target netip.Addr) []api.Port {
 	if err := m.flushFlows(masqueradeFrom(pubs, target)); err != nil {
 		m.log.Warn("remove masquerade flows from published ports", zapEp(endpoint), zapErr(err))
 	}
@@ -79,7 +86,7 @@ func (m *Manager) publish(endpoint string, specs []string) ([]api.Port, error) {
 		out[i] = portView(&p.port, target)
 	}
 	m.log.Info("ports published", zapEp(endpoint), zapInt("ports", len(pubs)))
-	return out, nil
+	return out
 }
 
 // publishTarget is the address published ports of an endpoint lead to:
@@ -102,7 +109,7 @@ func publishTarget(tx *store.Tx, endpoint string) (netip.Addr, error) {
 	if err := noPublishOn(endpoint, n); err != nil {
 		return netip.Addr{}, err
 	}
-	return ep.Interfaces[0].IP, nil
+	return publishedTo(ep), nil
 }
 
 func noPublishOn(endpoint string, n *store.Network) error {

@@ -19,16 +19,7 @@ import (
 func (m *Manager) reconcile() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var nets []store.Network
-	var eps []store.Endpoint
-	err := m.store.View(func(tx *store.Tx) error {
-		var err error
-		if nets, err = tx.Networks(); err != nil {
-			return err
-		}
-		eps, err = tx.Endpoints()
-		return err
-	})
+	nets, eps, err := m.networksAndEndpoints()
 	if err != nil {
 		return err
 	}

@@ -29,9 +29,11 @@ __inline void flow_delete(const struct ct_key *key, const struct ct_key *reply)
 }
 
 /* flow_evicted counts a packet, seen on ifindex, of a flow that lost an
- * entry to a full map (LRU). Only an eviction leaves a flow's translation
- * without its conntrack entry, or its reply translation without the
- * forward one: every removal deletes the translations first, reply first. */
+ * entry to a full map (LRU). Only an eviction leaves a flow's reply
+ * translation without the forward one, and, but for the instant in which
+ * the userspace GC removes a flow expired a second ago (conntrack entry
+ * first, maps/gc.go), its translations without its conntrack entry: the
+ * datapath deletes the translations first, reply first. */
 static __noinline int flow_evicted(__u32 ifindex, __u32 len)
 {
 	count(ifindex, REASON_FLOW_EVICTED, len);

@@ -18,9 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/tests/world"
 )
@@ -96,32 +93,15 @@ func (c *apiClient) state(t *testing.T) map[string]string {
 	return s
 }
 
-// nodeLinks lists the node's devices as netlink gives them: not `ip link`,
-// which now and then prints "Peer netns reference is invalid" for a veth
-// while other namespaces of the machine come and go. No bridge details,
-// whose timers run on, and no IPv6 addresses, which change as duplicate
-// address detection ends.
+// nodeLinks lists the node's devices (from netlink: see links), with no
+// bridge details, whose timers run on, and no IPv6 addresses, which change
+// as duplicate address detection ends.
 func nodeLinks(t *testing.T, w *world.World) string {
 	t.Helper()
-	ns, err := netns.GetFromName(w.Node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	ls, err := h.LinkList()
-	if err != nil {
-		t.Fatalf("list the node's devices: %v", err)
-	}
+	ls := links(t, w, w.Node)
 	var b strings.Builder
-	for _, l := range ls {
-		a := l.Attrs()
-		fmt.Fprintf(&b, "%d %s %s %s mtu %d master %d %s alias %q\n",
-			a.Index, a.Name, l.Type(), a.Flags, a.MTU, a.MasterIndex, a.HardwareAddr, a.Alias)
+	for _, name := range slices.Sorted(maps.Keys(ls)) {
+		fmt.Fprintf(&b, "%+v\n", ls[name])
 	}
 	return b.String()
 }

@@ -423,15 +423,17 @@ func worldNetns(w *world.World) []string {
 	return out
 }
 
-// openNode opens the node netns and a netlink handle in it.
-func openNode(w *world.World) (netns.NsHandle, *netlink.Handle, error) {
-	ns, err := netns.GetFromName(w.Node)
-	if err != nil {
-		return ns, nil, err
+// netlinkAt is a netlink handle in the namespace at path (a /run/netns
+// entry or a /proc/PID/ns/net), or in the machine's own for "". Its sockets
+// stay in that namespace, so the namespace handle is let go at once.
+func netlinkAt(path string) (*netlink.Handle, error) {
+	if path == "" {
+		return netlink.NewHandle()
 	}
-	h, err := netlink.NewHandleAt(ns)
+	ns, err := netns.GetFromPath(path)
 	if err != nil {
-		ns.Close()
+		return nil, fmt.Errorf("open netns %s: %w", path, err)
 	}
-	return ns, h, err
+	defer ns.Close()
+	return netlink.NewHandleAt(ns)
 }

@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/tests/world"
 )
@@ -105,8 +102,10 @@ func mustFailCLI(t *testing.T, w *world.World, want string, args ...string) {
 // link is a device of a namespace.
 type link struct {
 	Name   string
+	Kind   string // veth, bridge, ...
 	Index  int
 	MTU    int
+	Flags  string // up, broadcast, ...
 	Alias  string
 	Master string
 	Addr   string
@@ -118,15 +117,11 @@ type link struct {
 // invalid" for a veth while other namespaces come and go.
 func links(t *testing.T, w *world.World, ns string) map[string]link {
 	t.Helper()
-	h, err := netlink.NewHandle()
+	path := ""
 	if ns != "" {
-		var nsh netns.NsHandle
-		if nsh, err = netns.GetFromName(ns); err != nil {
-			t.Fatalf("open netns %s: %v", ns, err)
-		}
-		defer nsh.Close()
-		h, err = netlink.NewHandleAt(nsh)
+		path = "/run/netns/" + ns
 	}
+	h, err := netlinkAt(path)
 	if err != nil {
 		t.Fatalf("netlink in %q: %v", ns, err)
 	}
@@ -142,8 +137,8 @@ func links(t *testing.T, w *world.World, ns string) map[string]link {
 	m := map[string]link{}
 	for _, l := range ls {
 		a := l.Attrs()
-		m[a.Name] = link{Name: a.Name, Index: a.Index, MTU: a.MTU, Alias: a.Alias,
-			Master: byIndex[a.MasterIndex], Addr: a.HardwareAddr.String()}
+		m[a.Name] = link{Name: a.Name, Kind: l.Type(), Index: a.Index, MTU: a.MTU, Flags: a.Flags.String(),
+			Alias: a.Alias, Master: byIndex[a.MasterIndex], Addr: a.HardwareAddr.String()}
 	}
 	return m
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/cilium/ebpf"
 	ebpflink "github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpfnet/ebpfnet/loader"
@@ -62,11 +61,10 @@ type insideView struct {
 
 func readKernel(w *world.World, s storeView) (kernelView, error) {
 	k := kernelView{netns: worldNetns(w), inside: map[string]*insideView{}, held: map[string]bool{}}
-	ns, h, err := openNode(w)
+	h, err := netlinkAt("/run/netns/" + w.Node)
 	if err != nil {
 		return k, fmt.Errorf("open node netns: %w", err)
 	}
-	defer ns.Close()
 	defer h.Close()
 	if k.links, k.addrs, err = readLinks(h); err != nil {
 		return k, err
@@ -117,12 +115,7 @@ func readInside(path string) (*insideView, error) {
 	if err := unix.Statfs(path, &fs); err != nil || fs.Type != unix.NSFS_MAGIC {
 		return nil, fmt.Errorf("%s is not a namespace", path)
 	}
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		return nil, err
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlinkAt(path)
 	if err != nil {
 		return nil, err
 	}
