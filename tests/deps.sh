@@ -24,7 +24,6 @@ declare -A need=(
 	[python3]=python3
 )
 declare -A files=(
-	[/usr/include/bpf/bpf_helpers.h]=libbpf-dev
 	[/usr/lib/cni/bridge]=containernetworking-plugins
 )
 
