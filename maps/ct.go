@@ -1,7 +1,6 @@
 package maps
 
 import (
-	"fmt"
 	"net/netip"
 
 	"github.com/cilium/ebpf"
@@ -11,7 +10,7 @@ import (
 
 // Tuple is a flow's IPv4 tuple in the direction a packet travels. For
 // ICMP echo the ports hold the identifier (source side in a request,
-// destination side in a reply), as in bpf/lib/l4.h.
+// destination side in a reply), as in bpf/lib/tuple.h.
 type Tuple struct {
 	Proto uint8
 	Src   netip.AddrPort
@@ -67,46 +66,13 @@ func (f Flow) entry() loader.EnetCtEntry {
 }
 
 // CT is enet_ct.
-type CT struct{ *ebpf.Map }
-
-// All lists every flow.
-func (m CT) All() ([]Flow, error) {
-	var out []Flow
-	err := dumpAll(m.Map, func(k loader.EnetCtKey, v loader.EnetCtEntry) { out = append(out, flowOf(k, v)) })
-	return out, err
+type CT struct {
+	tupleMap[loader.EnetCtEntry, Flow]
 }
 
-// Get reads one flow; ok is false when there is none.
-func (m CT) Get(t Tuple) (Flow, bool, error) {
-	v, ok, err := lookup[loader.EnetCtEntry](m.Map.Lookup, t)
-	if err != nil {
-		return Flow{}, false, fmt.Errorf("look up flow %v: %w", t, err)
-	}
-	return flowOf(t.Key(), v), ok, nil
-}
-
-// Take removes a flow's conntrack entry and returns what it was, in one
-// step: what is removed is what is returned, whatever the datapath wrote
-// meanwhile.
-func (m CT) Take(t Tuple) (Flow, bool, error) {
-	v, ok, err := lookup[loader.EnetCtEntry](m.Map.LookupAndDelete, t)
-	if err != nil {
-		return Flow{}, false, fmt.Errorf("take flow %v: %w", t, err)
-	}
-	return flowOf(t.Key(), v), ok, nil
-}
-
-// Restore puts back an entry Take removed, unless the datapath has written
-// its key since: then the datapath's entry is the newer.
-func (m CT) Restore(f Flow) error {
-	k, v := f.Tuple.Key(), f.entry()
-	return ignoreExist(m.Map.Update(&k, &v, ebpf.UpdateNoExist))
-}
-
-// Delete removes a flow's conntrack entry; a missing one is not an error.
-func (m CT) Delete(t Tuple) error {
-	k := t.Key()
-	return ignoreNotExist(m.Map.Delete(&k))
+func newCT(m *ebpf.Map) CT {
+	return CT{tupleMap[loader.EnetCtEntry, Flow]{m: m, what: "flow", view: flowOf,
+		raw: func(f Flow) (loader.EnetCtKey, loader.EnetCtEntry) { return f.Tuple.Key(), f.entry() }}}
 }
 
 // CTStateName is how `ebpfnet bpf ct` shows a state.

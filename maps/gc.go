@@ -10,7 +10,7 @@ import (
 // program, which decides and writes, is far shorter, so a flow the GC
 // removes is not one the datapath is refreshing (it refreshes only flows
 // it found live), and a translation without its conntrack entry is not
-// one of a flow being created (bpf/lib/nat.h writes the reply entry, the
+// one of a flow being created (bpf/lib/flow.h writes the reply entry, the
 // forward entry, then the conntrack entry).
 const GCGrace = time.Second
 

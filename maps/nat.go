@@ -1,8 +1,6 @@
 package maps
 
 import (
-	"fmt"
-
 	"github.com/cilium/ebpf"
 
 	"github.com/ebpfnet/ebpfnet/loader"
@@ -38,43 +36,11 @@ func (t Translation) entry() loader.EnetNatEntry {
 }
 
 // NAT is enet_nat.
-type NAT struct{ *ebpf.Map }
-
-// All lists every translation.
-func (m NAT) All() ([]Translation, error) {
-	var out []Translation
-	err := dumpAll(m.Map, func(k loader.EnetCtKey, v loader.EnetNatEntry) { out = append(out, translationOf(k, v)) })
-	return out, err
+type NAT struct {
+	tupleMap[loader.EnetNatEntry, Translation]
 }
 
-// Get reads one translation; ok is false when there is none.
-func (m NAT) Get(t Tuple) (Translation, bool, error) {
-	v, ok, err := lookup[loader.EnetNatEntry](m.Map.Lookup, t)
-	if err != nil {
-		return Translation{}, false, fmt.Errorf("look up translation %v: %w", t, err)
-	}
-	return translationOf(t.Key(), v), ok, nil
-}
-
-// Take removes a translation and returns what it was, in one step: what
-// is removed is what is returned, whatever the datapath wrote meanwhile.
-func (m NAT) Take(t Tuple) (Translation, bool, error) {
-	v, ok, err := lookup[loader.EnetNatEntry](m.Map.LookupAndDelete, t)
-	if err != nil {
-		return Translation{}, false, fmt.Errorf("take translation %v: %w", t, err)
-	}
-	return translationOf(t.Key(), v), ok, nil
-}
-
-// Restore puts back a translation Take removed, unless the datapath has
-// written its key since: then the datapath's entry is the newer.
-func (m NAT) Restore(t Translation) error {
-	k, v := t.Tuple.Key(), t.entry()
-	return ignoreExist(m.Map.Update(&k, &v, ebpf.UpdateNoExist))
-}
-
-// Delete removes a translation; a missing one is not an error.
-func (m NAT) Delete(t Tuple) error {
-	k := t.Key()
-	return ignoreNotExist(m.Map.Delete(&k))
+func newNAT(m *ebpf.Map) NAT {
+	return NAT{tupleMap[loader.EnetNatEntry, Translation]{m: m, what: "translation", view: translationOf,
+		raw: func(t Translation) (loader.EnetCtKey, loader.EnetNatEntry) { return t.Tuple.Key(), t.entry() }}}
 }

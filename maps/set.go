@@ -24,8 +24,8 @@ func For(dp *loader.Datapath) *Set {
 		Networks:  Networks{Networks: m.EnetNetworks, Subnets: m.EnetSubnets},
 		Stats:     Stats{m.EnetStats},
 		Config:    Config{m.EnetConfig},
-		CT:        CT{m.EnetCt},
-		NAT:       NAT{m.EnetNat},
+		CT:        newCT(m.EnetCt),
+		NAT:       newNAT(m.EnetNat),
 		Ports:     Ports{m.EnetPorts},
 		SockRevs:  SockRevs{m.EnetSockRev},
 	}
