@@ -7,15 +7,11 @@
 #include "lib/common.h"
 #include "lib/fib.h"
 #include "lib/ipv4.h"
-#include "lib/stats.h"
-#include "lib/uplink.h"
+#include "lib/to_up.h"
 
 SEC("tc")
 int enet_to_up(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
 	struct event t = { .ifindex = skb->ifindex, .len = skb->len };
 	struct iphdr *ip;
 
@@ -24,14 +20,8 @@ int enet_to_up(struct __sk_buff *skb)
 		skb->mark = 0;
 		return TC_ACT_OK;
 	}
-	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
-		return TC_ACT_OK;
-	t.ethertype = ETH_P_IP;
-	ip = ipv4_hdr(skb);
+	ip = ipv4_parse(skb, &t);
 	if (!ip)
 		return TC_ACT_OK;
-	t.proto = ip->protocol;
-	v4_store(t.saddr, ip->saddr);
-	v4_store(t.daddr, ip->daddr);
 	return to_up_host(skb, &t, ip);
 }

@@ -5,26 +5,27 @@
 #define ENET_BRIDGE_H
 
 #include "common.h"
+#include "eth.h"
 #include "maps.h"
-#include "stats.h"
+#include "verdict.h"
 
-/* to_gateway_mac: the frame is addressed to the bridge itself. */
-__inline int to_gateway_mac(struct __sk_buff *skb, const struct network *net)
+/* bridge_to_gateway_mac: the frame is addressed to the bridge itself. */
+static __always_inline int bridge_to_gateway_mac(struct __sk_buff *skb, const struct network *net)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
 
-	return (void *)(eth + 1) <= end && mac_eq(eth->h_dest, net->gateway_mac);
+	return (void *)(eth + 1) <= end && eth_addr_eq(eth->h_dest, net->gateway_mac);
 }
 
-/* to_bridge hands a unicast IPv4 packet to the bridge. With icc off the
+/* bridge_pass hands a unicast IPv4 packet to the bridge. With icc off the
  * bridge may carry it only to itself: a frame to another endpoint's MAC
  * would reach that endpoint whatever its IP says. */
-__inline int to_bridge(struct __sk_buff *skb, struct event *t, const struct network *net)
+static __always_inline int bridge_pass(struct __sk_buff *skb, struct event *t, const struct network *net)
 {
-	if (!(net->flags & NET_F_ICC) && !to_gateway_mac(skb, net))
-		return drop(t, REASON_DROP_ICC);
+	if (!(net->flags & NET_F_ICC) && !bridge_to_gateway_mac(skb, net))
+		return verdict_drop(t, REASON_DROP_ICC);
 	return verdict(t, REASON_TO_BRIDGE, 0, TC_ACT_OK);
 }
 

@@ -13,8 +13,6 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
-#define __inline static __always_inline
-
 /* Why a packet went where it went. Every verdict is counted per interface
  * and reason in enet_stats; the Go side gets these names from BTF. Drops
  * start at REASON_DROP_MALFORMED. */
@@ -65,27 +63,8 @@ enum network_flag {
 
 #define ETH_ALEN 6
 
-__inline int mac_eq(const __u8 *a, const __u8 *b)
-{
-	return *(const __u32 *)a == *(const __u32 *)b &&
-	       *(const __u16 *)(a + 4) == *(const __u16 *)(b + 4);
-}
-
-__inline void mac_copy(__u8 *dst, const __u8 *src)
-{
-	*(__u32 *)dst = *(const __u32 *)src;
-	*(__u16 *)(dst + 4) = *(const __u16 *)(src + 4);
-}
-
-/* Addresses live in maps as byte arrays so bpftool prints them readably. */
-__inline __be32 v4_load(const __u8 *a)
-{
-	return *(const __be32 *)a;
-}
-
-__inline void v4_store(__u8 *a, __be32 v)
-{
-	*(__be32 *)a = v;
-}
+/* Returned by a step of a program's decision when it leaves the packet to
+ * the next step. */
+#define ENET_CONTINUE (-2)
 
 #endif

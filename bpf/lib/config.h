@@ -11,7 +11,7 @@
  * and two builds' programs differ even when their source does not. */
 volatile const __u32 build_id = 0;
 
-__inline struct config *config_get(void)
+static __always_inline struct config *config_get(void)
 {
 	__u32 zero = 0;
 

@@ -6,12 +6,12 @@
 #define ENET_CT_H
 
 #include "common.h"
-#include "l4.h"
+#include "tuple.h"
 #include "maps.h"
 
 #define NSEC_PER_SEC 1000000000ULL
 
-__inline __u64 ct_timeout(const struct config *cfg, const struct ct_entry *ct, __u8 proto)
+static __always_inline __u64 ct_timeout(const struct config *cfg, const struct ct_entry *ct, __u8 proto)
 {
 	__u32 s;
 
@@ -35,7 +35,7 @@ __inline __u64 ct_timeout(const struct config *cfg, const struct ct_entry *ct, _
 
 /* ct_lookup returns the live entry of a flow, or NULL when there is none or
  * it has expired. */
-__inline struct ct_entry *ct_lookup(const struct ct_key *key, __u64 now)
+static __always_inline struct ct_entry *ct_lookup(const struct ct_key *key, __u64 now)
 {
 	struct ct_entry *ct = bpf_map_lookup_elem(&enet_ct, key);
 
@@ -47,7 +47,7 @@ __inline struct ct_entry *ct_lookup(const struct ct_key *key, __u64 now)
 /* ct_tcp_state moves a TCP flow along: a SYN from the originator (re)opens
  * it, the first non-SYN after a reply completes the handshake, FIN or RST
  * start closing. */
-__inline void ct_tcp_state(struct ct_entry *ct, __u8 flags, int reply)
+static __always_inline void ct_tcp_state(struct ct_entry *ct, __u8 flags, int reply)
 {
 	if (flags & (TCP_F_FIN | TCP_F_RST))
 		ct->state = CT_CLOSING;
@@ -58,7 +58,7 @@ __inline void ct_tcp_state(struct ct_entry *ct, __u8 flags, int reply)
 }
 
 /* ct_update accounts a packet of a flow and pushes its expiry out. */
-__inline void ct_update(struct ct_entry *ct, const struct config *cfg, const struct pkt *p, int reply, __u64 now)
+static __always_inline void ct_update(struct ct_entry *ct, const struct config *cfg, const struct pkt *p, int reply, __u64 now)
 {
 	if (reply) {
 		ct->flags |= CT_F_SEEN_REPLY;
@@ -74,7 +74,7 @@ __inline void ct_update(struct ct_entry *ct, const struct config *cfg, const str
 }
 
 /* ct_init fills a new flow's entry, as its first packet sees it. */
-__inline void ct_init(struct ct_entry *ct, const struct config *cfg, const struct pkt *p,
+static __always_inline void ct_init(struct ct_entry *ct, const struct config *cfg, const struct pkt *p,
 		      const struct ct_key *reply, __u32 ifindex, __u32 flags, __u64 now)
 {
 	__builtin_memset(ct, 0, sizeof(*ct));

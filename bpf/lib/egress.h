@@ -13,49 +13,47 @@
 #include "deliver.h"
 #include "fib.h"
 #include "ipv4.h"
-#include "l4.h"
+#include "lookup.h"
 #include "maps.h"
 #include "nat.h"
-#include "stats.h"
+#include "tuple.h"
+#include "verdict.h"
 
-/* Returned by the steps below when they leave the packet to the next. */
-#define ENET_CONTINUE (-2)
-
-/* fib_verdict turns a routing result other than "out of the uplink" into
+/* egress_fib_verdict turns a routing result other than "out of the uplink" into
  * the packet's fate, or ENET_CONTINUE. */
-__inline int fib_verdict(struct __sk_buff *skb, struct event *t, const struct network *net, int res, int masq)
+static __always_inline int egress_fib_verdict(struct __sk_buff *skb, struct event *t, const struct network *net, int res, int masq)
 {
 	switch (res) {
 	case FIB_OUT_STACK:
 	case FIB_OUT_LOCAL:
-		return to_bridge(skb, t, net);
+		return bridge_pass(skb, t, net);
 	case FIB_OUT_ELSEWHERE:
 		/* Only the uplink translates: the kernel would forward it
 		 * with the endpoint's own address. */
 		if (masq)
-			return drop(t, REASON_DROP_NO_ROUTE);
-		return to_bridge(skb, t, net);
+			return verdict_drop(t, REASON_DROP_NO_ROUTE);
+		return bridge_pass(skb, t, net);
 	case FIB_OUT_TOO_BIG:
-		return drop(t, REASON_DROP_TOO_BIG);
+		return verdict_drop(t, REASON_DROP_TOO_BIG);
 	}
 	return ENET_CONTINUE;
 }
 
-__inline int send_out(struct __sk_buff *skb, struct event *t, struct bpf_fib_lookup *fib, int res,
+static __always_inline int egress_send(struct __sk_buff *skb, struct event *t, struct bpf_fib_lookup *fib, int res,
 		      __u8 ttl, __u32 reason)
 {
 	if (ipv4_ttl_dec(skb, ttl) < 0)
-		return drop(t, REASON_DROP_MALFORMED);
-	count(t->ifindex, reason, t->len);
-	emit(t, reason, fib->ifindex);
-	return redirect_out(skb, fib, res);
+		return verdict_drop(t, REASON_DROP_MALFORMED);
+	verdict_count(t->ifindex, reason, t->len);
+	verdict_emit(t, reason, fib->ifindex);
+	return fib_redirect_out(skb, fib, res);
 }
 
-/* from_ep_translated sends a packet of a known flow as *to says: into the
+/* egress_translated sends a packet of a known flow as *to says: into the
  * endpoint that owns the new destination, or out of the uplink. The route
  * is looked up before the rewrite, so what the kernel gets back is never
  * half translated. */
-__inline int from_ep_translated(struct __sk_buff *skb, struct event *t, const struct network *net,
+static __always_inline int egress_translated(struct __sk_buff *skb, struct event *t, const struct network *net,
 				const struct pkt *p, const struct ct_key *to, __u32 reason)
 {
 	const struct config *cfg = config_get();
@@ -65,37 +63,37 @@ __inline int from_ep_translated(struct __sk_buff *skb, struct event *t, const st
 	__u8 ttl;
 
 	if (!cfg || !ip || ip->ttl <= 1)
-		return to_bridge(skb, t, net);
+		return bridge_pass(skb, t, net);
 	ttl = ip->ttl;
-	if (endpoint_lookup(v4_load(to->daddr))) {
+	if (lookup_endpoint(ipv4_load(to->daddr))) {
 		if (nat_rewrite(skb, p, to) < 0)
-			return drop(t, REASON_DROP_MALFORMED);
-		return deliver_ep(skb, t, v4_load(to->daddr), REASON_FWD_HAIRPIN);
+			return verdict_drop(t, REASON_DROP_MALFORMED);
+		return deliver_endpoint(skb, t, ipv4_load(to->daddr), REASON_FWD_HAIRPIN);
 	}
-	res = fib_out_lookup(skb, ip, v4_load(to->saddr), v4_load(to->daddr), cfg, &fib);
-	ret = fib_verdict(skb, t, net, res, 1);
+	res = fib_out_lookup(skb, ip, ipv4_load(to->saddr), ipv4_load(to->daddr), cfg, &fib);
+	ret = egress_fib_verdict(skb, t, net, res, 1);
 	if (ret != ENET_CONTINUE)
 		return ret;
 	if (nat_rewrite(skb, p, to) < 0)
-		return drop(t, REASON_DROP_MALFORMED);
-	return send_out(skb, t, &fib, res, ttl, reason);
+		return verdict_drop(t, REASON_DROP_MALFORMED);
+	return egress_send(skb, t, &fib, res, ttl, reason);
 }
 
-/* internal_out: an internal network has no path out, but, as with Docker,
+/* egress_internal: an internal network has no path out, but, as with Docker,
  * its endpoints reach the node's own addresses. */
-__inline int internal_out(struct __sk_buff *skb, struct event *t, const struct network *net,
+static __always_inline int egress_internal(struct __sk_buff *skb, struct event *t, const struct network *net,
 			  const struct iphdr *ip, const struct config *cfg)
 {
 	struct bpf_fib_lookup fib;
 
 	if (cfg && fib_out_lookup(skb, ip, ip->saddr, ip->daddr, cfg, &fib) == FIB_OUT_LOCAL)
-		return to_bridge(skb, t, net);
-	return drop(t, REASON_DROP_INTERNAL);
+		return bridge_pass(skb, t, net);
+	return verdict_drop(t, REASON_DROP_INTERNAL);
 }
 
-/* from_ep_outside handles a packet for beyond every subnet that belongs
+/* egress_outside handles a packet for beyond every subnet that belongs
  * to no known flow. */
-__inline int from_ep_outside(struct __sk_buff *skb, struct event *t, const struct network *net,
+static __always_inline int egress_outside(struct __sk_buff *skb, struct event *t, const struct network *net,
 			     const struct pkt *p, int have_tuple)
 {
 	const struct config *cfg = config_get();
@@ -109,33 +107,33 @@ __inline int from_ep_outside(struct __sk_buff *skb, struct event *t, const struc
 
 	ip = ipv4_hdr(skb);
 	if (!ip)
-		return drop(t, REASON_DROP_MALFORMED);
+		return verdict_drop(t, REASON_DROP_MALFORMED);
 	if (net->flags & NET_F_INTERNAL)
-		return internal_out(skb, t, net, ip, cfg);
+		return egress_internal(skb, t, net, ip, cfg);
 	/* Without an uplink the kernel routes as it would without ebpfnet;
 	 * at TTL 1 it answers with time exceeded. */
 	if (!cfg || !cfg->uplink_ifindex || ip->ttl <= 1)
-		return to_bridge(skb, t, net);
+		return bridge_pass(skb, t, net);
 	ttl = ip->ttl;
-	src = masq ? v4_load(cfg->snat_ip) : ip->saddr;
+	src = masq ? ipv4_load(cfg->snat_ip) : ip->saddr;
 	res = fib_out_lookup(skb, ip, src, ip->daddr, cfg, &fib);
-	ret = fib_verdict(skb, t, net, res, masq);
+	ret = egress_fib_verdict(skb, t, net, res, masq);
 	if (ret != ENET_CONTINUE)
 		return ret;
 	if (!masq)
-		return send_out(skb, t, &fib, res, ttl, REASON_FWD_ROUTED);
+		return egress_send(skb, t, &fib, res, ttl, REASON_FWD_ROUTED);
 	if (!have_tuple)
-		return drop(t, p->fragment ? REASON_DROP_FRAGMENT : REASON_DROP_NAT_PROTO);
+		return verdict_drop(t, p->fragment ? REASON_DROP_FRAGMENT : REASON_DROP_NAT_PROTO);
 	if (p->icmp_error)
-		return drop(t, REASON_DROP_NO_FLOW);
+		return verdict_drop(t, REASON_DROP_NO_FLOW);
 	to = p->tuple;
-	v4_store(to.saddr, src);
+	ipv4_store(to.saddr, src);
 	ret = nat_create(p, &to, skb->ingress_ifindex, CT_F_SNAT, 0);
 	if (ret)
-		return drop(t, ret);
+		return verdict_drop(t, ret);
 	if (nat_rewrite(skb, p, &to) < 0)
-		return drop(t, REASON_DROP_MALFORMED);
-	return send_out(skb, t, &fib, res, ttl, REASON_FWD_SNAT);
+		return verdict_drop(t, REASON_DROP_MALFORMED);
+	return egress_send(skb, t, &fib, res, ttl, REASON_FWD_SNAT);
 }
 
 #endif

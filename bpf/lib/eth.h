@@ -1,42 +1,40 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Ethernet and ARP parsing. */
+/* The Ethernet header: finding it, comparing and rewriting MACs. */
 #ifndef ENET_ETH_H
 #define ENET_ETH_H
 
 #include "common.h"
 
-/* An ARP packet for IPv4 over Ethernet (RFC 826). */
-struct arp_eth4 {
-	__be16 htype;
-	__be16 ptype;
-	__u8 hlen;
-	__u8 plen;
-	__be16 op;
-	__u8 sha[ETH_ALEN];
-	__u8 spa[4];
-	__u8 tha[ETH_ALEN];
-	__u8 tpa[4];
-} __attribute__((packed));
-
-__inline int mac_is_multicast(const __u8 *mac)
+/* eth_hdr returns the frame's Ethernet header, or NULL for a runt. */
+static __always_inline struct ethhdr *eth_hdr(struct __sk_buff *skb)
 {
-	return mac[0] & 1;
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > end)
+		return NULL;
+	return eth;
 }
 
-/* arp_sender_ok: an endpoint may announce only its own MAC and address;
- * 0.0.0.0 is allowed for duplicate address probes (RFC 5227). The hardware
- * type is not trusted: Linux takes IEEE 802 (6) as well as Ethernet (1) on
- * an Ethernet device (arp_process), and learns the sender from either. */
-__inline int arp_sender_ok(const struct arp_eth4 *arp, const __u8 *mac, __be32 ip)
+static __always_inline int eth_addr_eq(const __u8 *a, const __u8 *b)
 {
-	__be32 spa;
+	return *(const __u32 *)a == *(const __u32 *)b &&
+	       *(const __u16 *)(a + 4) == *(const __u16 *)(b + 4);
+}
 
-	if (arp->ptype != bpf_htons(ETH_P_IP) || arp->hlen != ETH_ALEN || arp->plen != 4)
-		return 1; /* Linux ignores it: nothing to impersonate */
-	if (!mac_eq(arp->sha, mac))
-		return 0;
-	__builtin_memcpy(&spa, arp->spa, 4);
-	return spa == ip || spa == 0;
+static __always_inline void eth_addr_copy(__u8 *dst, const __u8 *src)
+{
+	*(__u32 *)dst = *(const __u32 *)src;
+	*(__u16 *)(dst + 4) = *(const __u16 *)(src + 4);
+}
+
+/* eth_set_macs rewrites both addresses of a routed frame. */
+static __always_inline int eth_set_macs(struct __sk_buff *skb, const __u8 *src, const __u8 *dst)
+{
+	if (bpf_skb_store_bytes(skb, 0, dst, ETH_ALEN, 0) < 0)
+		return -1;
+	return bpf_skb_store_bytes(skb, ETH_ALEN, src, ETH_ALEN, 0);
 }
 
 #endif

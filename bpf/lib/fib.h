@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Routing decisions the datapath takes itself: out of the uplink with the
- * kernel's FIB and neighbour table, and into an endpoint. */
+ * kernel's FIB and neighbour table. */
 #ifndef ENET_FIB_H
 #define ENET_FIB_H
 
 #include "common.h"
-#include "l4.h"
+#include "eth.h"
+#include "ipv4.h"
 #include "maps.h"
 
 #ifndef AF_INET
@@ -30,7 +31,7 @@ enum fib_out {
 /* fib_out_lookup asks the kernel's FIB where a packet from src goes. The
  * length is left to the kernel (tot_len 0), which checks GSO packets by
  * their segments rather than their total size. */
-__inline int fib_out_lookup(struct __sk_buff *skb, const struct iphdr *ip, __be32 src, __be32 dst,
+static __always_inline int fib_out_lookup(struct __sk_buff *skb, const struct iphdr *ip, __be32 src, __be32 dst,
 			    const struct config *cfg, struct bpf_fib_lookup *fib)
 {
 	int df = (ip->frag_off & bpf_htons(0x4000)) != 0;
@@ -58,27 +59,9 @@ __inline int fib_out_lookup(struct __sk_buff *skb, const struct iphdr *ip, __be3
 	return FIB_OUT_STACK;
 }
 
-/* ipv4_ttl_dec takes one off the TTL of a routed packet. */
-__inline int ipv4_ttl_dec(struct __sk_buff *skb, __u8 ttl)
-{
-	__u16 from = bpf_htons((__u16)ttl << 8), to = bpf_htons((__u16)(ttl - 1) << 8);
-	__u8 new_ttl = ttl - 1;
-
-	if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, from, to, sizeof(to)) < 0)
-		return -1;
-	return bpf_skb_store_bytes(skb, IP_TTL_OFF, &new_ttl, sizeof(new_ttl), 0);
-}
-
-__inline int set_macs(struct __sk_buff *skb, const __u8 *src, const __u8 *dst)
-{
-	if (bpf_skb_store_bytes(skb, 0, dst, ETH_ALEN, 0) < 0)
-		return -1;
-	return bpf_skb_store_bytes(skb, ETH_ALEN, src, ETH_ALEN, 0);
-}
-
-/* redirect_out sends a packet whose route fib_out_lookup found out of the
+/* fib_redirect_out sends a packet whose route fib_out_lookup found out of the
  * uplink's egress. */
-__inline long redirect_out(struct __sk_buff *skb, struct bpf_fib_lookup *fib, int res)
+static __always_inline long fib_redirect_out(struct __sk_buff *skb, struct bpf_fib_lookup *fib, int res)
 {
 	skb->mark = ENET_MARK_OUT;
 	if (res == FIB_OUT_NO_NEIGH) {
@@ -86,7 +69,7 @@ __inline long redirect_out(struct __sk_buff *skb, struct bpf_fib_lookup *fib, in
 
 		return bpf_redirect_neigh(fib->ifindex, &nh, sizeof(nh), 0);
 	}
-	if (set_macs(skb, fib->smac, fib->dmac) < 0)
+	if (eth_set_macs(skb, fib->smac, fib->dmac) < 0)
 		return TC_ACT_SHOT;
 	return bpf_redirect(fib->ifindex, 0);
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Decisions for traffic leaving an endpoint, seen at tc ingress of its
  * host-side veth. */
-#ifndef ENET_ENDPOINT_H
-#define ENET_ENDPOINT_H
+#ifndef ENET_FROM_EP_H
+#define ENET_FROM_EP_H
 
+#include "arp.h"
 #include "bridge.h"
 #include "common.h"
 #include "deliver.h"
@@ -11,65 +12,58 @@
 #include "eth.h"
 #include "icmp.h"
 #include "ipv4.h"
-#include "l4.h"
+#include "lookup.h"
+#include "maps.h"
 #include "nat.h"
 #include "ports.h"
-#include "maps.h"
-#include "stats.h"
-
-__inline struct subnet *subnet_lookup(__be32 addr)
-{
-	struct subnet_key key = { .prefixlen = 32 };
-
-	v4_store(key.addr, addr);
-	return bpf_map_lookup_elem(&enet_subnets, &key);
-}
+#include "tuple.h"
+#include "verdict.h"
 
 /* from_ep_arp: ARP goes to the bridge once its sender is the endpoint. */
-__inline int from_ep_arp(struct __sk_buff *skb, struct event *t, const struct iface *ifc)
+static __always_inline int from_ep_arp(struct __sk_buff *skb, struct event *t, const struct iface *ifc)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
 	struct arp_eth4 *arp = data + sizeof(struct ethhdr);
 
 	if ((void *)(arp + 1) > end)
-		return drop(t, REASON_DROP_MALFORMED);
-	if (!arp_sender_ok(arp, ifc->mac, v4_load(ifc->ip4)))
-		return drop(t, REASON_DROP_SPOOF_IP);
+		return verdict_drop(t, REASON_DROP_MALFORMED);
+	if (!arp_sender_ok(arp, ifc->mac, ipv4_load(ifc->ip4)))
+		return verdict_drop(t, REASON_DROP_SPOOF_IP);
 	return verdict(t, REASON_TO_BRIDGE, 0, TC_ACT_OK);
 }
 
-/* deliver_peer hands the packet straight to the destination endpoint's
+/* from_ep_peer hands the packet straight to the destination endpoint's
  * eth0, skipping the bridge and the host stack. */
-__inline int deliver_peer(struct __sk_buff *skb, struct event *t, const struct endpoint *ep)
+static __always_inline int from_ep_peer(struct __sk_buff *skb, struct event *t, const struct endpoint *ep)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
 
 	if ((void *)(eth + 1) > end)
-		return drop(t, REASON_DROP_MALFORMED);
-	mac_copy(eth->h_dest, ep->mac);
-	count(t->ifindex, REASON_FWD_PEER, t->len);
-	emit(t, REASON_FWD_PEER, ep->ifindex);
+		return verdict_drop(t, REASON_DROP_MALFORMED);
+	eth_addr_copy(eth->h_dest, ep->mac);
+	verdict_count(t->ifindex, REASON_FWD_PEER, t->len);
+	verdict_emit(t, REASON_FWD_PEER, ep->ifindex);
 	return bpf_redirect_peer(ep->ifindex, 0);
 }
 
-/* other_network: another network's gateway is an address of the node,
+/* from_ep_other_network: another network's gateway is an address of the node,
  * which endpoints may reach as Docker's containers reach any host address;
  * the rest of that network is isolated. */
-__inline int other_network(struct __sk_buff *skb, struct event *t, const struct network *net,
+static __always_inline int from_ep_other_network(struct __sk_buff *skb, struct event *t, const struct network *net,
 			   const struct subnet *sub, __be32 daddr)
 {
 	struct network *other = bpf_map_lookup_elem(&enet_networks, &sub->net_id);
 
-	if (other && v4_load(other->gateway) == daddr)
-		return to_bridge(skb, t, net);
-	return drop(t, REASON_DROP_ISOLATION);
+	if (other && ipv4_load(other->gateway) == daddr)
+		return bridge_pass(skb, t, net);
+	return verdict_drop(t, REASON_DROP_ISOLATION);
 }
 
-/* route_rewritten sends on a packet an ICMP error translation rewrote. */
-__inline int route_rewritten(struct __sk_buff *skb, struct event *t, const struct network *net)
+/* from_ep_rewritten sends on a packet an ICMP error translation rewrote. */
+static __always_inline int from_ep_rewritten(struct __sk_buff *skb, struct event *t, const struct network *net)
 {
 	const struct config *cfg = config_get();
 	struct bpf_fib_lookup fib;
@@ -77,27 +71,27 @@ __inline int route_rewritten(struct __sk_buff *skb, struct event *t, const struc
 	int res, ret;
 
 	if (!ip || !cfg)
-		return drop(t, REASON_DROP_MALFORMED);
-	if (endpoint_lookup(ip->daddr))
-		return deliver_ep(skb, t, ip->daddr, REASON_FWD_REPLY);
+		return verdict_drop(t, REASON_DROP_MALFORMED);
+	if (lookup_endpoint(ip->daddr))
+		return deliver_endpoint(skb, t, ip->daddr, REASON_FWD_REPLY);
 	if (ip->ttl <= 1)
-		return to_bridge(skb, t, net);
+		return bridge_pass(skb, t, net);
 	res = fib_out_lookup(skb, ip, ip->saddr, ip->daddr, cfg, &fib);
-	ret = fib_verdict(skb, t, net, res, 1);
+	ret = egress_fib_verdict(skb, t, net, res, 1);
 	if (ret != ENET_CONTINUE)
 		return ret;
-	return send_out(skb, t, &fib, res, ip->ttl, REASON_FWD_REPLY);
+	return egress_send(skb, t, &fib, res, ip->ttl, REASON_FWD_REPLY);
 }
 
 /* from_ep_hairpin: an endpoint connects to a port published on an address
  * of the node. The flow goes straight to the endpoint behind the port, its
  * source made that endpoint's gateway so the replies come back this way,
  * as Docker's hairpin NAT does. */
-__inline int from_ep_hairpin(struct __sk_buff *skb, struct event *t, const struct network *net,
+static __always_inline int from_ep_hairpin(struct __sk_buff *skb, struct event *t, const struct network *net,
 			     const struct pkt *p)
 {
 	const struct config *cfg = config_get();
-	__be32 daddr = v4_load(p->tuple.daddr);
+	__be32 daddr = ipv4_load(p->tuple.daddr);
 	struct port_target *port;
 	struct network *tnet;
 	struct endpoint *ep;
@@ -106,11 +100,11 @@ __inline int from_ep_hairpin(struct __sk_buff *skb, struct event *t, const struc
 
 	if (!cfg || (net->flags & NET_F_INTERNAL))
 		return ENET_CONTINUE;
-	port = port_lookup_pkt(p->tuple.proto, daddr, p->tuple.dport,
-			       daddr == v4_load(cfg->snat_ip) || daddr == v4_load(net->gateway));
+	port = ports_lookup_pkt(p->tuple.proto, daddr, p->tuple.dport,
+			       daddr == ipv4_load(cfg->snat_ip) || daddr == ipv4_load(net->gateway));
 	if (!port)
 		return ENET_CONTINUE;
-	ep = endpoint_lookup(v4_load(port->addr));
+	ep = lookup_endpoint(ipv4_load(port->addr));
 	if (!ep)
 		return ENET_CONTINUE;
 	tnet = bpf_map_lookup_elem(&enet_networks, &ep->net_id);
@@ -122,13 +116,13 @@ __inline int from_ep_hairpin(struct __sk_buff *skb, struct event *t, const struc
 	to.dport = port->port;
 	err = nat_create(p, &to, ep->ifindex, CT_F_DNAT | CT_F_SNAT, 0);
 	if (err)
-		return drop(t, err);
-	return from_ep_translated(skb, t, net, p, &to, REASON_FWD_HAIRPIN);
+		return verdict_drop(t, err);
+	return egress_translated(skb, t, net, p, &to, REASON_FWD_HAIRPIN);
 }
 
 /* from_ep_flow: a packet of a translated flow, or the first of a hairpin
  * flow. ENET_CONTINUE when neither. */
-__inline int from_ep_flow(struct __sk_buff *skb, struct event *t, const struct network *net, const struct pkt *p)
+static __always_inline int from_ep_flow(struct __sk_buff *skb, struct event *t, const struct network *net, const struct pkt *p)
 {
 	const struct config *cfg = config_get();
 	__u64 now = bpf_ktime_get_ns();
@@ -139,23 +133,23 @@ __inline int from_ep_flow(struct __sk_buff *skb, struct event *t, const struct n
 	if (!cfg)
 		return ENET_CONTINUE;
 	if (p->icmp_error) {
-		if (!icmp_error_xlate(skb, p, now, v4_load(t->saddr)))
+		if (!icmp_error_xlate(skb, p, now, ipv4_load(t->saddr)))
 			return ENET_CONTINUE;
-		return route_rewritten(skb, t, net);
+		return from_ep_rewritten(skb, t, net);
 	}
 	e = nat_find(p, &ct, now, t->ifindex);
 	if (!e)
 		return from_ep_hairpin(skb, t, net, p);
 	to = e->to;
 	ct_update(ct, cfg, p, e->flags & NAT_F_REPLY, now);
-	return from_ep_translated(skb, t, net, p, &to, (e->flags & NAT_F_REPLY) ? REASON_FWD_REPLY : REASON_FWD_SNAT);
+	return egress_translated(skb, t, net, p, &to, (e->flags & NAT_F_REPLY) ? REASON_FWD_REPLY : REASON_FWD_SNAT);
 }
 
 /* from_ep_ipv4 decides for an IPv4 packet whose source was checked. */
-__inline int from_ep_ipv4(struct __sk_buff *skb, struct event *t, const struct iface *ifc)
+static __always_inline int from_ep_ipv4(struct __sk_buff *skb, struct event *t, const struct iface *ifc)
 {
 	struct network *net = bpf_map_lookup_elem(&enet_networks, &ifc->net_id);
-	__be32 daddr = v4_load(t->daddr);
+	__be32 daddr = ipv4_load(t->daddr);
 	struct endpoint *ep;
 	struct subnet *sub;
 	struct iphdr *ip;
@@ -163,36 +157,36 @@ __inline int from_ep_ipv4(struct __sk_buff *skb, struct event *t, const struct i
 	int have_tuple, ret;
 
 	if (!net)
-		return drop(t, REASON_DROP_NO_IFACE);
-	if (ipv4_is_bcast_mcast(daddr, v4_load(net->subnet), net->prefixlen)) {
+		return verdict_drop(t, REASON_DROP_NO_IFACE);
+	if (ipv4_is_bcast_mcast(daddr, ipv4_load(net->subnet), net->prefixlen)) {
 		if (!(net->flags & NET_F_ICC))
-			return drop(t, REASON_DROP_ICC);
+			return verdict_drop(t, REASON_DROP_ICC);
 		return verdict(t, REASON_TO_BRIDGE, 0, TC_ACT_OK);
 	}
-	ep = endpoint_lookup(daddr);
+	ep = lookup_endpoint(daddr);
 	if (ep) {
 		if (ep->net_id != ifc->net_id)
-			return drop(t, REASON_DROP_ISOLATION);
+			return verdict_drop(t, REASON_DROP_ISOLATION);
 		if (!(net->flags & NET_F_ICC))
-			return drop(t, REASON_DROP_ICC);
-		return deliver_peer(skb, t, ep);
+			return verdict_drop(t, REASON_DROP_ICC);
+		return from_ep_peer(skb, t, ep);
 	}
 	ip = ipv4_hdr(skb);
 	if (!ip)
-		return drop(t, REASON_DROP_MALFORMED);
-	have_tuple = pkt_parse(skb, ip, &p) == 0;
+		return verdict_drop(t, REASON_DROP_MALFORMED);
+	have_tuple = tuple_parse(skb, ip, &p) == 0;
 	if (have_tuple) {
 		ret = from_ep_flow(skb, t, net, &p);
 		if (ret != ENET_CONTINUE)
 			return ret;
 	}
-	sub = subnet_lookup(daddr);
+	sub = lookup_subnet(daddr);
 	if (sub && sub->net_id != ifc->net_id)
-		return other_network(skb, t, net, sub, daddr);
+		return from_ep_other_network(skb, t, net, sub, daddr);
 	if (!sub)
-		return from_ep_outside(skb, t, net, &p, have_tuple);
+		return egress_outside(skb, t, net, &p, have_tuple);
 	/* The gateway, or another host on the subnet: the bridge. */
-	return to_bridge(skb, t, net);
+	return bridge_pass(skb, t, net);
 }
 
 #endif

@@ -8,7 +8,7 @@
 #define ENET_ICMP_H
 
 #include "common.h"
-#include "l4.h"
+#include "tuple.h"
 #include "maps.h"
 #include "nat.h"
 
@@ -21,7 +21,7 @@ struct icmp_inner {
 	__u32 l4_off;
 };
 
-__inline int icmp_inner_parse(struct __sk_buff *skb, const struct pkt *p, struct icmp_inner *in)
+static __always_inline int icmp_inner_parse(struct __sk_buff *skb, const struct pkt *p, struct icmp_inner *in)
 {
 	struct iphdr ip;
 
@@ -31,8 +31,8 @@ __inline int icmp_inner_parse(struct __sk_buff *skb, const struct pkt *p, struct
 		return -1;
 	if (ip.version != 4 || ip.ihl < 5 || ipv4_is_fragment(&ip))
 		return -1;
-	v4_store(in->tuple.saddr, ip.saddr);
-	v4_store(in->tuple.daddr, ip.daddr);
+	ipv4_store(in->tuple.saddr, ip.saddr);
+	ipv4_store(in->tuple.daddr, ip.daddr);
 	in->tuple.proto = ip.protocol;
 	in->l4_off = in->ip_off + ((__u32)ip.ihl & 0xf) * 4;
 	if (ip.protocol == IPPROTO_ICMP) {
@@ -43,13 +43,13 @@ __inline int icmp_inner_parse(struct __sk_buff *skb, const struct pkt *p, struct
 		    (icmp.type != ICMP_ECHO && icmp.type != ICMP_ECHOREPLY))
 			return -1;
 	}
-	return tuple_l4(skb, in->l4_off, &in->tuple, NULL);
+	return tuple_ports(skb, in->l4_off, &in->tuple, NULL);
 }
 
-/* inner_rewrite_addr changes an inner address and the inner header's
+/* icmp_inner_rewrite_addr changes an inner address and the inner header's
  * checksum. The inner header still sums to zero after, so the ICMP
  * checksum over it does not change. */
-__inline int inner_rewrite_addr(struct __sk_buff *skb, const struct icmp_inner *in, __u32 field,
+static __always_inline int icmp_inner_rewrite_addr(struct __sk_buff *skb, const struct icmp_inner *in, __u32 field,
 				__be32 from, __be32 to)
 {
 	if (from == to)
@@ -59,10 +59,10 @@ __inline int inner_rewrite_addr(struct __sk_buff *skb, const struct icmp_inner *
 	return bpf_skb_store_bytes(skb, in->ip_off + field, &to, sizeof(to), 0);
 }
 
-/* inner_rewrite_port changes an inner port (or echo identifier) and the
+/* icmp_inner_rewrite_port changes an inner port (or echo identifier) and the
  * ICMP checksum, which covers it. The inner L4 checksum is left alone:
  * receivers match errors to sockets by addresses and ports only. */
-__inline int inner_rewrite_port(struct __sk_buff *skb, const struct pkt *p, __u32 off, __u16 from, __u16 to)
+static __always_inline int icmp_inner_rewrite_port(struct __sk_buff *skb, const struct pkt *p, __u32 off, __u16 from, __u16 to)
 {
 	__be16 f = bpf_htons(from), t = bpf_htons(to);
 
@@ -73,18 +73,18 @@ __inline int inner_rewrite_port(struct __sk_buff *skb, const struct pkt *p, __u3
 	return bpf_skb_store_bytes(skb, off, &t, sizeof(t), 0);
 }
 
-__inline int inner_rewrite(struct __sk_buff *skb, const struct pkt *p, const struct icmp_inner *in,
+static __always_inline int icmp_inner_rewrite(struct __sk_buff *skb, const struct pkt *p, const struct icmp_inner *in,
 			   const struct ct_key *to)
 {
 	const struct ct_key *from = &in->tuple;
 
-	if (inner_rewrite_addr(skb, in, __builtin_offsetof(struct iphdr, saddr), v4_load(from->saddr), v4_load(to->saddr)) < 0 ||
-	    inner_rewrite_addr(skb, in, __builtin_offsetof(struct iphdr, daddr), v4_load(from->daddr), v4_load(to->daddr)) < 0)
+	if (icmp_inner_rewrite_addr(skb, in, __builtin_offsetof(struct iphdr, saddr), ipv4_load(from->saddr), ipv4_load(to->saddr)) < 0 ||
+	    icmp_inner_rewrite_addr(skb, in, __builtin_offsetof(struct iphdr, daddr), ipv4_load(from->daddr), ipv4_load(to->daddr)) < 0)
 		return -1;
 	if (from->proto == IPPROTO_ICMP)
-		return inner_rewrite_port(skb, p, in->l4_off + 4, from->sport | from->dport, to->sport | to->dport);
-	if (inner_rewrite_port(skb, p, in->l4_off, from->sport, to->sport) < 0 ||
-	    inner_rewrite_port(skb, p, in->l4_off + 2, from->dport, to->dport) < 0)
+		return icmp_inner_rewrite_port(skb, p, in->l4_off + 4, from->sport | from->dport, to->sport | to->dport);
+	if (icmp_inner_rewrite_port(skb, p, in->l4_off, from->sport, to->sport) < 0 ||
+	    icmp_inner_rewrite_port(skb, p, in->l4_off + 2, from->dport, to->dport) < 0)
 		return -1;
 	return 0;
 }
@@ -95,18 +95,18 @@ __inline int inner_rewrite(struct __sk_buff *skb, const struct pkt *p, const str
  * An endpoint's error (owner: its address; 0 on the uplink) can only be
  * about a packet sent to it: one quoting another endpoint's flow is
  * forged, and about no flow. */
-__inline struct nat_entry *icmp_error_xlate(struct __sk_buff *skb, const struct pkt *p, __u64 now, __be32 owner)
+static __always_inline struct nat_entry *icmp_error_xlate(struct __sk_buff *skb, const struct pkt *p, __u64 now, __be32 owner)
 {
 	struct icmp_inner in;
 	struct pkt key = {};
 	struct ct_entry *ct;
 	struct nat_entry *e;
 	struct ct_key inner_to;
-	__be32 outer_saddr = v4_load(p->tuple.saddr);
+	__be32 outer_saddr = ipv4_load(p->tuple.saddr);
 
 	if (icmp_inner_parse(skb, p, &in) < 0)
 		return NULL;
-	if (owner && v4_load(in.tuple.daddr) != owner)
+	if (owner && ipv4_load(in.tuple.daddr) != owner)
 		return NULL;
 	tuple_reverse(&key.tuple, &in.tuple);
 	key.len = p->len;
@@ -114,12 +114,12 @@ __inline struct nat_entry *icmp_error_xlate(struct __sk_buff *skb, const struct 
 	if (!e)
 		return NULL;
 	tuple_reverse(&inner_to, &e->to);
-	if (inner_rewrite(skb, p, &in, &inner_to) < 0)
+	if (icmp_inner_rewrite(skb, p, &in, &inner_to) < 0)
 		return NULL;
-	if (rewrite_addr(skb, IP_DADDR_OFF, v4_load(p->tuple.daddr), v4_load(e->to.daddr), 0, 0) < 0)
+	if (nat_rewrite_addr(skb, IP_DADDR_OFF, ipv4_load(p->tuple.daddr), ipv4_load(e->to.daddr), 0, 0) < 0)
 		return NULL;
-	if (outer_saddr == v4_load(in.tuple.daddr) &&
-	    rewrite_addr(skb, IP_SADDR_OFF, outer_saddr, v4_load(inner_to.daddr), 0, 0) < 0)
+	if (outer_saddr == ipv4_load(in.tuple.daddr) &&
+	    nat_rewrite_addr(skb, IP_SADDR_OFF, outer_saddr, ipv4_load(inner_to.daddr), 0, 0) < 0)
 		return NULL;
 	return e;
 }

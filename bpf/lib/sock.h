@@ -16,14 +16,14 @@
 #define SOCK_ALLOW 1
 
 /* sock_ours is true for a socket in the daemon's namespace. */
-__inline int sock_ours(struct bpf_sock_addr *ctx, const struct config *cfg)
+static __always_inline int sock_ours(struct bpf_sock_addr *ctx, const struct config *cfg)
 {
 	return cfg && cfg->netns_cookie && bpf_get_netns_cookie(ctx) == cfg->netns_cookie;
 }
 
 /* sock_proto is the protocol of the publications a socket may reach, or
  * 0. The socket type does not tell: a ping socket is SOCK_DGRAM too. */
-__inline __u8 sock_proto(const struct bpf_sock_addr *ctx)
+static __always_inline __u8 sock_proto(const struct bpf_sock_addr *ctx)
 {
 	if (ctx->protocol == IPPROTO_TCP || ctx->protocol == IPPROTO_UDP)
 		return ctx->protocol;
@@ -32,14 +32,14 @@ __inline __u8 sock_proto(const struct bpf_sock_addr *ctx)
 
 /* sock_is_node: where a port published on every address answers for the
  * node's own sockets: loopback and the uplink's address. */
-__inline int sock_is_node(__be32 addr, const struct config *cfg)
+static __always_inline int sock_is_node(__be32 addr, const struct config *cfg)
 {
-	return ipv4_is_loopback(addr) || addr == v4_load(cfg->snat_ip);
+	return ipv4_is_loopback(addr) || addr == ipv4_load(cfg->snat_ip);
 }
 
 /* sock_to_endpoint rewrites the address a socket connects or sends to if
  * it is a published port, and remembers the original for the replies. */
-__inline int sock_to_endpoint(struct bpf_sock_addr *ctx)
+static __always_inline int sock_to_endpoint(struct bpf_sock_addr *ctx)
 {
 	const struct config *cfg = config_get();
 	struct sock_rev_key key = {};
@@ -54,24 +54,24 @@ __inline int sock_to_endpoint(struct bpf_sock_addr *ctx)
 		return SOCK_ALLOW;
 	addr = ctx->user_ip4;
 	dport = bpf_ntohs((__u16)ctx->user_port);
-	port = port_lookup(proto, addr, dport, sock_is_node(addr, cfg));
+	port = ports_lookup(proto, addr, dport, sock_is_node(addr, cfg));
 	if (!port)
 		return SOCK_ALLOW;
 	key.cookie = bpf_get_socket_cookie(ctx);
 	__builtin_memcpy(key.addr, port->addr, 4);
 	key.port = port->port;
 	key.proto = proto;
-	v4_store(orig.addr, addr);
+	ipv4_store(orig.addr, addr);
 	orig.port = dport;
 	bpf_map_update_elem(&enet_sock_rev, &key, &orig, BPF_ANY);
-	ctx->user_ip4 = v4_load(port->addr);
+	ctx->user_ip4 = ipv4_load(port->addr);
 	ctx->user_port = bpf_htons(port->port);
 	return SOCK_ALLOW;
 }
 
 /* sock_from_endpoint shows a reply's source, or the peer, as the address
  * the socket was given rather than the endpoint's. */
-__inline int sock_from_endpoint(struct bpf_sock_addr *ctx)
+static __always_inline int sock_from_endpoint(struct bpf_sock_addr *ctx)
 {
 	const struct config *cfg = config_get();
 	struct sock_rev_key key = {};
@@ -81,12 +81,12 @@ __inline int sock_from_endpoint(struct bpf_sock_addr *ctx)
 	if (!key.proto || !sock_ours(ctx, cfg))
 		return SOCK_ALLOW;
 	key.cookie = bpf_get_socket_cookie(ctx);
-	v4_store(key.addr, ctx->user_ip4);
+	ipv4_store(key.addr, ctx->user_ip4);
 	key.port = bpf_ntohs((__u16)ctx->user_port);
 	orig = bpf_map_lookup_elem(&enet_sock_rev, &key);
 	if (!orig)
 		return SOCK_ALLOW;
-	ctx->user_ip4 = v4_load(orig->addr);
+	ctx->user_ip4 = ipv4_load(orig->addr);
 	ctx->user_port = bpf_htons(orig->port);
 	return SOCK_ALLOW;
 }

@@ -1,18 +1,13 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The L4 view of an IPv4 packet: its flow tuple and where the fields the
- * translators rewrite are. Headers are read with bpf_skb_load_bytes, so
- * they need not be in the linear part of the skb. */
-#ifndef ENET_L4_H
-#define ENET_L4_H
+/* A packet's flow tuple (struct ct_key) and where the fields the
+ * translators rewrite are. Headers past IPv4 are read with
+ * bpf_skb_load_bytes, so they need not be in the linear part of the skb. */
+#ifndef ENET_TUPLE_H
+#define ENET_TUPLE_H
 
 #include "common.h"
+#include "ipv4.h"
 #include "maps.h"
-
-#define IP_OFF ETH_HLEN
-#define IP_CSUM_OFF (IP_OFF + __builtin_offsetof(struct iphdr, check))
-#define IP_SADDR_OFF (IP_OFF + __builtin_offsetof(struct iphdr, saddr))
-#define IP_DADDR_OFF (IP_OFF + __builtin_offsetof(struct iphdr, daddr))
-#define IP_TTL_OFF (IP_OFF + __builtin_offsetof(struct iphdr, ttl))
 
 #define ICMP_ECHOREPLY 0
 #define ICMP_DEST_UNREACH 3
@@ -24,9 +19,6 @@
 #define TCP_F_SYN 0x02
 #define TCP_F_RST 0x04
 #define TCP_F_ACK 0x10
-
-#define IP_MF 0x2000
-#define IP_OFFSET 0x1fff
 
 struct icmp4 {
 	__u8 type;
@@ -47,16 +39,11 @@ struct pkt {
 	__u8 fragment;
 };
 
-__inline int ipv4_is_fragment(const struct iphdr *ip)
-{
-	return (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) != 0;
-}
-
-/* tuple_l4 fills the ports of a tuple from the L4 header at off. ICMP echo
+/* tuple_ports fills the ports of a tuple from the L4 header at off. ICMP echo
  * uses its identifier: sport in a request, dport in a reply, so a flow's
  * reply tuple is its tuple with both sides swapped. Returns 0, or -1 when
  * the header is not there or the protocol carries no tuple. */
-__inline int tuple_l4(struct __sk_buff *skb, __u32 off, struct ct_key *t, struct pkt *p)
+static __always_inline int tuple_ports(struct __sk_buff *skb, __u32 off, struct ct_key *t, struct pkt *p)
 {
 	struct icmp4 icmp;
 	__be16 ports[2];
@@ -103,14 +90,14 @@ __inline int tuple_l4(struct __sk_buff *skb, __u32 off, struct ct_key *t, struct
 	return -1;
 }
 
-/* pkt_parse reads the tuple of the IPv4 packet whose header is ip. Returns
+/* tuple_parse reads the tuple of the IPv4 packet whose header is ip. Returns
  * 0, or -1 for a packet without a tuple (other protocols, unknown ICMP,
  * truncated). Fragments get addresses and protocol only. */
-__inline int pkt_parse(struct __sk_buff *skb, const struct iphdr *ip, struct pkt *p)
+static __always_inline int tuple_parse(struct __sk_buff *skb, const struct iphdr *ip, struct pkt *p)
 {
 	__builtin_memset(p, 0, sizeof(*p));
-	v4_store(p->tuple.saddr, ip->saddr);
-	v4_store(p->tuple.daddr, ip->daddr);
+	ipv4_store(p->tuple.saddr, ip->saddr);
+	ipv4_store(p->tuple.daddr, ip->daddr);
 	p->tuple.proto = ip->protocol;
 	p->l4_off = IP_OFF + ((__u32)ip->ihl & 0xf) * 4;
 	p->len = bpf_ntohs(ip->tot_len);
@@ -118,16 +105,16 @@ __inline int pkt_parse(struct __sk_buff *skb, const struct iphdr *ip, struct pkt
 		p->fragment = 1;
 		return -1;
 	}
-	return tuple_l4(skb, p->l4_off, &p->tuple, p);
+	return tuple_ports(skb, p->l4_off, &p->tuple, p);
 }
 
-__inline int tuple_eq(const struct ct_key *a, const struct ct_key *b)
+static __always_inline int tuple_eq(const struct ct_key *a, const struct ct_key *b)
 {
-	return v4_load(a->saddr) == v4_load(b->saddr) && v4_load(a->daddr) == v4_load(b->daddr) &&
+	return ipv4_load(a->saddr) == ipv4_load(b->saddr) && ipv4_load(a->daddr) == ipv4_load(b->daddr) &&
 	       a->sport == b->sport && a->dport == b->dport && a->proto == b->proto;
 }
 
-__inline void tuple_reverse(struct ct_key *dst, const struct ct_key *src)
+static __always_inline void tuple_reverse(struct ct_key *dst, const struct ct_key *src)
 {
 	__builtin_memcpy(dst->saddr, src->daddr, 4);
 	__builtin_memcpy(dst->daddr, src->saddr, 4);

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Verdict accounting: a per-CPU counter per (interface, reason), and a
  * trace event when the daemon asked for them. */
-#ifndef ENET_STATS_H
-#define ENET_STATS_H
+#ifndef ENET_VERDICT_H
+#define ENET_VERDICT_H
 
 #include "common.h"
 #include "config.h"
 #include "maps.h"
 
-__inline void count(__u32 ifindex, __u32 reason, __u32 len)
+static __always_inline void verdict_count(__u32 ifindex, __u32 reason, __u32 len)
 {
 	struct stats_key key = { .ifindex = ifindex, .reason = reason };
 	struct stats *st = bpf_map_lookup_elem(&enet_stats, &key);
@@ -23,7 +23,7 @@ __inline void count(__u32 ifindex, __u32 reason, __u32 len)
 	bpf_map_update_elem(&enet_stats, &key, &init, BPF_NOEXIST);
 }
 
-__inline int trace_wanted(__u32 reason)
+static __always_inline int verdict_trace_wanted(__u32 reason)
 {
 	struct config *cfg = config_get();
 
@@ -34,11 +34,11 @@ __inline int trace_wanted(__u32 reason)
 	return (cfg->flags & CONFIG_F_TRACE_DROPS) && reason >= REASON_DROP_MALFORMED;
 }
 
-__inline void emit(const struct event *t, __u32 reason, __u32 target)
+static __always_inline void verdict_emit(const struct event *t, __u32 reason, __u32 target)
 {
 	struct event *ev;
 
-	if (!trace_wanted(reason))
+	if (!verdict_trace_wanted(reason))
 		return;
 	ev = bpf_ringbuf_reserve(&enet_events, sizeof(*ev), 0);
 	if (!ev)
@@ -55,12 +55,12 @@ __inline void emit(const struct event *t, __u32 reason, __u32 target)
  * out-of-line copy keeps every call site small. */
 static __noinline int verdict(const struct event *t, __u32 reason, __u32 target, int action)
 {
-	count(t->ifindex, reason, t->len);
-	emit(t, reason, target);
+	verdict_count(t->ifindex, reason, t->len);
+	verdict_emit(t, reason, target);
 	return action;
 }
 
-__inline int drop(const struct event *t, __u32 reason)
+static __always_inline int verdict_drop(const struct event *t, __u32 reason)
 {
 	return verdict(t, reason, 0, TC_ACT_SHOT);
 }

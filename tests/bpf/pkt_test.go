@@ -12,7 +12,7 @@ import (
 	"github.com/ebpfnet/ebpfnet/maps"
 )
 
-// TCP flags, as bpf/lib/l4.h names them.
+// TCP flags, as bpf/lib/tuple.h names them.
 const (
 	tcpFIN = 0x01
 	tcpSYN = 0x02

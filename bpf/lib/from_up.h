@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Traffic coming in on the uplink: replies of translated flows and new
+ * flows to published ports go straight to their endpoint; everything
+ * else is the node's. */
+#ifndef ENET_FROM_UP_H
+#define ENET_FROM_UP_H
+
+#include "common.h"
+#include "config.h"
+#include "ct.h"
+#include "deliver.h"
+#include "flow.h"
+#include "icmp.h"
+#include "ipv4.h"
+#include "lookup.h"
+#include "maps.h"
+#include "nat.h"
+#include "ports.h"
+#include "tuple.h"
+#include "verdict.h"
+
+/* from_up_translated delivers a packet that a NAT entry translated. */
+static __always_inline int from_up_translated(struct __sk_buff *skb, struct event *t, const struct nat_entry *e)
+{
+	if (e->flags & NAT_F_HOST)
+		return verdict(t, REASON_TO_HOST, 0, TC_ACT_OK);
+	return deliver_endpoint(skb, t, ipv4_load(e->to.daddr),
+			  (e->flags & NAT_F_REPLY) ? REASON_FWD_REPLY : REASON_FWD_DNAT);
+}
+
+/* from_up_published: the first packet of a flow to a published port. The
+ * client's address is kept, as Docker's DNAT keeps it. A port published
+ * on every address answers here on the uplink's. */
+static __always_inline int from_up_published(struct __sk_buff *skb, struct event *t, const struct config *cfg, const struct pkt *p)
+{
+	__be32 daddr = ipv4_load(p->tuple.daddr);
+	struct port_target *port;
+	struct endpoint *ep;
+	struct ct_key to;
+	int err;
+
+	port = ports_lookup_pkt(p->tuple.proto, daddr, p->tuple.dport, daddr == ipv4_load(cfg->snat_ip));
+	if (!port)
+		return ENET_CONTINUE;
+	ep = lookup_endpoint(ipv4_load(port->addr));
+	if (!ep)
+		return ENET_CONTINUE;
+	to = p->tuple;
+	__builtin_memcpy(to.daddr, port->addr, 4);
+	to.dport = port->port;
+	err = flow_create(p, &to, ep->ifindex, CT_F_DNAT, 0);
+	if (err)
+		return verdict_drop(t, err == FLOW_TAKEN ? REASON_DROP_NAT_TAKEN : REASON_DROP_CT_FULL);
+	if (nat_rewrite(skb, p, &to) < 0)
+		return verdict_drop(t, REASON_DROP_MALFORMED);
+	return deliver_endpoint(skb, t, ipv4_load(to.daddr), REASON_FWD_DNAT);
+}
+
+/* from_up_untranslated: packets for an endpoint's own address reach it only on
+ * networks that route instead of masquerade (as Docker's routed mode). */
+static __always_inline int from_up_untranslated(struct __sk_buff *skb, struct event *t, __be32 daddr)
+{
+	struct endpoint *ep = lookup_endpoint(daddr);
+	struct network *net;
+
+	if (!ep)
+		return verdict(t, REASON_TO_HOST, 0, TC_ACT_OK);
+	net = bpf_map_lookup_elem(&enet_networks, &ep->net_id);
+	if (!net || (net->flags & (NET_F_MASQUERADE | NET_F_INTERNAL)))
+		return verdict_drop(t, REASON_DROP_DIRECT);
+	return deliver_endpoint(skb, t, daddr, REASON_FWD_ROUTED);
+}
+
+/* from_up_ipv4 decides for an IPv4 packet that came in on the uplink. */
+static __always_inline int from_up_ipv4(struct __sk_buff *skb, struct event *t, const struct iphdr *ip)
+{
+	const struct config *cfg = config_get();
+	__u64 now = bpf_ktime_get_ns();
+	struct ct_entry *ct = NULL;
+	struct nat_entry *e;
+	__be32 daddr = ip->daddr;
+	struct pkt p;
+
+	if (!cfg)
+		return verdict(t, REASON_TO_HOST, 0, TC_ACT_OK);
+	if (tuple_parse(skb, ip, &p) < 0)
+		return from_up_untranslated(skb, t, daddr);
+	if (p.icmp_error) {
+		e = icmp_error_xlate(skb, &p, now, 0);
+		return e ? from_up_translated(skb, t, e) : from_up_untranslated(skb, t, daddr);
+	}
+	e = nat_find(&p, &ct, now, t->ifindex);
+	if (!e) {
+		int ret = from_up_published(skb, t, cfg, &p);
+
+		return ret != ENET_CONTINUE ? ret : from_up_untranslated(skb, t, daddr);
+	}
+	ct_update(ct, cfg, &p, e->flags & NAT_F_REPLY, now);
+	if (nat_rewrite(skb, &p, &e->to) < 0)
+		return verdict_drop(t, REASON_DROP_MALFORMED);
+	return from_up_translated(skb, t, e);
+}
+
+#endif
