@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
 	"github.com/ebpfnet/ebpfnet/datapath/store"
 	"github.com/ebpfnet/ebpfnet/loader"
 	"github.com/ebpfnet/ebpfnet/maps"
@@ -137,7 +138,7 @@ func (m *Manager) SetTrace(ctx context.Context, req api.Trace) error {
 	case "all":
 		flags = loader.EnetConfigFlagCONFIG_F_TRACE
 	default:
-		return api.BadRequest("trace mode %q: want off, drops or all", req.Mode)
+		return errdefs.Invalid("trace mode %q: want off, drops or all", req.Mode)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -9,7 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
 	"github.com/ebpfnet/ebpfnet/datapath/store"
 	"github.com/ebpfnet/ebpfnet/maps"
 )
@@ -67,7 +67,7 @@ func ensureBridge(n *store.Network) (netlink.Link, error) {
 			return nil, err
 		}
 		if !ours {
-			return nil, api.Conflict("a device named %s already exists and is not ebpfnet's", n.Bridge)
+			return nil, errdefs.Conflict("a device named %s already exists and is not ebpfnet's", n.Bridge)
 		}
 	}
 	if err := configureBridge(br, n, mac); err != nil {

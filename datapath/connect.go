@@ -9,6 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
 	"github.com/ebpfnet/ebpfnet/datapath/store"
 )
 
@@ -25,7 +26,7 @@ func (m *Manager) Connect(ctx context.Context, network string, req api.Connect) 
 			return err
 		}
 		if _, ok := ep.Iface(network); ok {
-			return api.Conflict("endpoint %q is already connected to network %q", ep.Name, network)
+			return errdefs.Conflict("endpoint %q is already connected to network %q", ep.Name, network)
 		}
 		name, err := freeIfname(ep)
 		if err != nil {
@@ -65,21 +66,21 @@ func (m *Manager) connectIface(ep *store.Endpoint, ifc *store.Interface, n *stor
 
 func endpointAndNetwork(tx *store.Tx, endpoint, network string) (*store.Endpoint, *store.Network, error) {
 	if endpoint == "" {
-		return nil, nil, api.BadRequest("endpoint name is empty")
+		return nil, nil, errdefs.Invalid("endpoint name is empty")
 	}
 	n, err := tx.Network(network)
 	if err == nil && n == nil {
-		err = api.NotFound("network %q not found", network)
+		err = errdefs.NotFound("network %q not found", network)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 	ep, err := tx.Endpoint(endpoint)
 	if err == nil && ep == nil {
-		err = api.NotFound("endpoint %q not found", endpoint)
+		err = errdefs.NotFound("endpoint %q not found", endpoint)
 	}
 	if err == nil && ep.State != store.StateReady {
-		err = api.Conflict("endpoint %q is being removed", endpoint)
+		err = errdefs.Conflict("endpoint %q is being removed", endpoint)
 	}
 	return ep, n, err
 }
@@ -108,7 +109,7 @@ func freeIfname(ep *store.Endpoint) (string, error) {
 		}
 		return name, nil
 	}
-	return "", api.Conflict("endpoint %q has no free interface name", ep.Name)
+	return "", errdefs.Limit("endpoint %q has no free interface name", ep.Name)
 }
 
 // Disconnect removes an endpoint's interface on a network. If it carried
@@ -129,7 +130,7 @@ func (m *Manager) Disconnect(ctx context.Context, network string, req api.Connec
 		}
 		ifc, ok := ep.Iface(network)
 		if !ok {
-			return api.Conflict("endpoint %q is not connected to network %q", ep.Name, network)
+			return errdefs.Conflict("endpoint %q is not connected to network %q", ep.Name, network)
 		}
 		gone = *ifc
 		wasFirst := ep.Interfaces[0].Network == network

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
 	"github.com/ebpfnet/ebpfnet/datapath/ipam"
 	"github.com/ebpfnet/ebpfnet/datapath/portspec"
 	"github.com/ebpfnet/ebpfnet/datapath/store"
@@ -71,7 +72,7 @@ func (m *Manager) planEndpoint(tx *store.Tx, req api.EndpointCreate) (*store.End
 		return nil, nil, err
 	}
 	if old, err := tx.Endpoint(req.Name); err != nil || old != nil {
-		return nil, nil, errors.Join(err, api.Conflict("endpoint %q already exists", req.Name))
+		return nil, nil, errors.Join(err, errdefs.Conflict("endpoint %q already exists", req.Name))
 	}
 	n, err := networkOrDefault(tx, req.Network)
 	if err != nil {
@@ -93,7 +94,7 @@ func networkOrDefault(tx *store.Tx, name string) (*store.Network, error) {
 	if name != "" {
 		n, err := tx.Network(name)
 		if err == nil && n == nil {
-			err = api.NotFound("network %q not found", name)
+			err = errdefs.NotFound("network %q not found", name)
 		}
 		return n, err
 	}
@@ -106,7 +107,7 @@ func networkOrDefault(tx *store.Tx, name string) (*store.Network, error) {
 			return &nets[i], nil
 		}
 	}
-	return nil, api.NotFound("there is no default network; pass --network")
+	return nil, errdefs.NotFound("there is no default network; pass --network")
 }
 
 // planNetns decides the endpoint's namespace: /run/netns/<name>, created
@@ -116,19 +117,19 @@ func planNetns(tx *store.Tx, ep *store.Endpoint, path string, own uint64) error 
 	if path == "" {
 		ep.Netns, ep.OwnNetns = filepath.Join(netnsDir, ep.Name), true
 		if _, err := netnsIno(ep.Netns); err == nil {
-			return api.Conflict("%s already exists; adopt it with --netns %s", ep.Netns, ep.Netns)
+			return errdefs.Conflict("%s already exists; adopt it with --netns %s", ep.Netns, ep.Netns)
 		}
 		return nil
 	}
 	if !filepath.IsAbs(path) {
-		return api.BadRequest("netns path %q is not absolute", path)
+		return errdefs.Invalid("netns path %q is not absolute", path)
 	}
 	ino, err := netnsIno(path)
 	if err != nil {
-		return api.BadRequest("netns %s: %v", path, err)
+		return errdefs.Invalid("netns %s: %v", path, err)
 	}
 	if ino == own {
-		return api.BadRequest("netns %s is the daemon's own network namespace", path)
+		return errdefs.Invalid("netns %s is the daemon's own network namespace", path)
 	}
 	eps, err := tx.Endpoints()
 	if err != nil {
@@ -136,7 +137,7 @@ func planNetns(tx *store.Tx, ep *store.Endpoint, path string, own uint64) error 
 	}
 	for _, e := range eps {
 		if e.NetnsIno == ino || (e.OwnNetns && sameNetns(e.Netns, ino)) {
-			return api.Conflict("netns %s is already endpoint %q", path, e.Name)
+			return errdefs.Conflict("netns %s is already endpoint %q", path, e.Name)
 		}
 	}
 	ep.Netns, ep.NetnsIno = path, ino
@@ -157,7 +158,7 @@ func planIface(tx *store.Tx, n *store.Network, reqIP, name string) (*store.Inter
 	}
 	used := usedAddrs(eps, n.Name)
 	if len(used) >= maxBridgePorts {
-		return nil, api.Conflict("network %q has %d endpoints: its bridge %s is full, a Linux bridge takes "+
+		return nil, errdefs.Limit("network %q has %d endpoints: its bridge %s is full, a Linux bridge takes "+
 			"at most %d ports; put further endpoints on another network", n.Name, len(used), n.Bridge, maxBridgePorts)
 	}
 	isUsed := func(a netip.Addr) bool { return used[a] }
@@ -165,19 +166,19 @@ func planIface(tx *store.Tx, n *store.Network, reqIP, name string) (*store.Inter
 	var ip netip.Addr
 	if reqIP != "" {
 		if ip, err = netip.ParseAddr(reqIP); err != nil {
-			return nil, api.BadRequest("ip %q is not an IPv4 address", reqIP)
+			return nil, errdefs.Invalid("ip %q is not an IPv4 address", reqIP)
 		}
 		if err := pool.CheckStatic(ip, isUsed); err != nil {
 			if used[ip] {
-				return nil, api.Conflict("%v", err)
+				return nil, errdefs.Conflict("%v", err)
 			}
-			return nil, api.BadRequest("%v", err)
+			return nil, errdefs.Invalid("%v", err)
 		}
 	} else {
 		ip, err = pool.Next(n.LastIP, isUsed)
 		if errors.Is(err, ipam.ErrFull) {
 			taken, _ := pool.Use(used)
-			return nil, api.Conflict("network %q has no free address left: its %d endpoint addresses of %s are "+
+			return nil, errdefs.Limit("network %q has no free address left: its %d endpoint addresses of %s are "+
 				"all taken; remove an endpoint or create a network with a bigger subnet", n.Name, taken, poolName(n))
 		}
 		if err != nil {
@@ -271,7 +272,7 @@ func (m *Manager) removeEndpoint(name string) error {
 			return err
 		}
 		if ep == nil {
-			return api.NotFound("endpoint %q not found", name)
+			return errdefs.NotFound("endpoint %q not found", name)
 		}
 		if gone, err = dropPorts(tx, name, func(store.Port) bool { return true }); err != nil {
 			return err
@@ -314,7 +315,7 @@ func (m *Manager) Endpoint(ctx context.Context, name string) (*api.Endpoint, err
 			return err
 		}
 		if ep == nil {
-			return api.NotFound("endpoint %q not found", name)
+			return errdefs.NotFound("endpoint %q not found", name)
 		}
 		v := endpointView(ep)
 		out = &v

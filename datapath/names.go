@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
 )
 
 // nameRE is Docker's rule for container and network names; a name is also
@@ -20,11 +20,11 @@ const maxNameLen = 64
 func checkName(kind, name string) error {
 	switch {
 	case name == "":
-		return api.BadRequest("%s name is empty", kind)
+		return errdefs.Invalid("%s name is empty", kind)
 	case len(name) > maxNameLen:
-		return api.BadRequest("%s name %.20q... is longer than %d bytes", kind, name, maxNameLen)
+		return errdefs.Invalid("%s name %.20q... is longer than %d bytes", kind, name, maxNameLen)
 	case !nameRE.MatchString(name):
-		return api.BadRequest("%s name %q is invalid: use letters, digits and _.- and start with a letter or digit", kind, name)
+		return errdefs.Invalid("%s name %q is invalid: use letters, digits and _.- and start with a letter or digit", kind, name)
 	}
 	return nil
 }
@@ -33,11 +33,11 @@ func checkName(kind, name string) error {
 func checkIfname(name string) error {
 	switch {
 	case name == "":
-		return api.BadRequest("interface name is empty")
+		return errdefs.Invalid("interface name is empty")
 	case len(name) > 15:
-		return api.BadRequest("interface name %q is longer than 15 bytes", name)
+		return errdefs.Invalid("interface name %q is longer than 15 bytes", name)
 	case name == "." || name == ".." || strings.ContainsAny(name, "/: \t\n"):
-		return api.BadRequest("interface name %q is invalid", name)
+		return errdefs.Invalid("interface name %q is invalid", name)
 	}
 	return nil
 }

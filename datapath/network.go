@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
 	"github.com/ebpfnet/ebpfnet/datapath/ipam"
 	"github.com/ebpfnet/ebpfnet/datapath/store"
 )
@@ -32,13 +33,13 @@ func applyOptions(req *api.NetworkCreate, n *store.Network) error {
 	for k, v := range req.Options {
 		key, ok := optionKeys[k]
 		if !ok {
-			return api.BadRequest("unknown network option %q (known: icc, masquerade, mtu, bridge)", k)
+			return errdefs.Invalid("unknown network option %q (known: icc, masquerade, mtu, bridge)", k)
 		}
 		switch key {
 		case "icc", "masquerade":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return api.BadRequest("option %s=%q: want true or false", k, v)
+				return errdefs.Invalid("option %s=%q: want true or false", k, v)
 			}
 			if key == "icc" {
 				n.ICC = b
@@ -48,7 +49,7 @@ func applyOptions(req *api.NetworkCreate, n *store.Network) error {
 		case "mtu":
 			mtu, err := strconv.Atoi(v)
 			if err != nil {
-				return api.BadRequest("option %s=%q: want a number", k, v)
+				return errdefs.Invalid("option %s=%q: want a number", k, v)
 			}
 			req.MTU = mtu
 		case "bridge":
@@ -64,14 +65,14 @@ const maxCIDRLen = len("255.255.255.255/32")
 
 func parsePrefix(what, s string) (netip.Prefix, error) {
 	if len(s) > maxCIDRLen {
-		return netip.Prefix{}, api.BadRequest("%s %.24q... is not an IPv4 CIDR such as 10.1.0.0/24", what, s)
+		return netip.Prefix{}, errdefs.Invalid("%s %.24q... is not an IPv4 CIDR such as 10.1.0.0/24", what, s)
 	}
 	p, err := netip.ParsePrefix(s)
 	if err != nil || !p.Addr().Is4() {
-		return netip.Prefix{}, api.BadRequest("%s %q is not an IPv4 CIDR such as 10.1.0.0/24", what, s)
+		return netip.Prefix{}, errdefs.Invalid("%s %q is not an IPv4 CIDR such as 10.1.0.0/24", what, s)
 	}
 	if p.Masked() != p {
-		return netip.Prefix{}, api.BadRequest("%s %s has host bits set: did you mean %s?", what, s, p.Masked())
+		return netip.Prefix{}, errdefs.Invalid("%s %s has host bits set: did you mean %s?", what, s, p.Masked())
 	}
 	return p, nil
 }
@@ -88,7 +89,7 @@ func (m *Manager) planNetwork(req api.NetworkCreate, existing []store.Network) (
 	}
 	for _, e := range existing {
 		if e.Name == req.Name {
-			return nil, api.Conflict("network %q already exists", req.Name)
+			return nil, errdefs.Conflict("network %q already exists", req.Name)
 		}
 	}
 	if err := m.planSubnet(req, n, existing); err != nil {
@@ -107,7 +108,7 @@ func (m *Manager) planNetwork(req api.NetworkCreate, existing []store.Network) (
 func (m *Manager) planSubnet(req api.NetworkCreate, n *store.Network, existing []store.Network) error {
 	if req.Subnet == "" {
 		if req.Gateway != "" || req.IPRange != "" {
-			return api.BadRequest("--gateway and --ip-range need --subnet")
+			return errdefs.Invalid("--gateway and --ip-range need --subnet")
 		}
 		p, err := m.freeSubnet(existing)
 		if err != nil {
@@ -121,11 +122,11 @@ func (m *Manager) planSubnet(req api.NetworkCreate, n *store.Network, existing [
 		return err
 	}
 	if p.Bits() > 30 {
-		return api.BadRequest("subnet %s is too small: a network needs at least a /30", p)
+		return errdefs.Invalid("subnet %s is too small: a network needs at least a /30", p)
 	}
 	for _, e := range existing {
 		if e.Subnet.Overlaps(p) {
-			return api.Conflict("subnet %s overlaps network %q (%s)", p, e.Name, e.Subnet)
+			return errdefs.Conflict("subnet %s overlaps network %q (%s)", p, e.Name, e.Subnet)
 		}
 	}
 	n.Subnet = p
@@ -137,13 +138,13 @@ func planAddresses(req api.NetworkCreate, n *store.Network) error {
 	if req.Gateway != "" {
 		gw, err := netip.ParseAddr(req.Gateway)
 		if err != nil || !gw.Is4() {
-			return api.BadRequest("gateway %q is not an IPv4 address", req.Gateway)
+			return errdefs.Invalid("gateway %q is not an IPv4 address", req.Gateway)
 		}
 		if !n.Subnet.Contains(gw) {
-			return api.BadRequest("gateway %s is outside the subnet %s", gw, n.Subnet)
+			return errdefs.Invalid("gateway %s is outside the subnet %s", gw, n.Subnet)
 		}
 		if gw == n.Subnet.Addr() || gw == ipam.LastAddr(n.Subnet) {
-			return api.BadRequest("gateway %s is the network or broadcast address of %s", gw, n.Subnet)
+			return errdefs.Invalid("gateway %s is the network or broadcast address of %s", gw, n.Subnet)
 		}
 		n.Gateway = gw
 	}
@@ -153,7 +154,7 @@ func planAddresses(req api.NetworkCreate, n *store.Network) error {
 			return err
 		}
 		if r.Bits() < n.Subnet.Bits() || !n.Subnet.Contains(r.Addr()) {
-			return api.BadRequest("ip-range %s is outside the subnet %s", r, n.Subnet)
+			return errdefs.Invalid("ip-range %s is outside the subnet %s", r, n.Subnet)
 		}
 		n.IPRange = r
 	}
@@ -164,7 +165,7 @@ func (m *Manager) planDevice(req api.NetworkCreate, n *store.Network, existing [
 	n.MTU = m.defaultMTU()
 	if req.MTU != 0 {
 		if req.MTU < 68 || req.MTU > 65535 {
-			return api.BadRequest("mtu %d is out of range (68-65535)", req.MTU)
+			return errdefs.Invalid("mtu %d is out of range (68-65535)", req.MTU)
 		}
 		n.MTU = req.MTU
 	}
@@ -177,11 +178,11 @@ func (m *Manager) planDevice(req api.NetworkCreate, n *store.Network, existing [
 	}
 	for _, e := range existing {
 		if e.Bridge == n.Bridge {
-			return api.Conflict("bridge %s is used by network %q", n.Bridge, e.Name)
+			return errdefs.Conflict("bridge %s is used by network %q", n.Bridge, e.Name)
 		}
 	}
 	if linkExists(n.Bridge) {
-		return api.Conflict("a device named %s already exists", n.Bridge)
+		return errdefs.Conflict("a device named %s already exists", n.Bridge)
 	}
 	return nil
 }
@@ -263,7 +264,7 @@ func (m *Manager) Network(ctx context.Context, name string) (*api.Network, error
 			return err
 		}
 		if n == nil {
-			return api.NotFound("network %q not found", name)
+			return errdefs.NotFound("network %q not found", name)
 		}
 		eps, err := tx.Endpoints()
 		if err != nil {
@@ -287,17 +288,17 @@ func (m *Manager) RemoveNetwork(ctx context.Context, name string) error {
 			return err
 		}
 		if n == nil {
-			return api.NotFound("network %q not found", name)
+			return errdefs.NotFound("network %q not found", name)
 		}
 		if n.Default {
-			return api.Conflict("network %q is the default network and cannot be removed", name)
+			return errdefs.Conflict("network %q is the default network and cannot be removed", name)
 		}
 		eps, err := tx.EndpointsOn(name)
 		if err != nil {
 			return err
 		}
 		if len(eps) > 0 {
-			return api.Conflict("network %q has %d endpoint(s): %s; remove or disconnect them first",
+			return errdefs.Conflict("network %q has %d endpoint(s): %s; remove or disconnect them first",
 				name, len(eps), strings.Join(endpointsOn(eps, name), ", "))
 		}
 		return tx.DeleteNetwork(name)

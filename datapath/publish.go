@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
 	"github.com/ebpfnet/ebpfnet/datapath/portspec"
 	"github.com/ebpfnet/ebpfnet/datapath/store"
 	"github.com/ebpfnet/ebpfnet/loader"
@@ -19,13 +20,13 @@ import (
 
 func parseSpecs(specs []string) ([]portspec.Spec, error) {
 	if len(specs) == 0 {
-		return nil, api.BadRequest("no port spec given")
+		return nil, errdefs.Invalid("no port spec given")
 	}
 	out := make([]portspec.Spec, 0, len(specs))
 	for _, s := range specs {
 		sp, err := portspec.Parse(s)
 		if err != nil {
-			return nil, api.BadRequest("%v", err)
+			return nil, errdefs.Invalid("%v", err)
 		}
 		out = append(out, sp)
 	}
@@ -97,10 +98,10 @@ func publishTarget(tx *store.Tx, endpoint string) (netip.Addr, error) {
 		return netip.Addr{}, err
 	}
 	if ep == nil {
-		return netip.Addr{}, api.NotFound("endpoint %q not found", endpoint)
+		return netip.Addr{}, errdefs.NotFound("endpoint %q not found", endpoint)
 	}
 	if ep.State != store.StateReady || len(ep.Interfaces) == 0 {
-		return netip.Addr{}, api.Conflict("endpoint %q has no interface to publish to", endpoint)
+		return netip.Addr{}, errdefs.Conflict("endpoint %q has no interface to publish to", endpoint)
 	}
 	n, err := tx.Network(ep.Interfaces[0].Network)
 	if err != nil {
@@ -114,7 +115,7 @@ func publishTarget(tx *store.Tx, endpoint string) (netip.Addr, error) {
 
 func noPublishOn(endpoint string, n *store.Network) error {
 	if n != nil && n.Internal {
-		return api.Conflict("endpoint %q is on internal network %q: nothing can be published", endpoint, n.Name)
+		return errdefs.Conflict("endpoint %q is on internal network %q: nothing can be published", endpoint, n.Name)
 	}
 	return nil
 }
@@ -185,11 +186,11 @@ func planPort(sp portspec.Spec, mp portspec.Mapping, taken []store.Port) (public
 				return publication{port, fd}, nil
 			}
 		}
-		return publication{}, api.Conflict("no free host port in %d-%d/%s", sp.HostFirst, sp.HostLast, sp.Proto)
+		return publication{}, errdefs.Limit("no free host port in %d-%d/%s", sp.HostFirst, sp.HostLast, sp.Proto)
 	}
 	if port.HostPort != 0 {
 		if c := clash(taken, port.Proto, port.HostIP, port.HostPort); c != nil {
-			return publication{}, api.Conflict("host port %d/%s is already published (endpoint %q, %s)",
+			return publication{}, errdefs.Conflict("host port %d/%s is already published (endpoint %q, %s)",
 				port.HostPort, port.Proto, c.Endpoint, c.Key())
 		}
 	}
@@ -204,7 +205,7 @@ func planPort(sp portspec.Spec, mp portspec.Mapping, taken []store.Port) (public
 		}
 		unix.Close(fd) // a published port the kernel did not know held: ask again
 	}
-	return publication{}, api.Conflict("no free host port for %d/%s", mp.CPort, mp.Proto)
+	return publication{}, errdefs.Limit("no free host port for %d/%s", mp.CPort, mp.Proto)
 }
 
 func release(pubs []publication) {
@@ -297,7 +298,7 @@ func (m *Manager) Unpublish(ctx context.Context, endpoint string, req api.Publis
 		})
 	})
 	if err == nil && len(out) == 0 {
-		return nil, api.NotFound("no publication of %q matches %s", endpoint, strings.Join(req.Specs, " "))
+		return nil, errdefs.NotFound("no publication of %q matches %s", endpoint, strings.Join(req.Specs, " "))
 	}
 	return out, err
 }
@@ -313,7 +314,7 @@ func (m *Manager) unpublish(endpoint string, match func(store.Port) bool) ([]api
 	err := m.store.View(func(tx *store.Tx) error {
 		ep, err := tx.Endpoint(endpoint)
 		if err != nil || ep == nil {
-			return errors.Join(err, api.NotFound("endpoint %q not found", endpoint))
+			return errors.Join(err, errdefs.NotFound("endpoint %q not found", endpoint))
 		}
 		target = publishedTo(ep)
 		gone, err = endpointPorts(tx, endpoint, match)
@@ -417,7 +418,7 @@ func (m *Manager) Ports(ctx context.Context, endpoint string) ([]api.Port, error
 	err := m.store.View(func(tx *store.Tx) error {
 		if endpoint != "" {
 			if ep, err := tx.Endpoint(endpoint); err != nil || ep == nil {
-				return errors.Join(err, api.NotFound("endpoint %q not found", endpoint))
+				return errors.Join(err, errdefs.NotFound("endpoint %q not found", endpoint))
 			}
 		}
 		all, err := tx.Ports()

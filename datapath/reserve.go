@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
 )
 
 // reserve binds a socket to a host port about to be published, as
@@ -64,9 +64,9 @@ func reserveError(proto string, ip netip.Addr, port uint16, err error) error {
 	}
 	switch {
 	case errors.Is(err, unix.EADDRINUSE):
-		return api.Conflict("host port %s:%d/%s is in use by a socket on the node", where, port, proto)
+		return errdefs.Conflict("host port %s:%d/%s is in use by a socket on the node", where, port, proto)
 	case errors.Is(err, unix.EADDRNOTAVAIL):
-		return api.BadRequest("%s is not an address of the node", where)
+		return errdefs.Invalid("%s is not an address of the node", where)
 	}
 	return err
 }

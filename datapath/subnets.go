@@ -7,7 +7,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
 	"github.com/ebpfnet/ebpfnet/datapath/store"
 )
 
@@ -73,5 +73,5 @@ next:
 		}
 		return p, nil
 	}
-	return netip.Prefix{}, api.Conflict("no free subnet left in the default pools; pass --subnet")
+	return netip.Prefix{}, errdefs.Limit("no free subnet left in the default pools; pass --subnet")
 }

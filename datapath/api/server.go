@@ -109,13 +109,13 @@ func Handler(b Backend) http.Handler {
 				fmt.Sprintf("%s %s: the call takes %s", r.Method, r.URL.Path, strings.Join(allowed, " or "))})
 			return
 		}
-		writeError(w, NotFound("no API route %s %s", r.Method, r.URL.Path))
+		writeError(w, &StatusError{http.StatusNotFound, fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path)})
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The mux would redirect /v1/networks/../status to another call,
 		// which a client may follow with its method and body.
 		if p := r.URL.Path; p != path.Clean(p) {
-			writeError(w, BadRequest("path %.80q is not clean: no API route has empty, . or .. segments", p))
+			writeError(w, badRequest("path %.80q is not clean: no API route has empty, . or .. segments", p))
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -167,18 +167,18 @@ func decode[T any](r *http.Request, v *T) error {
 		if _, isEmpty := any(v).(*empty); isEmpty {
 			return nil
 		}
-		return BadRequest("request body is empty")
+		return badRequest("request body is empty")
 	case errors.As(err, &tooBig):
 		return &StatusError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over %d bytes", maxBody)}
 	case err != nil:
 		// The decoder's message can quote a field name of any length.
-		return BadRequest("bad request body: %.200v", err)
+		return badRequest("bad request body: %.200v", err)
 	}
 	switch _, err := dec.Token(); {
 	case err == nil:
-		return BadRequest("bad request body: more than one JSON value")
+		return badRequest("bad request body: more than one JSON value")
 	case !errors.Is(err, io.EOF):
-		return BadRequest("bad request body: trailing data after the JSON value")
+		return badRequest("bad request body: trailing data after the JSON value")
 	}
 	return nil
 }
