@@ -56,6 +56,10 @@ func IsDrop(r Reason) bool {
 	return r >= loader.EnetReasonREASON_DROP_MALFORMED
 }
 
+// IsEvicted tells the count of packets whose flow lost an entry to a full
+// map, which is no verdict.
+func IsEvicted(r Reason) bool { return r == loader.EnetReasonREASON_FLOW_EVICTED }
+
 // Counter is one enet_stats entry summed over CPUs.
 type Counter struct {
 	Ifindex int
@@ -74,7 +78,7 @@ func (m Stats) All() ([]Counter, error) {
 		vs  []loader.EnetStats
 		out []Counter
 	)
-	it := m.Map.Iterate()
+	it := m.Iterate()
 	for it.Next(&k, &vs) {
 		c := Counter{Ifindex: int(k.Ifindex), Reason: k.Reason}
 		for _, v := range vs {
@@ -94,7 +98,7 @@ func (m Stats) All() ([]Counter, error) {
 func (m Stats) DeleteIfindex(ifindex int) error {
 	for r := range reasonNames {
 		k := loader.EnetStatsKey{Ifindex: uint32(ifindex), Reason: r}
-		if err := ignoreNotExist(m.Map.Delete(&k)); err != nil {
+		if err := ignoreNotExist(m.Delete(&k)); err != nil {
 			return fmt.Errorf("delete counters of %d: %w", ifindex, err)
 		}
 	}

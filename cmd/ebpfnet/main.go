@@ -8,8 +8,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ebpfnet/ebpfnet/datapath"
 	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/daemon"
 )
 
 func main() {
@@ -24,7 +24,7 @@ func app() *cli.App {
 	return &cli.App{
 		Name:    "ebpfnet",
 		Usage:   "container networking with eBPF: bridges, endpoints, masquerade, published ports",
-		Version: datapath.Version,
+		Version: daemon.Version,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "socket", Value: api.DefaultSocket, EnvVars: []string{"EBPFNET_SOCKET"}, Usage: "the daemon's API socket"},
 		},

@@ -150,7 +150,7 @@ func call[In, Out any](fn func(context.Context, *http.Request, In) (Out, error))
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(out)
+		_ = json.NewEncoder(w).Encode(out) // fails only when the client is gone
 	})
 }
 
@@ -186,5 +186,5 @@ func decode[T any](r *http.Request, v *T) error {
 func writeError(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(Code(err))
-	_ = json.NewEncoder(w).Encode(ErrorBody{Error: err.Error()})
+	_ = json.NewEncoder(w).Encode(ErrorBody{Error: err.Error()}) // fails only when the client is gone
 }

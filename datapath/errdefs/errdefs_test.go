@@ -26,7 +26,7 @@ func TestKinds(t *testing.T) {
 				t.Fatalf("KindOf = %v, want %v", got, tc.kind)
 			}
 			for _, s := range []error{ErrInvalid, ErrNotFound, ErrConflict, ErrLimit, ErrUnavailable} {
-				if got, want := errors.Is(tc.err, s), s == tc.is; got != want {
+				if got, want := errors.Is(tc.err, s), tc.is != nil && s.Error() == tc.is.Error(); got != want {
 					t.Errorf("errors.Is(%v, %v) = %v", tc.err, s, got)
 				}
 			}

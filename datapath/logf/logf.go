@@ -28,3 +28,6 @@ func Str(k, v string) zap.Field { return zap.String(k, v) }
 
 // Int is any other number.
 func Int(k string, v int) zap.Field { return zap.Int(k, v) }
+
+// Strs is a list of strings.
+func Strs(k string, v []string) zap.Field { return zap.Strings(k, v) }

@@ -26,6 +26,26 @@ type Network struct {
 	Created time.Time  `json:"created"`
 }
 
+// PoolName is where a network's addresses come from: its ip-range, else
+// its subnet.
+func (n *Network) PoolName() string {
+	if n.IPRange.IsValid() {
+		return n.IPRange.String()
+	}
+	return n.Subnet.String()
+}
+
+// AddrsOn is every address the endpoints hold on a network.
+func AddrsOn(eps []Endpoint, network string) map[netip.Addr]bool {
+	used := map[netip.Addr]bool{}
+	for _, e := range eps {
+		if i, ok := e.Iface(network); ok {
+			used[i.IP] = true
+		}
+	}
+	return used
+}
+
 // Endpoint states. Removal is recorded before it starts, so a crash in the
 // middle is finished by the next start instead of leaking a netns.
 const (
