@@ -32,6 +32,7 @@ type Backend interface {
 	Endpoints(ctx context.Context) ([]Endpoint, error)
 	Endpoint(ctx context.Context, name string) (*Endpoint, error)
 	RemoveEndpoint(ctx context.Context, name string) error
+	Attach(ctx context.Context, name string, req Attach) (*Endpoint, error)
 	Publish(ctx context.Context, endpoint string, req Publish) ([]Port, error)
 	Unpublish(ctx context.Context, endpoint string, req Publish) ([]Port, error)
 	Ports(ctx context.Context, endpoint string) ([]Port, error)
@@ -84,6 +85,9 @@ func Handler(b Backend) http.Handler {
 		return nil, b.RemoveEndpoint(ctx, r.PathValue("name"))
 	}))
 
+	mux.Handle("POST /v1/endpoints/{name}/attach", call(func(ctx context.Context, r *http.Request, in Attach) (*Endpoint, error) {
+		return b.Attach(ctx, r.PathValue("name"), in)
+	}))
 	mux.Handle("POST /v1/endpoints/{name}/publish", call(func(ctx context.Context, r *http.Request, in Publish) ([]Port, error) {
 		return b.Publish(ctx, r.PathValue("name"), in)
 	}))

@@ -15,15 +15,23 @@ import (
 
 // Connect gives an endpoint an interface on another network (eth1, ...).
 func (c *Control) Connect(_ context.Context, network string, req api.Connect) (*api.Endpoint, error) {
-	c.mu.Lock()
+	if err := c.lock(); err != nil {
+		return nil, err
+	}
 	defer c.mu.Unlock()
 	var ep *store.Endpoint
 	var n *store.Network
 	var ifc *store.Interface
+	var parked []store.Port
 	err := c.store.Update(func(tx *store.Tx) error {
 		var err error
 		if ep, n, err = endpointAndNetwork(tx, req.Endpoint, network); err != nil {
 			return err
+		}
+		if len(ep.Interfaces) == 0 {
+			if parked, err = ports.Of(tx, ep.Name, ports.All); err != nil {
+				return err
+			}
 		}
 		if _, ok := ep.Iface(network); ok {
 			return errdefs.Conflict("endpoint %q is already connected to network %q", ep.Name, network)
@@ -51,7 +59,11 @@ func (c *Control) Connect(_ context.Context, network string, req api.Connect) (*
 		c.leftBehind("interface "+ifc.Name+" of endpoint "+ep.Name, kernel, stored, logf.Ep(ep.Name), logf.Net(network))
 		return nil, fmt.Errorf("connect %s to %s: %w", ep.Name, network, errors.Join(err, kernel))
 	}
-	c.log.Info("endpoint connected", logf.Ep(ep.Name), logf.Net(network), logf.If(ifc.Name))
+	if err := c.pub.Reactivate(parked, ports.Target(ep)); err != nil {
+		return nil, fmt.Errorf("publish the parked ports of %s: %w", ep.Name, err)
+	}
+	c.log.Info("endpoint connected", logf.Ep(ep.Name), logf.Net(network), logf.If(ifc.Name),
+		logf.Int("ports_unparked", len(parked)))
 	v := c.endpointView(ep)
 	return &v, nil
 }
@@ -85,7 +97,11 @@ func endpointAndNetwork(tx *store.Tx, endpoint, network string) (*store.Endpoint
 	if err == nil && ep == nil {
 		err = errdefs.NotFound("endpoint %q not found", endpoint)
 	}
-	if err == nil && ep.State != store.StateReady {
+	switch {
+	case err != nil:
+	case ep.State == store.StateGone:
+		err = goneError(ep)
+	case ep.State != store.StateReady:
 		err = errdefs.Conflict("endpoint %q is being removed", endpoint)
 	}
 	return ep, n, err
@@ -96,11 +112,13 @@ func endpointAndNetwork(tx *store.Tx, endpoint, network string) (*store.Endpoint
 // publications with it; with no interface left they go, as a start-up
 // would drop them.
 func (c *Control) Disconnect(_ context.Context, network string, req api.Connect) (*api.Endpoint, error) {
-	c.mu.Lock()
+	if err := c.lock(); err != nil {
+		return nil, err
+	}
 	defer c.mu.Unlock()
 	var ep *store.Endpoint
 	var gone store.Interface
-	var moved, dropped []store.Port
+	var moved, parked []store.Port
 	nets := map[string]*store.Network{}
 	err := c.store.Update(func(tx *store.Tx) error {
 		var err error
@@ -114,7 +132,7 @@ func (c *Control) Disconnect(_ context.Context, network string, req api.Connect)
 		gone = *ifc
 		wasFirst := ep.Interfaces[0].Network == network
 		ep.Interfaces = deleteIface(ep.Interfaces, network)
-		if moved, dropped, err = movePorts(tx, ep, wasFirst); err != nil {
+		if moved, parked, err = movePorts(tx, ep, wasFirst); err != nil {
 			return err
 		}
 		if nets, err = networksOf(tx, ep); err != nil {
@@ -125,7 +143,7 @@ func (c *Control) Disconnect(_ context.Context, network string, req api.Connect)
 	if err != nil {
 		return nil, err
 	}
-	err = errors.Join(c.pub.Withdraw(dropped, gone.IP), c.applier().teardownIface(ep, &gone))
+	err = errors.Join(c.pub.Withdraw(parked, gone.IP), c.applier().teardownIface(ep, &gone))
 	if len(ep.Interfaces) > 0 {
 		// Idempotent for the rest; gives the new first interface the route.
 		err = errors.Join(err, c.applier().ensureEndpoint(ep, nets), c.pub.Retarget(moved, ports.Target(ep)))
@@ -134,24 +152,25 @@ func (c *Control) Disconnect(_ context.Context, network string, req api.Connect)
 		return nil, fmt.Errorf("disconnect %s from %s: %w", ep.Name, network, err)
 	}
 	c.log.Info("endpoint disconnected", logf.Ep(ep.Name), logf.Net(network),
-		logf.Int("ports_moved", len(moved)), logf.Int("ports_dropped", len(dropped)))
+		logf.Int("ports_moved", len(moved)), logf.Int("ports_parked", len(parked)))
 	v := c.endpointView(ep)
 	return &v, nil
 }
 
 // movePorts: when an endpoint's first interface is disconnected, its
 // publications follow ports.Target to the next one (moved), or, with none
-// left, are dropped from the store.
-func movePorts(tx *store.Tx, ep *store.Endpoint, wasFirst bool) (moved, dropped []store.Port, err error) {
+// left, are parked: they stay the endpoint's in the store, out of the
+// datapath and with their host ports let go, until it is connected again,
+// as Docker keeps a container's port bindings.
+func movePorts(tx *store.Tx, ep *store.Endpoint, wasFirst bool) (moved, parked []store.Port, err error) {
 	if !wasFirst {
 		return nil, nil, nil
 	}
+	all, err := ports.Of(tx, ep.Name, ports.All)
 	if len(ep.Interfaces) == 0 {
-		dropped, err = ports.Drop(tx, ep.Name, ports.All)
-		return nil, dropped, err
+		return nil, all, err
 	}
-	moved, err = ports.Of(tx, ep.Name, ports.All)
-	return moved, nil, err
+	return all, nil, err
 }
 
 func deleteIface(ifs []store.Interface, network string) []store.Interface {

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
 	"github.com/ebpfnet/ebpfnet/datapath/netdev"
 	"github.com/ebpfnet/ebpfnet/datapath/ports"
 	"github.com/ebpfnet/ebpfnet/datapath/store"
@@ -24,8 +25,10 @@ import (
 type Devices interface {
 	LinkExists(name string) bool
 	LinkIndex(name string) int
+	LinkName(ifindex int) string
 	Links() ([]netdev.Link, error)
-	HostPrefixes() ([]netip.Prefix, error)
+	HostNets() ([]netdev.HostNet, error)
+	Neighbours() ([]netdev.Neighbour, error)
 	EnsureBridge(b netdev.Bridge) (ifindex int, err error)
 	DeleteOwned(name, alias string) error
 	NetnsIno(path string) (uint64, error)
@@ -61,7 +64,9 @@ type Publisher interface {
 	Published(endpoint string, pubs []ports.Publication, target netip.Addr)
 	Withdraw(gone []store.Port, target netip.Addr) error
 	Retarget(moved []store.Port, target netip.Addr) error
-	Restore(all []store.Port, targets map[string]netip.Addr) error
+	Restore(live, gone []store.Port, targets map[string]netip.Addr) error
+	Release(ports []store.Port) error
+	Reactivate(ports []store.Port, target netip.Addr) error
 }
 
 // Config is what the orchestrator takes from the daemon.
@@ -84,6 +89,8 @@ type Control struct {
 	pub   Publisher
 	log   *zap.Logger
 	mu    sync.Mutex
+	// frozen: Freeze was called; guarded by mu.
+	frozen bool
 }
 
 // New is the orchestrator of a daemon.
@@ -91,9 +98,23 @@ func New(cfg Config, st *store.Store, dev Devices, dp Datapath, pub Publisher, l
 	return &Control{cfg: cfg, store: st, dev: dev, dp: dp, pub: pub, log: log}
 }
 
-// Freeze takes the lock every change takes and never gives it back: after
-// it, no change can start (system reset, as the daemon exits).
-func (c *Control) Freeze() { c.mu.Lock() }
+// Freeze stops every change from starting: those after it are refused
+// (system reset wipes everything as the daemon exits).
+func (c *Control) Freeze() {
+	c.mu.Lock()
+	c.frozen = true
+	c.mu.Unlock()
+}
+
+// lock takes the lock every change takes, unless Freeze came first.
+func (c *Control) lock() error {
+	c.mu.Lock()
+	if c.frozen {
+		c.mu.Unlock()
+		return errdefs.Unavailable("the daemon is resetting: it takes no more changes")
+	}
+	return nil
+}
 
 // networksAndEndpoints reads both in one transaction.
 func (c *Control) networksAndEndpoints() (nets []store.Network, eps []store.Endpoint, err error) {

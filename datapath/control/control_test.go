@@ -11,6 +11,7 @@ import (
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
+	"github.com/ebpfnet/ebpfnet/datapath/netdev"
 	"github.com/ebpfnet/ebpfnet/datapath/ports"
 )
 
@@ -63,6 +64,28 @@ func TestPlanNetwork(t *testing.T) {
 		{name: "device exists", req: api.NetworkCreate{Name: "b", Subnet: "10.2.0.0/24", Bridge: "br9"},
 			setup: func(r *rig) { r.dev.add("br9", "") },
 			kind:  errdefs.KindConflict, message: "a device named br9 already exists"},
+		{name: "the uplink's subnet", req: api.NetworkCreate{Name: "b", Subnet: "198.51.100.0/24"},
+			setup: func(r *rig) { r.dev.prefixes = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")} },
+			kind:  errdefs.KindConflict, message: "overlaps the node's route 198.51.100.0/24 dev up0"},
+		{name: "inside a route", req: api.NetworkCreate{Name: "b", Subnet: "10.8.1.0/24"},
+			setup: func(r *rig) { r.dev.prefixes = []netip.Prefix{netip.MustParsePrefix("10.8.0.0/16")} },
+			kind:  errdefs.KindConflict, message: "overlaps the node's route 10.8.0.0/16"},
+		{name: "loopback", req: api.NetworkCreate{Name: "b", Subnet: "127.0.0.0/24"},
+			kind: errdefs.KindInvalid, message: "overlaps loopback (127.0.0.0/8)"},
+		{name: "link-local", req: api.NetworkCreate{Name: "b", Subnet: "169.254.10.0/24"},
+			kind: errdefs.KindInvalid, message: "link-local"},
+		{name: "multicast", req: api.NetworkCreate{Name: "b", Subnet: "239.1.0.0/16"},
+			kind: errdefs.KindInvalid, message: "multicast"},
+		{name: "a neighbour holds its gateway", req: api.NetworkCreate{Name: "b", Subnet: "10.9.0.0/24"},
+			setup: func(r *rig) {
+				r.dev.neigh = []netdev.Neighbour{{Addr: netip.MustParseAddr("10.9.0.1"), MAC: "02:00:00:00:00:01", Device: "eth9"}}
+			},
+			kind: errdefs.KindConflict, message: "10.9.0.1, one of its first addresses, is in use on the node's link eth9"},
+		{name: "a neighbour further in is fine", req: api.NetworkCreate{Name: "b", Subnet: "10.9.0.0/24"},
+			setup: func(r *rig) {
+				r.dev.neigh = []netdev.Neighbour{{Addr: netip.MustParseAddr("10.9.0.200"), MAC: "02:00:00:00:00:01", Device: "eth9"}}
+			},
+			subnet: "10.9.0.0/24"},
 		{name: "pools full", req: api.NetworkCreate{Name: "b"},
 			setup: func(r *rig) { r.dev.prefixes = []netip.Prefix{netip.MustParsePrefix("128.0.0.0/1")} },
 			kind:  errdefs.KindLimit, message: "no free subnet left"},
@@ -240,8 +263,18 @@ func TestDisconnectMovesPublications(t *testing.T) {
 	if _, err := r.Disconnect(ctx, "db", api.Connect{Endpoint: "api"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, pubs := r.stored(t); len(pubs) > 0 || len(r.pub.active) > 0 {
-		t.Fatalf("with no interface left, publications %v %v stay", pubs, r.pub.active)
+	if _, _, pubs := r.stored(t); len(pubs) != 1 || len(r.pub.active) > 0 {
+		t.Fatalf("with no interface left: stored %v, in the datapath %v; want it parked: stored only", pubs, r.pub.active)
+	}
+	ps, err := r.Ports(ctx, "api")
+	if err != nil || len(ps) != 1 || ps[0].Target != "" {
+		t.Fatalf("a parked publication shows as %+v, %v", ps, err)
+	}
+	if _, err := r.Connect(ctx, "web", api.Connect{Endpoint: "api"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.pub.active[key]; got.String() != "10.0.0.3" {
+		t.Fatalf("connected again, published to %v; want the new eth0's 10.0.0.3", got)
 	}
 }
 

@@ -19,7 +19,9 @@ import (
 // leaves the start-up to finish the kernel's part: the endpoint comes back
 // whole, its publications with it.
 func (c *Control) CreateEndpoint(_ context.Context, req api.EndpointCreate) (*api.Endpoint, error) {
-	c.mu.Lock()
+	if err := c.lock(); err != nil {
+		return nil, err
+	}
 	defer c.mu.Unlock()
 	var specs []portspec.Spec
 	if len(req.Publish) > 0 {
@@ -87,7 +89,9 @@ func planPublish(tx *store.Tx, endpoint string, n *store.Network, specs []portsp
 // RemoveEndpoint removes an endpoint. The removal is recorded first, so a
 // crash half way is finished by the next start.
 func (c *Control) RemoveEndpoint(_ context.Context, name string) error {
-	c.mu.Lock()
+	if err := c.lock(); err != nil {
+		return err
+	}
 	defer c.mu.Unlock()
 	return c.removeEndpoint(name)
 }
@@ -157,8 +161,11 @@ func (c *Control) Endpoint(_ context.Context, name string) (*api.Endpoint, error
 }
 
 func (c *Control) endpointView(e *store.Endpoint) api.Endpoint {
-	v := api.Endpoint{Name: e.Name, Netns: e.Netns, OwnNetns: e.OwnNetns, State: e.State, Created: e.Created,
-		Interfaces: []api.Interface{}}
+	v := api.Endpoint{Name: e.Name, Netns: e.Netns, OwnNetns: e.OwnNetns, State: e.State, OnGone: e.OnGone,
+		Created: e.Created, Interfaces: []api.Interface{}}
+	if v.OnGone == "" {
+		v.OnGone = store.OnGoneKeep
+	}
 	for _, i := range e.Interfaces {
 		v.Interfaces = append(v.Interfaces, api.Interface{
 			Network: i.Network, Name: i.Name, IP: i.IP.String(), MAC: i.MAC,

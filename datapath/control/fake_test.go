@@ -56,6 +56,7 @@ type fakeDevices struct {
 	links    map[string]netdev.Link
 	netns    map[string]uint64
 	prefixes []netip.Prefix
+	neigh    []netdev.Neighbour
 	next     int
 }
 
@@ -71,6 +72,14 @@ func (f *fakeDevices) add(name, alias string) int {
 
 func (f *fakeDevices) LinkExists(name string) bool { _, ok := f.links[name]; return ok }
 func (f *fakeDevices) LinkIndex(name string) int   { return f.links[name].Index }
+func (f *fakeDevices) LinkName(idx int) string {
+	for _, l := range f.links {
+		if l.Index == idx {
+			return l.Name
+		}
+	}
+	return ""
+}
 func (f *fakeDevices) Links() ([]netdev.Link, error) {
 	var out []netdev.Link
 	for _, l := range f.links {
@@ -78,9 +87,14 @@ func (f *fakeDevices) Links() ([]netdev.Link, error) {
 	}
 	return out, f.call("Links")
 }
-func (f *fakeDevices) HostPrefixes() ([]netip.Prefix, error) {
-	return f.prefixes, f.call("HostPrefixes")
+func (f *fakeDevices) HostNets() ([]netdev.HostNet, error) {
+	var out []netdev.HostNet
+	for _, p := range f.prefixes {
+		out = append(out, netdev.HostNet{Prefix: p, What: "route " + p.String() + " dev up0"})
+	}
+	return out, f.call("HostNets")
 }
+func (f *fakeDevices) Neighbours() ([]netdev.Neighbour, error) { return f.neigh, f.call("Neighbours") }
 func (f *fakeDevices) EnsureBridge(b netdev.Bridge) (int, error) {
 	if err := f.call("EnsureBridge", b.Name); err != nil {
 		return 0, err
@@ -238,12 +252,24 @@ func (f *fakePublisher) Retarget(moved []store.Port, target netip.Addr) error {
 	}
 	return f.call("Retarget", len(moved), target)
 }
-func (f *fakePublisher) Restore(all []store.Port, targets map[string]netip.Addr) error {
+func (f *fakePublisher) Restore(live, gone []store.Port, targets map[string]netip.Addr) error {
 	clear(f.active)
-	for _, p := range all {
+	for _, p := range live {
 		f.active[p.Key()] = targets[p.Endpoint]
 	}
-	return f.call("Restore", len(all))
+	return f.call("Restore", len(live), len(gone))
+}
+func (f *fakePublisher) Release(ports []store.Port) error {
+	for _, p := range ports {
+		delete(f.active, p.Key())
+	}
+	return f.call("Release", len(ports))
+}
+func (f *fakePublisher) Reactivate(ports []store.Port, target netip.Addr) error {
+	for _, p := range ports {
+		f.active[p.Key()] = target
+	}
+	return f.call("Reactivate", len(ports), target)
 }
 
 // rig is an orchestrator on fakes and a store in a temp dir, with its log

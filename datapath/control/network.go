@@ -19,7 +19,9 @@ func (c *Control) applier() applier { return applier{dev: c.dev, dp: c.dp} }
 // CreateNetwork creates a network: store first, then the kernel, undoing
 // both if the kernel refuses.
 func (c *Control) CreateNetwork(_ context.Context, req api.NetworkCreate) (*api.Network, error) {
-	c.mu.Lock()
+	if err := c.lock(); err != nil {
+		return nil, err
+	}
 	defer c.mu.Unlock()
 	return c.createNetwork(req, false)
 }
@@ -129,7 +131,9 @@ func (c *Control) Network(_ context.Context, name string) (*api.Network, error) 
 
 // RemoveNetwork removes a network that has no endpoints.
 func (c *Control) RemoveNetwork(_ context.Context, name string) error {
-	c.mu.Lock()
+	if err := c.lock(); err != nil {
+		return err
+	}
 	defer c.mu.Unlock()
 	var n *store.Network
 	err := c.store.Update(func(tx *store.Tx) error {

@@ -26,7 +26,14 @@ func (p planner) endpoint(tx *store.Tx, req api.EndpointCreate) (*store.Endpoint
 	if err != nil {
 		return nil, nil, err
 	}
-	ep := &store.Endpoint{Name: req.Name, State: store.StateReady, Created: time.Now().UTC()}
+	ep := &store.Endpoint{Name: req.Name, State: store.StateReady, OnGone: store.OnGoneKeep, Created: time.Now().UTC()}
+	switch req.OnGone {
+	case "", store.OnGoneKeep:
+	case store.OnGoneRemove:
+		ep.OnGone = store.OnGoneRemove
+	default:
+		return nil, nil, errdefs.Invalid("on-gone %q: want keep or remove", req.OnGone)
+	}
 	if err := p.netns(tx, ep, req.Netns); err != nil {
 		return nil, nil, err
 	}
@@ -84,12 +91,22 @@ func (p planner) netns(tx *store.Tx, ep *store.Endpoint, path string) error {
 		return err
 	}
 	for _, e := range eps {
+		if e.Name == ep.Name || e.State == store.StateGone {
+			continue // itself, attaching anew; or one whose namespace is no more
+		}
 		if e.NetnsIno == ino || (e.OwnNetns && p.sameNetns(e.Netns, ino)) {
 			return errdefs.Conflict("netns %s is already endpoint %q", path, e.Name)
 		}
 	}
 	ep.Netns, ep.NetnsIno = path, ino
 	return nil
+}
+
+// netnsAlive says whether the endpoint's namespace is still there: its
+// /run/netns file, or the adopted namespace behind its path.
+func (p planner) netnsAlive(ep *store.Endpoint) bool {
+	ino, err := p.dev.NetnsIno(ep.Netns)
+	return err == nil && (ep.OwnNetns || ino == ep.NetnsIno)
 }
 
 func (p planner) sameNetns(path string, ino uint64) bool {

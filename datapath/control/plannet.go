@@ -112,7 +112,56 @@ func (p planner) subnet(req api.NetworkCreate, n *store.Network, existing []stor
 			return errdefs.Conflict("subnet %s overlaps network %q (%s)", s, e.Name, e.Subnet)
 		}
 	}
+	if err := p.nodeUses(s); err != nil {
+		return err
+	}
 	n.Subnet = s
+	return nil
+}
+
+// special are ranges no network can use.
+var special = []struct {
+	prefix netip.Prefix
+	what   string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), `"this network" (0.0.0.0/8)`},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback (127.0.0.0/8)"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local (169.254.0.0/16)"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast (224.0.0.0/4)"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved and broadcast (240.0.0.0/4)"},
+}
+
+// nodeUses refuses a subnet the node uses already: a special range, a
+// route of the node other than the default, an address it holds, or a
+// neighbour answering for its gateway or first addresses. Such a network
+// would take the node's own traffic (Docker checks its routes likewise).
+func (p planner) nodeUses(s netip.Prefix) error {
+	for _, sp := range special {
+		if sp.prefix.Overlaps(s) {
+			return errdefs.Invalid("subnet %s overlaps %s, which no network can use", s, sp.what)
+		}
+	}
+	hosts, err := p.dev.HostNets()
+	if err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		if h.Prefix.Overlaps(s) {
+			return errdefs.Conflict("subnet %s overlaps the node's %s: a network there would take the node's "+
+				"own traffic; choose another subnet", s, h.What)
+		}
+	}
+	neigh, err := p.dev.Neighbours()
+	if err != nil {
+		return err
+	}
+	first := s.Addr().Next()
+	for _, nb := range neigh {
+		if s.Contains(nb.Addr) && nb.Addr.Compare(first.Next().Next()) <= 0 {
+			return errdefs.Conflict("subnet %s: %s, one of its first addresses, is in use on the node's link %s "+
+				"(MAC %s); choose another subnet", s, nb.Addr, nb.Device, nb.MAC)
+		}
+	}
 	return nil
 }
 
@@ -198,9 +247,13 @@ func defaultPools() []netip.Prefix {
 // freeSubnet picks the first default pool that overlaps no network and no
 // route or address of the node.
 func (p planner) freeSubnet(existing []store.Network) (netip.Prefix, error) {
-	taken, err := p.dev.HostPrefixes()
+	hosts, err := p.dev.HostNets()
 	if err != nil {
 		return netip.Prefix{}, err
+	}
+	var taken []netip.Prefix
+	for _, h := range hosts {
+		taken = append(taken, h.Prefix)
 	}
 	for _, n := range existing {
 		taken = append(taken, n.Subnet)

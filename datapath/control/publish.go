@@ -19,7 +19,9 @@ import (
 // Publish publishes ports of an endpoint: plan and reserve, store, then
 // the datapath, undoing the store if the datapath refuses.
 func (c *Control) Publish(_ context.Context, endpoint string, req api.Publish) ([]api.Port, error) {
-	c.mu.Lock()
+	if err := c.lock(); err != nil {
+		return nil, err
+	}
 	defer c.mu.Unlock()
 	specs, err := ports.ParseSpecs(req.Specs)
 	if err != nil {
@@ -75,7 +77,13 @@ func publishTarget(tx *store.Tx, endpoint string) (netip.Addr, error) {
 	if ep == nil {
 		return netip.Addr{}, errdefs.NotFound("endpoint %q not found", endpoint)
 	}
-	if ep.State != store.StateReady || len(ep.Interfaces) == 0 {
+	switch {
+	case ep.State == store.StateGone:
+		return netip.Addr{}, goneError(ep)
+	case ep.State != store.StateReady:
+		return netip.Addr{}, errdefs.Conflict("endpoint %q is being removed", endpoint)
+	}
+	if len(ep.Interfaces) == 0 {
 		return netip.Addr{}, errdefs.Conflict("endpoint %q has no interface to publish to", endpoint)
 	}
 	n, err := tx.Network(ep.Interfaces[0].Network)
@@ -90,7 +98,9 @@ func publishTarget(tx *store.Tx, endpoint string) (netip.Addr, error) {
 
 // Unpublish removes the publications of an endpoint the specs select.
 func (c *Control) Unpublish(_ context.Context, endpoint string, req api.Publish) ([]api.Port, error) {
-	c.mu.Lock()
+	if err := c.lock(); err != nil {
+		return nil, err
+	}
 	defer c.mu.Unlock()
 	specs, err := ports.ParseSpecs(req.Specs)
 	if err != nil {
@@ -179,11 +189,16 @@ func (c *Control) Ports(_ context.Context, endpoint string) ([]api.Port, error) 
 	return out, err
 }
 
+// portView is a publication as the API shows it; one parked (its endpoint
+// has no interface) leads nowhere: no target.
 func portView(p *store.Port, target netip.Addr) api.Port {
 	ip := "0.0.0.0"
 	if p.HostIP.IsValid() {
 		ip = p.HostIP.String()
 	}
-	return api.Port{Endpoint: p.Endpoint, Proto: p.Proto, HostIP: ip, HostPort: p.HostPort,
-		ContainerPort: p.CPort, Target: netip.AddrPortFrom(target, p.CPort).String()}
+	v := api.Port{Endpoint: p.Endpoint, Proto: p.Proto, HostIP: ip, HostPort: p.HostPort, ContainerPort: p.CPort}
+	if target.IsValid() {
+		v.Target = netip.AddrPortFrom(target, p.CPort).String()
+	}
+	return v
 }

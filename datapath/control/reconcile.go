@@ -46,19 +46,32 @@ func (c reconciler) run() error {
 // restoreEndpoint brings one stored endpoint back, or finishes removing it;
 // it reports whether the endpoint is still wanted.
 func (c reconciler) restoreEndpoint(ep *store.Endpoint, nets map[string]*store.Network) bool {
-	if ep.State == store.StateRemoving {
+	switch ep.State {
+	case store.StateRemoving:
 		c.log.Info("finishing interrupted removal", logf.Ep(ep.Name))
 		c.dropEndpoint(ep)
 		return false
+	case store.StateGone:
+		return true // nothing of it is in the kernel until a namespace is attached
 	}
 	err := c.applier().ensureEndpoint(ep, nets)
 	if err == nil {
 		return true
 	}
-	if !ep.OwnNetns && !c.planner().sameNetns(ep.Netns, ep.NetnsIno) {
-		c.log.Warn("adopted netns is gone; removing its endpoint", logf.Ep(ep.Name), logf.Str("netns", ep.Netns))
-		c.dropEndpoint(ep)
-		return false
+	if !ep.OwnNetns && !c.planner().netnsAlive(ep) {
+		if ep.OnGone == store.OnGoneRemove {
+			c.log.Warn("adopted netns is gone; removing its endpoint (on-gone remove)", logf.Ep(ep.Name),
+				logf.Str("netns", ep.Netns))
+			c.dropEndpoint(ep)
+			return false
+		}
+		c.log.Warn("adopted netns is gone; the endpoint is gone until a namespace is attached", logf.Ep(ep.Name),
+			logf.Str("netns", ep.Netns))
+		if err := (follower{c.Control}).markGone(ep); err != nil {
+			c.log.Error("mark endpoint gone", logf.Ep(ep.Name), logf.Err(err))
+		}
+		ep.State = store.StateGone
+		return true
 	}
 	c.log.Error("restore endpoint", logf.Ep(ep.Name), logf.Err(err))
 	return true
@@ -121,23 +134,27 @@ func (c reconciler) sweep(nets []store.Network, eps []store.Endpoint) error {
 	return errors.Join(errs...)
 }
 
-// restorePorts drops the stored publications of endpoints that are gone,
-// and has the datapath hold exactly the others.
+// restorePorts drops the stored publications of endpoints the store no
+// longer holds, and has the datapath hold the others: those of ready
+// endpoints published, those of gone ones in the map unreserved, those
+// of endpoints with no interface (parked) not at all.
 func (c reconciler) restorePorts(eps []store.Endpoint) error {
-	targets := map[string]netip.Addr{}
+	targets, state := map[string]netip.Addr{}, map[string]string{}
 	for i := range eps {
-		if len(eps[i].Interfaces) > 0 {
-			targets[eps[i].Name] = ports.Target(&eps[i])
-		}
+		targets[eps[i].Name], state[eps[i].Name] = ports.Target(&eps[i]), eps[i].State
 	}
-	var keep []store.Port
+	var live, gone []store.Port
 	err := c.store.Update(func(tx *store.Tx) error {
 		all, err := tx.Ports()
 		for _, p := range all {
-			if _, ok := targets[p.Endpoint]; ok {
-				keep = append(keep, p)
-			} else {
+			switch st, ok := state[p.Endpoint]; {
+			case !ok:
 				err = errors.Join(err, tx.DeletePort(&p))
+			case !targets[p.Endpoint].IsValid():
+			case st == store.StateGone:
+				gone = append(gone, p)
+			default:
+				live = append(live, p)
 			}
 		}
 		return err
@@ -145,5 +162,5 @@ func (c reconciler) restorePorts(eps []store.Endpoint) error {
 	if err != nil {
 		return err
 	}
-	return c.pub.Restore(keep, targets)
+	return c.pub.Restore(live, gone, targets)
 }

@@ -174,18 +174,20 @@ func (d *daemon) checkFlags() error {
 	return socketDir(d.cfg.Socket)
 }
 
-// serve answers the API on the socket until ctx ends or Stop is called,
-// and collects expired flows meanwhile.
+// serve answers the API on the socket until ctx ends or Stop is called;
+// meanwhile it collects expired flows and follows endpoints' namespaces.
 func (d *daemon) serve(ctx context.Context, l net.Listener) error {
+	stopBG, err := d.background(ctx)
+	if err != nil {
+		return err
+	}
+	// The maps close when serve returns: a collection or an endpoint's
+	// removal half way would go on with closed descriptors, or with
+	// numbers reused by then.
+	defer stopBG()
 	srv := &http.Server{Handler: api.Handler(d.backend()), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
-	gcCtx, stopGC := context.WithCancel(ctx)
-	gcDone := make(chan struct{})
-	go func() { defer close(gcDone); d.flows.Run(gcCtx, d.cfg.GCInterval, d.log) }()
-	// The maps close when serve returns: a collection half way would go
-	// on with closed descriptors, or with numbers reused by then.
-	defer func() { stopGC(); <-gcDone }()
 	d.log.Info("daemon ready", logf.Str("socket", d.cfg.Socket), zap.Int("pid", os.Getpid()))
 	select {
 	case <-ctx.Done():
@@ -199,4 +201,21 @@ func (d *daemon) serve(ctx context.Context, l net.Listener) error {
 		d.log.Warn("API requests still running at shutdown", logf.Err(err))
 	}
 	return nil
+}
+
+// background starts the conntrack GC and the watch of device deletions,
+// and returns what stops both and waits for them.
+func (d *daemon) background(ctx context.Context) (func(), error) {
+	ctx, cancel := context.WithCancel(ctx)
+	gcDone := make(chan struct{})
+	go func() { defer close(gcDone); d.flows.Run(ctx, d.cfg.GCInterval, d.log) }()
+	watchDone, err := netdev.Netlink{}.WatchLinks(ctx, d.ctl.LinkGone)
+	if err != nil {
+		cancel()
+		<-gcDone
+		return nil, err
+	}
+	// What went before the watch began.
+	d.ctl.CheckEndpoints()
+	return func() { cancel(); <-gcDone; <-watchDone }, nil
 }

@@ -75,22 +75,30 @@ func (Netlink) UplinkAddr(ifindex int) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("uplink %s has no IPv4 address to masquerade to", l.Attrs().Name)
 }
 
-// HostPrefixes is every IPv4 destination the node routes somewhere, in any
+// HostNet is a destination the node routes somewhere, or an address it
+// holds, and what it is, as a message names it.
+type HostNet struct {
+	Prefix netip.Prefix
+	What   string // "route 203.0.113.0/24 dev up0", "address 198.51.100.1 on up0"
+}
+
+// HostNets is every IPv4 destination the node routes somewhere, in any
 // table, and every address it holds, apart from default routes.
-func (Netlink) HostPrefixes() ([]netip.Prefix, error) {
+func (nl Netlink) HostNets() ([]HostNet, error) {
 	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4,
 		&netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return nil, fmt.Errorf("list routes: %w", err)
 	}
-	var out []netip.Prefix
+	var out []HostNet
 	for _, r := range routes {
 		if r.Dst == nil {
 			continue
 		}
 		bits, _ := r.Dst.Mask.Size()
 		if a, ok := netip.AddrFromSlice(r.Dst.IP.To4()); ok && bits > 0 {
-			out = append(out, netip.PrefixFrom(a, bits).Masked())
+			p := netip.PrefixFrom(a, bits).Masked()
+			out = append(out, HostNet{p, "route " + p.String() + nl.onDevice(" dev ", r.LinkIndex)})
 		}
 	}
 	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
@@ -99,8 +107,40 @@ func (Netlink) HostPrefixes() ([]netip.Prefix, error) {
 	}
 	for _, a := range addrs {
 		if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok {
-			out = append(out, netip.PrefixFrom(ip, 32))
+			out = append(out, HostNet{netip.PrefixFrom(ip, 32), "address " + ip.String() + nl.onDevice(" on ", a.LinkIndex)})
 		}
+	}
+	return out, nil
+}
+
+func (nl Netlink) onDevice(sep string, ifindex int) string {
+	if name := nl.LinkName(ifindex); name != "" {
+		return sep + name
+	}
+	return ""
+}
+
+// Neighbour is an address some host on a link of the node answers for.
+type Neighbour struct {
+	Addr   netip.Addr
+	MAC    string
+	Device string
+}
+
+// Neighbours lists the node's IPv4 neighbours that have a MAC: hosts on
+// its links that answered.
+func (nl Netlink) Neighbours() ([]Neighbour, error) {
+	ns, err := netlink.NeighList(0, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("list neighbours: %w", err)
+	}
+	var out []Neighbour
+	for _, n := range ns {
+		ip, ok := netip.AddrFromSlice(n.IP.To4())
+		if !ok || len(n.HardwareAddr) == 0 || n.State&(netlink.NUD_FAILED|netlink.NUD_INCOMPLETE) != 0 {
+			continue
+		}
+		out = append(out, Neighbour{Addr: ip, MAC: n.HardwareAddr.String(), Device: nl.LinkName(n.LinkIndex)})
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package ports
 
 import (
+	"errors"
 	"net/netip"
 
 	"github.com/ebpfnet/ebpfnet/datapath/logf"
@@ -9,18 +10,46 @@ import (
 )
 
 // Restore makes enet_ports hold exactly the publications given, each
-// leading to its endpoint's target, and takes their reservations again. A
-// port some process took while the daemon was down stays published (the
-// datapath does not need the socket) and is logged.
-func (p *Publisher) Restore(ports []store.Port, targets map[string]netip.Addr) error {
-	want := mapPorts(ports, func(port store.Port) netip.Addr { return targets[port.Endpoint] })
-	for i := range ports {
-		p.rereserve(&ports[i])
+// leading to its endpoint's target, and takes again the reservations of
+// the live ones; those of gone endpoints stay in the map unreserved, so
+// what reaches them is refused by the node (see Release). A port some
+// process took while the daemon was down stays published (the datapath
+// does not need the socket) and is logged.
+func (p *Publisher) Restore(live, gone []store.Port, targets map[string]netip.Addr) error {
+	all := append(append([]store.Port{}, live...), gone...)
+	want := mapPorts(all, func(port store.Port) netip.Addr { return targets[port.Endpoint] })
+	for i := range live {
+		p.rereserve(&live[i])
 	}
 	if err := p.ports.PutAll(want); err != nil {
 		return err
 	}
 	return p.sweep(want)
+}
+
+// Release lets the host ports of a gone endpoint's publications go, and
+// keeps their enet_ports entries: the datapath finds no endpoint behind
+// them, counts the packet (drop-endpoint-gone) and leaves it to the
+// node, which has no socket there and refuses it (TCP reset, ICMP port
+// unreachable), as Docker's node does for a stopped container.
+func (p *Publisher) Release(ports []store.Port) error {
+	var errs []error
+	for _, port := range ports {
+		if res, ok := p.held[port.Key()]; ok {
+			errs = append(errs, res.Close())
+			delete(p.held, port.Key())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Reactivate publishes again what Release or Withdraw took out: the
+// reservations, taken again where the port is free, and the entries.
+func (p *Publisher) Reactivate(ports []store.Port, target netip.Addr) error {
+	for i := range ports {
+		p.rereserve(&ports[i])
+	}
+	return p.ports.PutAll(mapPorts(ports, func(store.Port) netip.Addr { return target }))
 }
 
 func (p *Publisher) rereserve(port *store.Port) {
