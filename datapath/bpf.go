@@ -197,6 +197,7 @@ func (m *Manager) mapFill() []api.MapFill {
 		loader.EnetMapEnetNat:       m.dp.EnetNat,
 		loader.EnetMapEnetPorts:     m.dp.EnetPorts,
 		loader.EnetMapEnetSockRev:   m.dp.EnetSockRev,
+		loader.EnetMapEnetFrags:     m.dp.EnetFrags,
 	}
 	out := []api.MapFill{}
 	for name, mp := range all {

@@ -36,11 +36,17 @@ func (m *Manager) gcLoop(ctx context.Context) {
 
 // gc removes expired flows, and NAT entries whose flow is gone, without
 // touching a flow the datapath has started on the same tuples meanwhile
-// (maps.Collect says how).
+// (maps.Collect says how); and the entries of fragmented datagrams that
+// never completed.
 func (m *Manager) gc() (maps.Collected, error) {
 	m.flowMu.Lock()
 	defer m.flowMu.Unlock()
-	return maps.Collect(m.maps.CT, m.maps.NAT, monotonicNs())
+	now := monotonicNs()
+	done, err := maps.Collect(m.maps.CT, m.maps.NAT, now)
+	if err == nil {
+		done.Frags, err = maps.CollectFrags(m.maps.Frags, now)
+	}
+	return done, err
 }
 
 // flushFlows removes every flow match selects, e.g. an endpoint's when it
