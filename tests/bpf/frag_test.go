@@ -399,12 +399,15 @@ func fragPublished(t *testing.T, w *nodeWorld) {
 		through(t, ans, ans.masqueraded(5353), func(f []byte) Result { return n.fragFromEp(m1, f, 0, replyOut) })
 		n.checkFlows(dnatFlow(m1, dns, 53))
 	})
-	t.Run("hairpin", func(t *testing.T) {
+	t.Run("hairpin and its answer", func(t *testing.T) {
 		n := w.node(t)
 		n.publish()
 		hp := out(m2, snatIP).udp(40000, 5353).big()
 		through(t, hp, hp.hairpinned(m1, 40000, 53), func(f []byte) Result { return n.fragFromEp(m2, f, 0, hairpinTo(m1)) })
 		n.checkFlows(hairpinFlow(m1, hp, 40000, 53))
+		ans := out(m1, masqNet.Gateway).udp(53, 40000).big()
+		back := ans.delivered(m2, 40000).from(snatIP, 5353)
+		through(t, ans, back, func(f []byte) Result { return n.fragFromEp(m1, f, 0, hairpinTo(m2)) })
 	})
 	t.Run("later fragment never starts a flow", func(t *testing.T) {
 		n := w.node(t)
