@@ -30,6 +30,7 @@ type Table[V any] interface {
 type Collected struct {
 	Flows   int // expired flows, each with its translations
 	Orphans int // translations whose flow was gone
+	Frags   int // entries of fragmented datagrams that expired (CollectFrags)
 }
 
 // Collect removes the flows that expired GCGrace before now

@@ -30,6 +30,7 @@ var reasonNames = map[Reason]string{
 	loader.EnetReasonREASON_FWD_DNAT:       "forward-published",
 	loader.EnetReasonREASON_FWD_HAIRPIN:    "forward-hairpin",
 	loader.EnetReasonREASON_FLOW_EVICTED:   "flow-evicted",
+	loader.EnetReasonREASON_FRAG_REQUEUE:   "fragment-requeued",
 
 	loader.EnetReasonREASON_DROP_INTERNAL:      "drop-internal",
 	loader.EnetReasonREASON_DROP_NAT_EXHAUSTED: "drop-nat-ports-exhausted",

@@ -30,6 +30,7 @@ func pinned(dp *loader.Datapath) map[string]*ebpf.Map {
 		loader.EnetMapEnetNat:       dp.EnetNat,
 		loader.EnetMapEnetPorts:     dp.EnetPorts,
 		loader.EnetMapEnetSockRev:   dp.EnetSockRev,
+		loader.EnetMapEnetFrags:     dp.EnetFrags,
 	}
 }
 

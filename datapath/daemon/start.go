@@ -34,7 +34,7 @@ func (d *daemon) load() (func(), error) {
 		return nil, errors.Join(fmt.Errorf("read own netns: %w", err), dp.Close())
 	}
 	d.dp, d.maps = dp, maps.For(dp)
-	d.flows = flows.New(d.maps.CT, d.maps.NAT)
+	d.flows = flows.New(d.maps)
 	d.kernel = control.NewKernel(dp, d.maps, d.flows, d.cfg.Attach)
 	d.pub = ports.NewPublisher(d.maps.Ports, d.maps.SockRevs, d.flows, d.log)
 	mtu := 1500 // endpoints never send more than the way out carries

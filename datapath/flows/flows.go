@@ -17,23 +17,32 @@ import (
 	"github.com/ebpfnet/ebpfnet/maps"
 )
 
-// Table is enet_ct with enet_nat, as the daemon removes flows from them.
+// Table is enet_ct with enet_nat, as the daemon removes flows from them,
+// and enet_frags, whose records of datagrams that never completed it
+// removes with them.
 type Table struct {
-	ct  maps.CT
-	nat maps.NAT
+	ct    maps.CT
+	nat   maps.NAT
+	frags maps.Frags
 	// mu lets one of the GC and a flush at a time take flows out: each
 	// puts back what it took by mistake, which the other must not miss.
 	mu sync.Mutex
 }
 
 // New is the table of a loaded datapath's maps.
-func New(ct maps.CT, nat maps.NAT) *Table { return &Table{ct: ct, nat: nat} }
+func New(m *maps.Set) *Table { return &Table{ct: m.CT, nat: m.NAT, frags: m.Frags} }
 
-// Collect removes expired flows, and NAT entries whose flow is gone.
+// Collect removes expired flows, NAT entries whose flow is gone, and
+// expired fragment records.
 func (t *Table) Collect() (maps.Collected, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return maps.Collect(t.ct, t.nat, maps.MonotonicNs())
+	now := maps.MonotonicNs()
+	done, err := maps.Collect(t.ct, t.nat, now)
+	if err == nil {
+		done.Frags, err = maps.CollectFrags(t.frags, now)
+	}
+	return done, err
 }
 
 // Flush removes every flow match selects, with its translations.
@@ -67,8 +76,9 @@ func (t *Table) Run(ctx context.Context, interval time.Duration, log *zap.Logger
 		done, err := t.Collect()
 		if err != nil {
 			log.Warn("conntrack gc", logf.Err(err))
-		} else if done.Flows+done.Orphans > 0 {
-			log.Debug("conntrack gc", logf.Int("flows", done.Flows), logf.Int("orphans", done.Orphans))
+		} else if done.Flows+done.Orphans+done.Frags > 0 {
+			log.Debug("conntrack gc", logf.Int("flows", done.Flows), logf.Int("orphans", done.Orphans),
+				logf.Int("fragments", done.Frags))
 		}
 	}
 }
