@@ -67,7 +67,7 @@ func (c reconciler) restoreEndpoint(ep *store.Endpoint, nets map[string]*store.N
 		}
 		c.log.Warn("adopted netns is gone; the endpoint is gone until a namespace is attached", logf.Ep(ep.Name),
 			logf.Str("netns", ep.Netns))
-		if err := (follower{c.Control}).markGone(ep); err != nil {
+		if err := follower(c).markGone(ep); err != nil {
 			c.log.Error("mark endpoint gone", logf.Ep(ep.Name), logf.Err(err))
 		}
 		ep.State = store.StateGone
