@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -91,10 +92,25 @@ func configureBridge(br netlink.Link, n *store.Network, mac net.HardwareAddr) er
 	if err := netlink.AddrReplace(br, gw); err != nil {
 		return fmt.Errorf("add gateway %s to %s: %w", n.Gateway, n.Bridge, err)
 	}
+	if err := bridgeNoIPv6(n.Bridge); err != nil {
+		return err
+	}
 	if err := netlink.LinkSetUp(br); err != nil {
 		return fmt.Errorf("set %s up: %w", n.Bridge, err)
 	}
 	return nil
+}
+
+// bridgeNoIPv6 turns IPv6 off on a bridge. The networks are IPv4, and the
+// bridge carries endpoints' other frames, IPv6 among them: with IPv6 on,
+// the node would take an endpoint's router advertisement and route
+// through it (CVE-2020-13401; Docker sets accept_ra=0).
+func bridgeNoIPv6(name string) error {
+	err := writeSysctl("net/ipv6/conf/"+name+"/disable_ipv6", "1")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // kernel without IPv6
+	}
+	return err
 }
 
 // teardownNetwork removes what ensureNetwork made; what is already gone is

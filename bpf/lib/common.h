@@ -34,7 +34,7 @@ enum reason {
 	REASON_DROP_SPOOF_IP,	/* source IP (or ARP sender) is not the endpoint's */
 	REASON_DROP_ISOLATION,	/* destination belongs to another network */
 	REASON_DROP_ICC,	/* endpoint to endpoint on a network with icc=false */
-	REASON_DROP_PROTO,	/* an ethertype ebpfnet does not forward */
+	REASON_DROP_PROTO,	/* a priority tag the datapath cannot look past */
 	REASON_DROP_INTERNAL,	/* an internal network's packet leaving its subnet */
 	REASON_DROP_NAT_EXHAUSTED,	/* no free source port in the range */
 	REASON_DROP_NAT_PROTO,	/* not TCP, UDP or ICMP echo: cannot be masqueraded */
