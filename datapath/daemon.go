@@ -93,6 +93,11 @@ func run(ctx context.Context, cfg Config, listening *bool) error {
 	if m.netnsIno, err = netnsIno("/proc/thread-self/ns/net"); err != nil {
 		return fmt.Errorf("read own netns: %w", err)
 	}
+	addrs, err := watchNodeAddrs(m.maps.NodeAddrs, m.log)
+	if err != nil {
+		return err
+	}
+	defer addrs.Stop()
 	if err := m.start(); err != nil {
 		return err
 	}

@@ -159,6 +159,11 @@ const (
 	EnetNetworkFlagNET_F_MASQUERADE EnetNetworkFlag = 4
 )
 
+type EnetNodeAddrKey struct {
+	_    structs.HostLayout
+	Addr [4]uint8
+}
+
 type EnetPortKey struct {
 	_     structs.HostLayout
 	Proto uint8
@@ -257,6 +262,7 @@ const (
 	EnetMapEnetIfaces     = "enet_ifaces"
 	EnetMapEnetNat        = "enet_nat"
 	EnetMapEnetNetworks   = "enet_networks"
+	EnetMapEnetNodeAddrs  = "enet_node_addrs"
 	EnetMapEnetPorts      = "enet_ports"
 	EnetMapEnetScratch    = "enet_scratch"
 	EnetMapEnetSockRev    = "enet_sock_rev"
@@ -334,6 +340,7 @@ type EnetMapSpecs struct {
 	EnetIfaces    *ebpf.MapSpec `ebpf:"enet_ifaces"`
 	EnetNat       *ebpf.MapSpec `ebpf:"enet_nat"`
 	EnetNetworks  *ebpf.MapSpec `ebpf:"enet_networks"`
+	EnetNodeAddrs *ebpf.MapSpec `ebpf:"enet_node_addrs"`
 	EnetPorts     *ebpf.MapSpec `ebpf:"enet_ports"`
 	EnetScratch   *ebpf.MapSpec `ebpf:"enet_scratch"`
 	EnetSockRev   *ebpf.MapSpec `ebpf:"enet_sock_rev"`
@@ -375,6 +382,7 @@ type EnetMaps struct {
 	EnetIfaces    *ebpf.Map `ebpf:"enet_ifaces"`
 	EnetNat       *ebpf.Map `ebpf:"enet_nat"`
 	EnetNetworks  *ebpf.Map `ebpf:"enet_networks"`
+	EnetNodeAddrs *ebpf.Map `ebpf:"enet_node_addrs"`
 	EnetPorts     *ebpf.Map `ebpf:"enet_ports"`
 	EnetScratch   *ebpf.Map `ebpf:"enet_scratch"`
 	EnetSockRev   *ebpf.Map `ebpf:"enet_sock_rev"`
@@ -391,6 +399,7 @@ func (m *EnetMaps) Close() error {
 		m.EnetIfaces,
 		m.EnetNat,
 		m.EnetNetworks,
+		m.EnetNodeAddrs,
 		m.EnetPorts,
 		m.EnetScratch,
 		m.EnetSockRev,

@@ -99,9 +99,10 @@ static __always_inline int from_ep_rewritten(struct __sk_buff *skb, struct event
 }
 
 /* from_ep_hairpin: an endpoint connects to a port published on an address
- * of the node. The flow goes straight to the endpoint behind the port, its
- * source made that endpoint's gateway so the replies come back this way,
- * as Docker's hairpin NAT does. */
+ * of the node (any, for one published on every address: the uplink's, its
+ * gateway, another network's gateway, ...). The flow goes straight to the
+ * endpoint behind the port, its source made that endpoint's gateway so the
+ * replies come back this way, as Docker's hairpin NAT does. */
 static __always_inline int from_ep_hairpin(struct __sk_buff *skb, struct event *t, const struct network *net,
 			     const struct pkt *p)
 {

@@ -234,6 +234,21 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } enet_ports SEC(".maps");
 
+/* enet_node_addrs: every IPv4 address of the node's devices, kept by the
+ * daemon from netlink: where a port published on every address answers. */
+struct node_addr_key {
+	__u8 addr[4];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct node_addr_key);
+	__type(value, __u32);	/* ifindex of a device that has it */
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_node_addrs SEC(".maps");
+
 /* enet_sock_rev: what a node socket connected or sent to before the
  * socket programs rewrote it, so replies and getpeername show it. */
 struct sock_rev_key {

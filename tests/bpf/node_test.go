@@ -17,7 +17,7 @@ import (
 )
 
 // The world the masquerade tests run in: a node whose uplink is on
-// 198.51.100.0/24 with a router beyond it, three networks (masquerading,
+// 198.51.100.0/24 (.1, and .2 besides) with a router beyond it, three networks (masquerading,
 // routed, internal) and their endpoints. The ifindexes are fixed, so the
 // tables can name them; the node's netns makes them real. Every device is
 // one end of a veth pair (this kernel has no dummy driver); the other ends
@@ -53,6 +53,13 @@ var (
 	m2 = Endpoint{Ifindex: 12, IP: addr("10.10.0.3"), MAC: hw("02:42:0a:0a:00:03"), NetID: 1}
 	r1 = Endpoint{Ifindex: 21, IP: addr("10.20.0.2"), MAC: hw("02:42:0a:14:00:02"), NetID: 2}
 	i1 = Endpoint{Ifindex: 31, IP: addr("10.30.0.2"), MAC: hw("02:42:0a:1e:00:02"), NetID: 3}
+
+	// The node's addresses as the daemon writes them to enet_node_addrs:
+	// its devices', the bridges' gateways among them.
+	nodeAddrs = map[netip.Addr]int{
+		snatIP: uplinkIdx, addr("198.51.100.2"): uplinkIdx, addr("192.0.2.1"): sideIdx, addr("127.0.0.1"): 1,
+		masqNet.Gateway: 100, routedNet.Gateway: 200, internalNet.Gateway: 300,
+	}
 
 	nodeNetworks  = []maps.Network{masqNet, routedNet, internalNet}
 	nodeEndpoints = []Endpoint{m1, m2, r1, i1}
@@ -148,6 +155,9 @@ func setupNode() error {
 		{"address uplink", func() error {
 			return netlink.AddrAdd(uplink, &netlink.Addr{IPNet: ipNet("198.51.100.1/24")})
 		}},
+		{"second address uplink", func() error {
+			return netlink.AddrAdd(uplink, &netlink.Addr{IPNet: ipNet("198.51.100.2/24")})
+		}},
 		{"address side", func() error { return netlink.AddrAdd(side, &netlink.Addr{IPNet: ipNet("192.0.2.1/24")}) }},
 		{"add router neighbour", func() error {
 			return netlink.NeighAdd(&netlink.Neigh{
@@ -219,6 +229,7 @@ func (w *nodeWorld) node(t *testing.T) *node {
 	for _, e := range nodeEndpoints {
 		d.PutEndpoint(e)
 	}
+	must(t, d.Maps.NodeAddrs.Sync(nodeAddrs))
 	d.SetConfig(nodeConfig())
 	return &node{Datapath: d, t: t}
 }
