@@ -49,6 +49,7 @@ const (
 	timeoutUDP         = 30
 	timeoutUDPStream   = 120
 	timeoutICMP        = 30
+	timeoutGeneric     = 600 // protocols without ports (netfilter's generic timeout)
 )
 
 // Defaults for the paths.

@@ -19,6 +19,12 @@ func protoName(p uint8) string {
 		return "tcp"
 	case 17:
 		return "udp"
+	case 47:
+		return "gre"
+	case 50:
+		return "esp"
+	case 132:
+		return "sctp"
 	}
 	return strconv.Itoa(int(p))
 }

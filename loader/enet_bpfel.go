@@ -26,6 +26,8 @@ type EnetConfig struct {
 	TimeoutUdp         uint32
 	TimeoutUdpStream   uint32
 	TimeoutIcmp        uint32
+	TimeoutGeneric     uint32
+	_                  [4]byte
 	NetnsCookie        uint64
 }
 
@@ -209,7 +211,8 @@ const (
 	EnetReasonREASON_DROP_NO_FLOW       EnetReason = 46
 	EnetReasonREASON_DROP_TOO_BIG       EnetReason = 47
 	EnetReasonREASON_DROP_NAT_TAKEN     EnetReason = 48
-	EnetReasonREASON_MAX                EnetReason = 49
+	EnetReasonREASON_DROP_NAT_CLASH     EnetReason = 49
+	EnetReasonREASON_MAX                EnetReason = 50
 )
 
 type EnetSockRev struct {

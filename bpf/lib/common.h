@@ -37,7 +37,7 @@ enum reason {
 	REASON_DROP_PROTO,	/* a priority tag the datapath cannot look past */
 	REASON_DROP_INTERNAL,	/* an internal network's packet leaving its subnet */
 	REASON_DROP_NAT_EXHAUSTED,	/* no free source port in the range */
-	REASON_DROP_NAT_PROTO,	/* not TCP, UDP or ICMP echo: cannot be masqueraded */
+	REASON_DROP_NAT_PROTO,	/* ICMP of no flow (not a query): cannot be masqueraded */
 	REASON_DROP_FRAGMENT,	/* IPv4 fragments of translated flows */
 	REASON_DROP_NO_ROUTE,	/* a masqueraded packet routed elsewhere than the uplink */
 	REASON_DROP_DIRECT,	/* from outside straight to a masqueraded endpoint */
@@ -45,6 +45,9 @@ enum reason {
 	REASON_DROP_NO_FLOW,	/* an ICMP error for no known flow */
 	REASON_DROP_TOO_BIG,	/* over the uplink's MTU without DF: cannot fragment */
 	REASON_DROP_NAT_TAKEN,	/* a published port's flow collides with another */
+	REASON_DROP_NAT_CLASH,	/* a flow whose port cannot change (none: GRE, ESP;
+				 * SCTP) and whose reply tuple another flow holds,
+				 * which netfilter drops too (insert_failed) */
 	REASON_MAX,
 };
 

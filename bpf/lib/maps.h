@@ -81,12 +81,14 @@ struct config {
 	__u32 timeout_udp;
 	__u32 timeout_udp_stream;	/* UDP after a reply was seen */
 	__u32 timeout_icmp;
+	__u32 timeout_generic;	/* protocols without ports: GRE, ESP, ... */
 	__u64 netns_cookie;	/* the daemon's netns: the socket programs act only there */
 };
 
 /* A flow's IPv4 tuple in the direction a packet travels. Ports are in host
- * order (so bpftool prints them as numbers); for ICMP echo the identifier
- * is sport in a request and dport in a reply. */
+ * order (so bpftool prints them as numbers); for an ICMP query the
+ * identifier is sport in a request and dport in a reply; protocols without
+ * ports have 0 in both. */
 struct ct_key {
 	__u8 saddr[4];
 	__u8 daddr[4];

@@ -21,7 +21,10 @@ static __always_inline int ports_node_addr(__be32 addr)
 /* ports_lookup finds the publication of (proto, addr, port). A port
  * published on every address (0.0.0.0) answers on every address of the
  * node: those the caller knows are the node's (is_node) and those
- * enet_node_addrs holds, looked up only when needed. */
+ * enet_node_addrs holds, looked up only when needed. An SCTP publication
+ * leads to the same port only: a new port would need the packet's CRC32c
+ * recomputed, which the datapath does not do, and the daemon writes no
+ * other. */
 static __always_inline struct port_target *ports_lookup(__u8 proto, __be32 addr, __u16 port, int is_node)
 {
 	struct port_key key = { .proto = proto, .port = port };
@@ -29,10 +32,15 @@ static __always_inline struct port_target *ports_lookup(__u8 proto, __be32 addr,
 
 	ipv4_store(key.addr, addr);
 	p = bpf_map_lookup_elem(&enet_ports, &key);
-	if (p || (!is_node && !ports_node_addr(addr)))
-		return p;
-	ipv4_store(key.addr, 0);
-	return bpf_map_lookup_elem(&enet_ports, &key);
+	if (!p) {
+		if (!is_node && !ports_node_addr(addr))
+			return NULL;
+		ipv4_store(key.addr, 0);
+		p = bpf_map_lookup_elem(&enet_ports, &key);
+	}
+	if (p && proto == IPPROTO_SCTP && p->port != port)
+		return NULL;
+	return p;
 }
 
 /* ports_lookup_pkt is ports_lookup for a packet the programs see on a

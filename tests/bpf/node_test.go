@@ -69,6 +69,7 @@ var (
 const (
 	toSyn, toEstablished, toClosing = 60, 3600, 10
 	toUDP, toUDPStream, toICMP      = 30, 180, 20
+	toGeneric                       = 90
 	portMin, portMax                = 61000, 61999
 )
 
@@ -87,6 +88,7 @@ const (
 	noFlow       = loader.EnetReasonREASON_DROP_NO_FLOW
 	tooBig       = loader.EnetReasonREASON_DROP_TOO_BIG
 	flowEvicted  = loader.EnetReasonREASON_FLOW_EVICTED
+	natClash     = loader.EnetReasonREASON_DROP_NAT_CLASH
 )
 
 // nodeConfig is enet_config as the daemon writes it for the node.
@@ -95,7 +97,7 @@ func nodeConfig() loader.EnetConfig {
 		Flags:         loader.EnetConfigFlagCONFIG_F_TRACE,
 		UplinkIfindex: uplinkIdx, SnatIp: snatIP.As4(), PortMin: portMin, PortMax: portMax,
 		TimeoutSyn: toSyn, TimeoutEstablished: toEstablished, TimeoutClosing: toClosing,
-		TimeoutUdp: toUDP, TimeoutUdpStream: toUDPStream, TimeoutIcmp: toICMP,
+		TimeoutUdp: toUDP, TimeoutUdpStream: toUDPStream, TimeoutIcmp: toICMP, TimeoutGeneric: toGeneric,
 	}
 }
 
