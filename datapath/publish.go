@@ -159,6 +159,10 @@ func clash(taken []store.Port, proto string, ip netip.Addr, port uint16) *store.
 func planPorts(endpoint string, specs []portspec.Spec, taken []store.Port) ([]publication, error) {
 	var pubs []publication
 	for _, sp := range specs {
+		if err := sctpPublishable(sp); err != nil {
+			release(pubs)
+			return nil, err
+		}
 		for _, mp := range sp.Mappings() {
 			p, err := planPort(sp, mp, taken)
 			if err != nil {
@@ -263,8 +267,11 @@ func (m *Manager) activatePorts(pubs []publication, target netip.Addr) error {
 }
 
 func protoNumber(proto string) uint8 {
-	if proto == "udp" {
+	switch proto {
+	case "udp":
 		return unix.IPPROTO_UDP
+	case "sctp":
+		return unix.IPPROTO_SCTP
 	}
 	return unix.IPPROTO_TCP
 }

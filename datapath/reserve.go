@@ -16,14 +16,20 @@ import (
 // node's too, and while published no process on the node can take it.
 // Port 0 asks the kernel for a free port from the ephemeral range.
 func reserve(proto string, ip netip.Addr, port uint16) (int, uint16, error) {
-	typ := unix.SOCK_STREAM
-	if proto == "udp" {
+	typ, protocol := unix.SOCK_STREAM, 0
+	switch proto {
+	case "udp":
 		typ = unix.SOCK_DGRAM
+	case "sctp":
+		protocol = unix.IPPROTO_SCTP
 	}
-	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, protocol)
 	if errors.Is(err, unix.EMFILE) {
 		return -1, 0, fmt.Errorf("hold host port %d/%s: the daemon's limit on open files is reached "+
 			"(a socket holds each published port): %w", port, proto, err)
+	}
+	if err != nil && protocol == unix.IPPROTO_SCTP {
+		return -1, 0, noSCTP(err)
 	}
 	if err != nil {
 		return -1, 0, err
