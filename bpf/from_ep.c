@@ -18,6 +18,7 @@ int enet_from_ep(struct __sk_buff *skb)
 	struct ethhdr *eth = eth_hdr(skb);
 	struct iface *ifc;
 	struct iphdr *ip;
+	int vlan;
 
 	if (!eth)
 		return verdict_drop(&t, REASON_DROP_MALFORMED);
@@ -27,10 +28,15 @@ int enet_from_ep(struct __sk_buff *skb)
 		return verdict_drop(&t, REASON_DROP_NO_IFACE);
 	if (!eth_addr_eq(eth->h_source, ifc->mac))
 		return verdict_drop(&t, REASON_DROP_SPOOF_MAC);
+	vlan = eth_vlan_id(skb, eth);
+	if (vlan < 0)
+		return verdict_drop(&t, REASON_DROP_PROTO);
+	if (vlan > 0)
+		return from_ep_l2(skb, &t, ifc);
 	if (eth->h_proto == bpf_htons(ETH_P_ARP))
 		return from_ep_arp(skb, &t, ifc);
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
-		return verdict_drop(&t, REASON_DROP_PROTO);
+		return from_ep_l2(skb, &t, ifc);
 
 	ip = ipv4_parse(skb, &t);
 	if (!ip)

@@ -26,6 +26,8 @@ type EnetConfig struct {
 	TimeoutUdp         uint32
 	TimeoutUdpStream   uint32
 	TimeoutIcmp        uint32
+	TimeoutGeneric     uint32
+	_                  [4]byte
 	NetnsCookie        uint64
 }
 
@@ -188,6 +190,11 @@ const (
 	EnetNetworkFlagNET_F_MASQUERADE EnetNetworkFlag = 4
 )
 
+type EnetNodeAddrKey struct {
+	_    structs.HostLayout
+	Addr [4]uint8
+}
+
 type EnetPortKey struct {
 	_     structs.HostLayout
 	Proto uint8
@@ -234,7 +241,8 @@ const (
 	EnetReasonREASON_DROP_NO_FLOW       EnetReason = 46
 	EnetReasonREASON_DROP_TOO_BIG       EnetReason = 47
 	EnetReasonREASON_DROP_NAT_TAKEN     EnetReason = 48
-	EnetReasonREASON_MAX                EnetReason = 49
+	EnetReasonREASON_DROP_NAT_CLASH     EnetReason = 49
+	EnetReasonREASON_MAX                EnetReason = 50
 )
 
 type EnetSockRev struct {
@@ -288,6 +296,7 @@ const (
 	EnetMapEnetIfaces     = "enet_ifaces"
 	EnetMapEnetNat        = "enet_nat"
 	EnetMapEnetNetworks   = "enet_networks"
+	EnetMapEnetNodeAddrs  = "enet_node_addrs"
 	EnetMapEnetPorts      = "enet_ports"
 	EnetMapEnetScratch    = "enet_scratch"
 	EnetMapEnetSockRev    = "enet_sock_rev"
@@ -366,6 +375,7 @@ type EnetMapSpecs struct {
 	EnetIfaces    *ebpf.MapSpec `ebpf:"enet_ifaces"`
 	EnetNat       *ebpf.MapSpec `ebpf:"enet_nat"`
 	EnetNetworks  *ebpf.MapSpec `ebpf:"enet_networks"`
+	EnetNodeAddrs *ebpf.MapSpec `ebpf:"enet_node_addrs"`
 	EnetPorts     *ebpf.MapSpec `ebpf:"enet_ports"`
 	EnetScratch   *ebpf.MapSpec `ebpf:"enet_scratch"`
 	EnetSockRev   *ebpf.MapSpec `ebpf:"enet_sock_rev"`
@@ -408,6 +418,7 @@ type EnetMaps struct {
 	EnetIfaces    *ebpf.Map `ebpf:"enet_ifaces"`
 	EnetNat       *ebpf.Map `ebpf:"enet_nat"`
 	EnetNetworks  *ebpf.Map `ebpf:"enet_networks"`
+	EnetNodeAddrs *ebpf.Map `ebpf:"enet_node_addrs"`
 	EnetPorts     *ebpf.Map `ebpf:"enet_ports"`
 	EnetScratch   *ebpf.Map `ebpf:"enet_scratch"`
 	EnetSockRev   *ebpf.Map `ebpf:"enet_sock_rev"`
@@ -425,6 +436,7 @@ func (m *EnetMaps) Close() error {
 		m.EnetIfaces,
 		m.EnetNat,
 		m.EnetNetworks,
+		m.EnetNodeAddrs,
 		m.EnetPorts,
 		m.EnetScratch,
 		m.EnetSockRev,

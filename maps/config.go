@@ -69,6 +69,7 @@ type Timeouts struct {
 	SYN, Established, Closing time.Duration // TCP
 	UDP, UDPStream            time.Duration // UDP before and after a reply
 	ICMP                      time.Duration
+	Generic                   time.Duration // protocols without ports (GRE, ESP, ...)
 }
 
 // Apply writes the settings, keeping the trace flags and netns cookie.
@@ -85,6 +86,7 @@ func (m Config) Apply(s Settings) error {
 	t := s.Timeouts
 	c.TimeoutSyn, c.TimeoutEstablished, c.TimeoutClosing = secs(t.SYN), secs(t.Established), secs(t.Closing)
 	c.TimeoutUdp, c.TimeoutUdpStream, c.TimeoutIcmp = secs(t.UDP), secs(t.UDPStream), secs(t.ICMP)
+	c.TimeoutGeneric = secs(t.Generic)
 	return m.Set(c)
 }
 

@@ -50,21 +50,16 @@ func (f Flow) StateName() string {
 	return "unreplied"
 }
 
-const (
-	protoICMP = 1
-	protoTCP  = 6
-	protoUDP  = 17
-)
+const protoTCP = 6
+
+// protoNames are the IP protocols listings name; others show as numbers.
+var protoNames = map[uint8]string{1: "icmp", 6: "tcp", 17: "udp", 33: "dccp", 47: "gre", 50: "esp", 132: "sctp",
+	136: "udplite"}
 
 // ProtoName is an IP protocol number as listings name it.
 func ProtoName(p uint8) string {
-	switch p {
-	case protoICMP:
-		return "icmp"
-	case protoTCP:
-		return "tcp"
-	case protoUDP:
-		return "udp"
+	if n, ok := protoNames[p]; ok {
+		return n
 	}
 	return strconv.Itoa(int(p))
 }

@@ -14,6 +14,7 @@ type Set struct {
 	Ports     Ports
 	SockRevs  SockRevs
 	Frags     Frags
+	NodeAddrs NodeAddrs
 }
 
 // For returns the typed views of dp's maps.
@@ -30,5 +31,6 @@ func For(dp *loader.Datapath) *Set {
 		Ports:     Ports{m.EnetPorts},
 		SockRevs:  SockRevs{m.EnetSockRev},
 		Frags:     Frags{m.EnetFrags},
+		NodeAddrs: NodeAddrs{m.EnetNodeAddrs},
 	}
 }

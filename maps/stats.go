@@ -42,6 +42,7 @@ var reasonNames = map[Reason]string{
 	loader.EnetReasonREASON_DROP_NO_FLOW:       "drop-icmp-no-flow",
 	loader.EnetReasonREASON_DROP_TOO_BIG:       "drop-too-big",
 	loader.EnetReasonREASON_DROP_NAT_TAKEN:     "drop-published-flow-taken",
+	loader.EnetReasonREASON_DROP_NAT_CLASH:     "drop-nat-clash",
 }
 
 // ReasonName is the name `ebpfnet bpf stats` shows for a reason.

@@ -31,6 +31,7 @@ func pinned(dp *loader.Datapath) map[string]*ebpf.Map {
 		loader.EnetMapEnetPorts:     dp.EnetPorts,
 		loader.EnetMapEnetSockRev:   dp.EnetSockRev,
 		loader.EnetMapEnetFrags:     dp.EnetFrags,
+		loader.EnetMapEnetNodeAddrs: dp.EnetNodeAddrs,
 	}
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Handing an endpoint's packet to the Linux bridge, which stays for L2:
- * ARP, broadcast, and the gateway address of the node. */
+/* Handing an endpoint's frame to the Linux bridge, which stays for L2:
+ * ARP, broadcast, frames other than IPv4, and the gateway address of the
+ * node. */
 #ifndef ENET_BRIDGE_H
 #define ENET_BRIDGE_H
 
@@ -19,9 +20,9 @@ static __always_inline int bridge_to_gateway_mac(struct __sk_buff *skb, const st
 	return (void *)(eth + 1) <= end && eth_addr_eq(eth->h_dest, net->gateway_mac);
 }
 
-/* bridge_pass hands a unicast IPv4 packet to the bridge. With icc off the
- * bridge may carry it only to itself: a frame to another endpoint's MAC
- * would reach that endpoint whatever its IP says. */
+/* bridge_pass hands a frame to the bridge. With icc off the bridge may
+ * carry it only to itself: a frame to another endpoint's MAC would reach
+ * that endpoint whatever its IP says. */
 static __always_inline int bridge_pass(struct __sk_buff *skb, struct event *t, const struct network *net)
 {
 	if (!(net->flags & NET_F_ICC) && !bridge_to_gateway_mac(skb, net))

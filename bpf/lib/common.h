@@ -36,10 +36,10 @@ enum reason {
 	REASON_DROP_SPOOF_IP,	/* source IP (or ARP sender) is not the endpoint's */
 	REASON_DROP_ISOLATION,	/* destination belongs to another network */
 	REASON_DROP_ICC,	/* endpoint to endpoint on a network with icc=false */
-	REASON_DROP_PROTO,	/* an ethertype ebpfnet does not forward */
+	REASON_DROP_PROTO,	/* a priority tag the datapath cannot look past */
 	REASON_DROP_INTERNAL,	/* an internal network's packet leaving its subnet */
 	REASON_DROP_NAT_EXHAUSTED,	/* no free source port in the range */
-	REASON_DROP_NAT_PROTO,	/* not TCP, UDP or ICMP echo: cannot be masqueraded */
+	REASON_DROP_NAT_PROTO,	/* ICMP of no flow (not a query): cannot be masqueraded */
 	REASON_DROP_FRAGMENT,	/* a later IPv4 fragment that needs a translation and
 				 * whose first fragment was not seen, or overlapped */
 	REASON_DROP_NO_ROUTE,	/* a masqueraded packet routed elsewhere than the uplink */
@@ -48,6 +48,9 @@ enum reason {
 	REASON_DROP_NO_FLOW,	/* an ICMP error for no known flow */
 	REASON_DROP_TOO_BIG,	/* over the uplink's MTU without DF: cannot fragment */
 	REASON_DROP_NAT_TAKEN,	/* a published port's flow collides with another */
+	REASON_DROP_NAT_CLASH,	/* a flow whose port cannot change (none: GRE, ESP;
+				 * SCTP) and whose reply tuple another flow holds,
+				 * which netfilter drops too (insert_failed) */
 	REASON_MAX,
 };
 

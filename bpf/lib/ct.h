@@ -11,6 +11,11 @@
 
 #define NSEC_PER_SEC 1000000000ULL
 
+/* ct_timeout is how long a flow lives after its last packet. The other
+ * protocols with ports (UDP-Lite, DCCP, SCTP) have no state tracked here
+ * and live as UDP flows do; an idle SCTP association's heartbeats (every
+ * 30 s) keep its flow. Those without ports take netfilter's generic
+ * timeout. */
 static __always_inline __u64 ct_timeout(const struct config *cfg, const struct ct_entry *ct, __u8 proto)
 {
 	__u32 s;
@@ -25,10 +30,16 @@ static __always_inline __u64 ct_timeout(const struct config *cfg, const struct c
 			s = cfg->timeout_syn;
 		break;
 	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+	case IPPROTO_DCCP:
+	case IPPROTO_SCTP:
 		s = (ct->flags & CT_F_SEEN_REPLY) ? cfg->timeout_udp_stream : cfg->timeout_udp;
 		break;
-	default:
+	case IPPROTO_ICMP:
 		s = cfg->timeout_icmp;
+		break;
+	default:
+		s = cfg->timeout_generic;
 	}
 	return (__u64)s * NSEC_PER_SEC;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The Ethernet header: finding it, comparing and rewriting MACs. */
+/* The Ethernet header: finding it, its VLAN, comparing and rewriting
+ * MACs. */
 #ifndef ENET_ETH_H
 #define ENET_ETH_H
 
@@ -15,6 +16,27 @@ static __always_inline struct ethhdr *eth_hdr(struct __sk_buff *skb)
 	if ((void *)(eth + 1) > end)
 		return NULL;
 	return eth;
+}
+
+#define VLAN_VID_MASK 0x0fff
+
+/* eth_vlan_id is the VLAN a frame belongs to for the endpoints that get
+ * it: its tag's id, whether the kernel moved the tag into skb->vlan_tci
+ * (it does before tc ingress) or it is in the data. 0 for an untagged
+ * frame, or one tagged with a priority only (VLAN 0), which receivers
+ * take as untagged. -1 for a priority tag followed by another in the data,
+ * which receivers look past and the datapath does not. */
+static __always_inline int eth_vlan_id(struct __sk_buff *skb, const struct ethhdr *eth)
+{
+	__be16 tci;
+
+	if (skb->vlan_present && (skb->vlan_tci & VLAN_VID_MASK))
+		return skb->vlan_tci & VLAN_VID_MASK;
+	if (eth->h_proto != bpf_htons(ETH_P_8021Q) && eth->h_proto != bpf_htons(ETH_P_8021AD))
+		return 0;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN, &tci, sizeof(tci)) < 0 || !(bpf_ntohs(tci) & VLAN_VID_MASK))
+		return -1;
+	return bpf_ntohs(tci) & VLAN_VID_MASK;
 }
 
 static __always_inline int eth_addr_eq(const __u8 *a, const __u8 *b)

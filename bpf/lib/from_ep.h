@@ -34,6 +34,21 @@ static __always_inline int from_ep_arp(struct __sk_buff *skb, struct event *t, c
 	return verdict(t, REASON_TO_BRIDGE, 0, TC_ACT_OK);
 }
 
+/* from_ep_l2: a frame the datapath does not route (a VLAN's, IPv6, any
+ * ethertype but IPv4 and ARP) goes to the bridge, which carries it on the
+ * endpoint's own network as any bridge would; with icc off only to the
+ * bridge itself. The node takes no IPv6 from it: the daemon turns IPv6 off
+ * on the bridges, so a rogue router advertisement configures nothing
+ * (CVE-2020-13401). */
+static __always_inline int from_ep_l2(struct __sk_buff *skb, struct event *t, const struct iface *ifc)
+{
+	struct network *net = bpf_map_lookup_elem(&enet_networks, &ifc->net_id);
+
+	if (!net)
+		return verdict_drop(t, REASON_DROP_NO_IFACE);
+	return bridge_pass(skb, t, net);
+}
+
 /* from_ep_peer hands the packet straight to the destination endpoint's
  * eth0, skipping the bridge and the host stack. */
 static __always_inline int from_ep_peer(struct __sk_buff *skb, struct event *t, const struct endpoint *ep)
@@ -85,9 +100,10 @@ static __always_inline int from_ep_rewritten(struct __sk_buff *skb, struct event
 }
 
 /* from_ep_hairpin: an endpoint connects to a port published on an address
- * of the node. The flow goes straight to the endpoint behind the port, its
- * source made that endpoint's gateway so the replies come back this way,
- * as Docker's hairpin NAT does. */
+ * of the node (any, for one published on every address: the uplink's, its
+ * gateway, another network's gateway, ...). The flow goes straight to the
+ * endpoint behind the port, its source made that endpoint's gateway so the
+ * replies come back this way, as Docker's hairpin NAT does. */
 static __always_inline int from_ep_hairpin(struct __sk_buff *skb, struct event *t, const struct network *net,
 			     const struct pkt *p)
 {

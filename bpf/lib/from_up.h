@@ -31,7 +31,8 @@ static __always_inline int from_up_translated(struct __sk_buff *skb, struct even
 
 /* from_up_published: the first packet of a flow to a published port. The
  * client's address is kept, as Docker's DNAT keeps it. A port published
- * on every address answers here on the uplink's. */
+ * on every address answers on any address of the node the packet is
+ * sent to, as Docker's DNAT (--dst-type LOCAL) does. */
 static __always_inline int from_up_published(struct __sk_buff *skb, struct event *t, const struct config *cfg, const struct pkt *p)
 {
 	__be32 daddr = ipv4_load(p->tuple.daddr);

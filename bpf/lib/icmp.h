@@ -38,11 +38,12 @@ static __always_inline int icmp_inner_parse(struct __sk_buff *skb, const struct 
 	in->tuple.proto = ip.protocol;
 	in->l4_off = in->ip_off + ((__u32)ip.ihl & 0xf) * 4;
 	if (ip.protocol == IPPROTO_ICMP) {
-		/* Only echo has a tuple; an error about an error is dropped. */
+		/* Only queries have a tuple; an error about an error is
+		 * dropped. */
 		struct icmp4 icmp;
 
 		if (bpf_skb_load_bytes(skb, in->l4_off, &icmp, sizeof(icmp)) < 0 ||
-		    (icmp.type != ICMP_ECHO && icmp.type != ICMP_ECHOREPLY))
+		    !tuple_icmp_query(icmp.type))
 			return -1;
 	}
 	return tuple_ports(skb, in->l4_off, &in->tuple, NULL);
@@ -61,7 +62,7 @@ static __always_inline int icmp_inner_rewrite_addr(struct __sk_buff *skb, const 
 	return bpf_skb_store_bytes(skb, in->ip_off + field, &to, sizeof(to), 0);
 }
 
-/* icmp_inner_rewrite_port changes an inner port (or echo identifier) and the
+/* icmp_inner_rewrite_port changes an inner port (or query identifier) and the
  * ICMP checksum, which covers it. The inner L4 checksum is left alone:
  * receivers match errors to sockets by addresses and ports only. */
 static __always_inline int icmp_inner_rewrite_port(struct __sk_buff *skb, const struct pkt *p, __u32 off, __u16 from, __u16 to)

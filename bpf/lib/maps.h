@@ -81,12 +81,14 @@ struct config {
 	__u32 timeout_udp;
 	__u32 timeout_udp_stream;	/* UDP after a reply was seen */
 	__u32 timeout_icmp;
+	__u32 timeout_generic;	/* protocols without ports: GRE, ESP, ... */
 	__u64 netns_cookie;	/* the daemon's netns: the socket programs act only there */
 };
 
 /* A flow's IPv4 tuple in the direction a packet travels. Ports are in host
- * order (so bpftool prints them as numbers); for ICMP echo the identifier
- * is sport in a request and dport in a reply. */
+ * order (so bpftool prints them as numbers); for an ICMP query the
+ * identifier is sport in a request and dport in a reply; protocols without
+ * ports have 0 in both. */
 struct ct_key {
 	__u8 saddr[4];
 	__u8 daddr[4];
@@ -272,6 +274,21 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } enet_ports SEC(".maps");
+
+/* enet_node_addrs: every IPv4 address of the node's devices, kept by the
+ * daemon from netlink: where a port published on every address answers. */
+struct node_addr_key {
+	__u8 addr[4];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct node_addr_key);
+	__type(value, __u32);	/* ifindex of a device that has it */
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_node_addrs SEC(".maps");
 
 /* enet_sock_rev: what a node socket connected or sent to before the
  * socket programs rewrote it, so replies and getpeername show it. */

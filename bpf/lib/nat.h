@@ -45,10 +45,29 @@ static __always_inline struct nat_entry *nat_find(const struct pkt *p, struct ct
 	return NULL;
 }
 
+/* nat_port_fixed: a flow of this protocol keeps its source port (or ICMP
+ * identifier): it has none, or a new one would need a checksum the
+ * helpers cannot recompute (SCTP's CRC32c over the whole packet). */
+static __always_inline int nat_port_fixed(__u8 proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+	case IPPROTO_DCCP:
+	case IPPROTO_ICMP:
+		return 0;
+	}
+	return 1;
+}
+
 /* nat_create records a flow whose packets leave as *to, taking the
  * packet's own source port if that is free, else a random one in the
  * configured range. *to comes in with the addresses and destination port
- * set and leaves with the source port chosen. Returns 0 or a drop reason. */
+ * set and leaves with the source port chosen. A flow whose port is fixed
+ * and taken is refused, as netfilter refuses it: two endpoints' GRE to
+ * one remote would share the node's side of it. Returns 0 or a drop
+ * reason. */
 static __always_inline int nat_create(const struct pkt *p, struct ct_key *to, __u32 ifindex, __u32 ct_flags, __u32 nat_flags)
 {
 	const struct config *cfg = config_get();
@@ -65,6 +84,8 @@ static __always_inline int nat_create(const struct pkt *p, struct ct_key *to, __
 			return 0;
 		if (err == FLOW_FULL)
 			return REASON_DROP_CT_FULL;
+		if (nat_port_fixed(p->tuple.proto))
+			return REASON_DROP_NAT_CLASH;
 		if (cfg->port_max < cfg->port_min)
 			break;
 		to->sport = cfg->port_min + bpf_get_prandom_u32() % span;
@@ -72,25 +93,33 @@ static __always_inline int nat_create(const struct pkt *p, struct ct_key *to, __
 	return REASON_DROP_NAT_EXHAUSTED;
 }
 
-/* l4_csum_off is where the L4 checksum is, and csum_flags how an address
- * change touches it (TCP and UDP sum a pseudo header; ICMP does not). */
-static __always_inline int nat_csum(__u8 proto, __u32 l4_off, __u32 *off, __u64 *flags)
+/* nat_csum says where the L4 checksum is (0: nowhere a translation
+ * touches) and how an address change touches it: TCP, UDP, UDP-Lite and
+ * DCCP sum a pseudo header with the addresses, ICMP sums its own message.
+ * GRE's optional checksum covers GRE and its payload only, ESP has none
+ * and SCTP's CRC32c does not cover the IP header. */
+static __always_inline void nat_csum(__u8 proto, __u32 l4_off, __u32 *off, __u64 *flags)
 {
+	*off = 0;
+	*flags = 0;
 	switch (proto) {
 	case IPPROTO_TCP:
 		*off = l4_off + 16;
 		*flags = BPF_F_PSEUDO_HDR;
-		return 1;
+		break;
 	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
 		*off = l4_off + 6;
 		*flags = BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0;
-		return 1;
+		break;
+	case IPPROTO_DCCP:
+		*off = l4_off + 6;
+		*flags = BPF_F_PSEUDO_HDR;
+		break;
 	case IPPROTO_ICMP:
 		*off = l4_off + 2;
-		*flags = 0;
-		return 1;
+		break;
 	}
-	return 0;
 }
 
 static __always_inline int nat_rewrite_addr(struct __sk_buff *skb, __u32 addr_off, __be32 from, __be32 to,
@@ -119,7 +148,7 @@ static __always_inline int nat_rewrite_port(struct __sk_buff *skb, __u32 port_of
 }
 
 /* nat_rewrite makes the packet's tuple *to: addresses, ports or the ICMP
- * echo identifier, with every checksum kept right (CHECKSUM_PARTIAL
+ * query identifier, with every checksum kept right (CHECKSUM_PARTIAL
  * included: the helpers know). A later fragment has only its addresses
  * and their IP header checksum: the L4 header and its checksum, which
  * covers the whole datagram, are in the first fragment. */
@@ -129,8 +158,7 @@ static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct pkt *
 	__u64 csum_flags;
 	__u32 csum_off;
 
-	if (!nat_csum(from->proto, p->l4_off, &csum_off, &csum_flags))
-		return -1;
+	nat_csum(from->proto, p->l4_off, &csum_off, &csum_flags);
 	if (p->fragment == PKT_FRAG_LATER)
 		csum_flags = 0;
 	if (nat_rewrite_addr(skb, IP_SADDR_OFF, ipv4_load(from->saddr), ipv4_load(to->saddr), csum_off, csum_flags) < 0 ||
@@ -139,12 +167,16 @@ static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct pkt *
 	if (p->fragment == PKT_FRAG_LATER)
 		return 0;
 	if (from->proto == IPPROTO_ICMP) {
-		/* The echo identifier is sport in a request, dport in a reply. */
+		/* The identifier is sport in a request, dport in a reply. */
 		if (nat_rewrite_port(skb, p->l4_off + 4, from->sport, to->sport, csum_off, 0) < 0 ||
 		    nat_rewrite_port(skb, p->l4_off + 4, from->dport, to->dport, csum_off, 0) < 0)
 			return -1;
 		return 0;
 	}
+	/* Without a checksum to keep, there are no ports to change either
+	 * (nat_port_fixed). */
+	if (!csum_off)
+		return from->sport == to->sport && from->dport == to->dport ? 0 : -1;
 	if (nat_rewrite_port(skb, p->l4_off, from->sport, to->sport, csum_off, csum_flags) < 0 ||
 	    nat_rewrite_port(skb, p->l4_off + 2, from->dport, to->dport, csum_off, csum_flags) < 0)
 		return -1;

@@ -8,9 +8,23 @@
 #include "ipv4.h"
 #include "maps.h"
 
+/* ports_node_addr: an address of one of the node's devices
+ * (enet_node_addrs). */
+static __always_inline int ports_node_addr(__be32 addr)
+{
+	struct node_addr_key key;
+
+	ipv4_store(key.addr, addr);
+	return bpf_map_lookup_elem(&enet_node_addrs, &key) != NULL;
+}
+
 /* ports_lookup finds the publication of (proto, addr, port). A port
- * published on every address (0.0.0.0) answers on any address the caller
- * says is the node's (is_node). */
+ * published on every address (0.0.0.0) answers on every address of the
+ * node: those the caller knows are the node's (is_node) and those
+ * enet_node_addrs holds, looked up only when needed. An SCTP publication
+ * leads to the same port only: a new port would need the packet's CRC32c
+ * recomputed, which the datapath does not do, and the daemon writes no
+ * other. */
 static __always_inline struct port_target *ports_lookup(__u8 proto, __be32 addr, __u16 port, int is_node)
 {
 	struct port_key key = { .proto = proto, .port = port };
@@ -18,10 +32,15 @@ static __always_inline struct port_target *ports_lookup(__u8 proto, __be32 addr,
 
 	ipv4_store(key.addr, addr);
 	p = bpf_map_lookup_elem(&enet_ports, &key);
-	if (p || !is_node)
-		return p;
-	ipv4_store(key.addr, 0);
-	return bpf_map_lookup_elem(&enet_ports, &key);
+	if (!p) {
+		if (!is_node && !ports_node_addr(addr))
+			return NULL;
+		ipv4_store(key.addr, 0);
+		p = bpf_map_lookup_elem(&enet_ports, &key);
+	}
+	if (p && proto == IPPROTO_SCTP && p->port != port)
+		return NULL;
+	return p;
 }
 
 /* ports_lookup_pkt is ports_lookup for a packet the programs see on a

@@ -30,8 +30,8 @@ static __always_inline __u8 sock_proto(const struct bpf_sock_addr *ctx)
 	return 0;
 }
 
-/* sock_is_node: where a port published on every address answers for the
- * node's own sockets: loopback and the uplink's address. */
+/* sock_is_node: addresses known to be the node's without a lookup:
+ * loopback and the uplink's. ports_lookup finds the others. */
 static __always_inline int sock_is_node(__be32 addr, const struct config *cfg)
 {
 	return ipv4_is_loopback(addr) || addr == ipv4_load(cfg->snat_ip);

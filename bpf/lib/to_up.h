@@ -15,23 +15,25 @@
 
 /* to_up_opens: the packet may start a flow of the node's own, which may
  * then take another source port. A TCP packet other than a SYN belongs to
- * a connection already under way, an echo reply to someone else's ping. */
+ * a connection already under way, an ICMP query reply to someone else's
+ * query; any packet of the other protocols may be a flow's first. */
 static __always_inline int to_up_opens(const struct pkt *p)
 {
 	switch (p->tuple.proto) {
 	case IPPROTO_TCP:
 		return (p->tcp_flags & (TCP_F_SYN | TCP_F_ACK)) == TCP_F_SYN;
-	case IPPROTO_UDP:
-		return 1;
+	case IPPROTO_ICMP:
+		return tuple_icmp_query(p->icmp_type) > 0;
 	}
-	return p->icmp_type == ICMP_ECHO;
+	return 1;
 }
 
 /* to_up_host records a flow of the node's own out of the uplink, so no
  * masqueraded flow is given its tuple. A flow the node opens (TCP connect,
- * UDP, echo request) whose port or echo id a masqueraded flow already
- * holds gets another one, as netfilter's NAT would do: kept, the replies
- * would go to the endpoint. */
+ * UDP, ICMP query, GRE, ...) whose port or query id a masqueraded flow
+ * already holds gets another one, as netfilter's NAT would do: kept, the
+ * replies would go to the endpoint. One that has no port to change is
+ * dropped, as netfilter drops it. */
 static __always_inline int to_up_host(struct __sk_buff *skb, struct event *t, const struct iphdr *ip)
 {
 	const struct config *cfg = config_get();
@@ -40,6 +42,7 @@ static __always_inline int to_up_host(struct __sk_buff *skb, struct event *t, co
 	struct nat_entry *e;
 	struct ct_key to;
 	struct pkt p;
+	int err;
 
 	if (!cfg || ip->saddr != ipv4_load(cfg->snat_ip) || tuple_parse(skb, ip, &p) < 0 || p.icmp_error)
 		return TC_ACT_OK;
@@ -56,7 +59,12 @@ static __always_inline int to_up_host(struct __sk_buff *skb, struct event *t, co
 		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
 	}
 	to = p.tuple;
-	if (nat_create(&p, &to, 0, CT_F_HOST, NAT_F_HOST))
+	err = nat_create(&p, &to, 0, CT_F_HOST, NAT_F_HOST);
+	/* Sent anyway, the replies of a flow whose tuple an endpoint's flow
+	 * holds would go to that endpoint. */
+	if (err == REASON_DROP_NAT_CLASH)
+		return verdict_drop(t, err);
+	if (err)
 		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
 	if (nat_rewrite(skb, &p, &to) < 0)
 		return verdict_drop(t, REASON_DROP_MALFORMED);

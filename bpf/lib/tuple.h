@@ -14,6 +14,12 @@
 #define ICMP_ECHO 8
 #define ICMP_TIME_EXCEEDED 11
 #define ICMP_PARAMETERPROB 12
+#define ICMP_TIMESTAMP 13
+#define ICMP_TIMESTAMPREPLY 14
+#define ICMP_INFO_REQUEST 15
+#define ICMP_INFO_REPLY 16
+#define ICMP_ADDRESS 17
+#define ICMP_ADDRESSREPLY 18
 
 #define TCP_F_FIN 0x01
 #define TCP_F_SYN 0x02
@@ -45,10 +51,34 @@ struct pkt {
 #define PKT_FRAG_FIRST 1
 #define PKT_FRAG_LATER 2
 
-/* tuple_ports fills the ports of a tuple from the L4 header at off. ICMP echo
- * uses its identifier: sport in a request, dport in a reply, so a flow's
- * reply tuple is its tuple with both sides swapped. Returns 0, or -1 when
- * the header is not there or the protocol carries no tuple. */
+/* tuple_icmp_query: an ICMP query pairs a request with its reply by an
+ * identifier (echo, timestamp, information, address mask; RFC 792, 950),
+ * which is the flow's "port", as netfilter's ICMP tracker has it. Returns
+ * 1 for a request, -1 for a reply, 0 for any other type. */
+static __always_inline int tuple_icmp_query(__u8 type)
+{
+	switch (type) {
+	case ICMP_ECHO:
+	case ICMP_TIMESTAMP:
+	case ICMP_INFO_REQUEST:
+	case ICMP_ADDRESS:
+		return 1;
+	case ICMP_ECHOREPLY:
+	case ICMP_TIMESTAMPREPLY:
+	case ICMP_INFO_REPLY:
+	case ICMP_ADDRESSREPLY:
+		return -1;
+	}
+	return 0;
+}
+
+/* tuple_ports fills the ports of a tuple from the L4 header at off. An
+ * ICMP query uses its identifier: sport in a request, dport in a reply,
+ * so a flow's reply tuple is its tuple with both sides swapped. Protocols
+ * without ports keep 0 in both: their flows are tracked by addresses
+ * alone, one per (source, destination, protocol), as netfilter's generic
+ * tracker does. Returns 0, or -1 when the header is not there or is an
+ * ICMP message that belongs to no flow. */
 static __always_inline int tuple_ports(struct __sk_buff *skb, __u32 off, struct ct_key *t, struct pkt *p)
 {
 	struct icmp4 icmp;
@@ -66,6 +96,9 @@ static __always_inline int tuple_ports(struct __sk_buff *skb, __u32 off, struct 
 		}
 		/* fallthrough */
 	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+	case IPPROTO_DCCP:
+	case IPPROTO_SCTP:
 		if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)) < 0)
 			return -1;
 		t->sport = bpf_ntohs(ports[0]);
@@ -76,15 +109,17 @@ static __always_inline int tuple_ports(struct __sk_buff *skb, __u32 off, struct 
 			return -1;
 		if (p)
 			p->icmp_type = icmp.type;
-		switch (icmp.type) {
-		case ICMP_ECHO:
+		switch (tuple_icmp_query(icmp.type)) {
+		case 1:
 			t->sport = bpf_ntohs(icmp.id);
 			t->dport = 0;
 			return 0;
-		case ICMP_ECHOREPLY:
+		case -1:
 			t->sport = 0;
 			t->dport = bpf_ntohs(icmp.id);
 			return 0;
+		}
+		switch (icmp.type) {
 		case ICMP_DEST_UNREACH:
 		case ICMP_TIME_EXCEEDED:
 		case ICMP_PARAMETERPROB:
@@ -92,14 +127,15 @@ static __always_inline int tuple_ports(struct __sk_buff *skb, __u32 off, struct 
 				p->icmp_error = 1;
 			return 0;
 		}
+		return -1;
 	}
-	return -1;
+	return 0;
 }
 
 /* tuple_parse reads the tuple of the IPv4 packet whose header is ip. Returns
- * 0, or -1 for a packet without a tuple (other protocols, unknown ICMP,
- * truncated). A later fragment gets addresses and protocol only: its
- * ports are enet_frags' (frag.h). */
+ * 0, or -1 for a packet without a tuple (ICMP of no flow, truncated). A
+ * later fragment gets addresses and protocol only: its ports are
+ * enet_frags' (frag.h). */
 static __always_inline int tuple_parse(struct __sk_buff *skb, const struct iphdr *ip, struct pkt *p)
 {
 	__builtin_memset(p, 0, sizeof(*p));

@@ -56,6 +56,7 @@ var timeouts = maps.Timeouts{
 	UDP:         30 * time.Second,
 	UDPStream:   120 * time.Second,
 	ICMP:        30 * time.Second,
+	Generic:     600 * time.Second, // netfilter's generic timeout
 }
 
 // Defaults for the paths.

@@ -85,6 +85,11 @@ func run(ctx context.Context, cfg Config, listening *bool) error {
 		return err
 	}
 	defer closeDP()
+	stopAddrs, err := d.watchNodeAddrs(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopAddrs()
 	if err := d.start(); err != nil {
 		return err
 	}

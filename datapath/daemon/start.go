@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -119,4 +120,22 @@ func (d *daemon) setupSockets() error {
 	}
 	d.log.Info("socket programs attached", logf.Str("cgroup", cg))
 	return nil
+}
+
+// watchNodeAddrs keeps enet_node_addrs holding every IPv4 address of the
+// node, so a port published on every address answers on all of them, as
+// Docker's DNAT (--dst-type LOCAL) does: a second address of the uplink,
+// another device's, each bridge's gateway. The returned func stops the
+// watch and waits for it; the map keeps what it holds, as every map does
+// while the daemon is down.
+func (d *daemon) watchNodeAddrs(ctx context.Context) (func(), error) {
+	ctx, cancel := context.WithCancel(ctx)
+	done, err := netdev.Netlink{}.WatchAddrs(ctx, d.maps.NodeAddrs.Sync, func(err error) {
+		d.log.Warn("node addresses", logf.Err(err))
+	})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return func() { cancel(); <-done }, nil
 }

@@ -1,9 +1,11 @@
 package netdev
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 
 	"github.com/vishvananda/netlink"
 
@@ -68,6 +70,9 @@ func configureBridge(br netlink.Link, b Bridge) error {
 	if err := netlink.AddrReplace(br, &netlink.Addr{IPNet: PrefixNet(b.Gateway)}); err != nil {
 		return fmt.Errorf("add gateway %s to %s: %w", b.Gateway.Addr(), b.Name, err)
 	}
+	if err := bridgeNoIPv6(b.Name); err != nil {
+		return err
+	}
 	if err := netlink.LinkSetUp(br); err != nil {
 		return fmt.Errorf("set %s up: %w", b.Name, err)
 	}
@@ -77,3 +82,15 @@ func configureBridge(br netlink.Link, b Bridge) error {
 // MaxBridgePorts is how many ports a Linux bridge takes (BR_MAX_PORTS
 // 1024, port 0 reserved).
 const MaxBridgePorts = 1023
+
+// bridgeNoIPv6 turns IPv6 off on a bridge. The networks are IPv4, and the
+// bridge carries endpoints' other frames, IPv6 among them: with IPv6 on,
+// the node would take an endpoint's router advertisement and route
+// through it (CVE-2020-13401; Docker sets accept_ra=0).
+func bridgeNoIPv6(name string) error {
+	err := WriteSysctl("net/ipv6/conf/"+name+"/disable_ipv6", "1")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // kernel without IPv6
+	}
+	return err
+}

@@ -70,6 +70,10 @@ func Release(pubs []Publication) {
 func Plan(endpoint string, specs []portspec.Spec, taken []store.Port) ([]Publication, error) {
 	var pubs []Publication
 	for _, sp := range specs {
+		if err := sctpPublishable(sp); err != nil {
+			Release(pubs)
+			return nil, err
+		}
 		for _, mp := range sp.Mappings() {
 			p, err := planPort(sp, mp, taken)
 			if err != nil {

@@ -36,8 +36,11 @@ func NewPublisher(ports maps.Ports, revs maps.SockRevs, flows Flows, log *zap.Lo
 
 // ProtoNumber is a publication's protocol as the datapath keys it.
 func ProtoNumber(proto string) uint8 {
-	if proto == "udp" {
+	switch proto {
+	case "udp":
 		return unix.IPPROTO_UDP
+	case "sctp":
+		return unix.IPPROTO_SCTP
 	}
 	return unix.IPPROTO_TCP
 }

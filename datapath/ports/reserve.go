@@ -35,14 +35,20 @@ func (r *Reservation) Close() error {
 // Reserve binds a socket to a host port. Port 0 asks the kernel for a
 // free port from the ephemeral range; the port taken is returned.
 func Reserve(proto string, ip netip.Addr, port uint16) (*Reservation, uint16, error) {
-	typ := unix.SOCK_STREAM
-	if proto == "udp" {
+	typ, protocol := unix.SOCK_STREAM, 0
+	switch proto {
+	case "udp":
 		typ = unix.SOCK_DGRAM
+	case "sctp":
+		protocol = unix.IPPROTO_SCTP
 	}
-	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, protocol)
 	if errors.Is(err, unix.EMFILE) {
 		return nil, 0, fmt.Errorf("hold host port %d/%s: the daemon's limit on open files is reached "+
 			"(a socket holds each published port): %w", port, proto, err)
+	}
+	if err != nil && protocol == unix.IPPROTO_SCTP {
+		return nil, 0, noSCTP(err)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("hold host port %d/%s: %w", port, proto, err)

@@ -1,5 +1,5 @@
 // Package portspec parses Docker's -p syntax:
-// [IP:][HOSTPORT[-END]:]CPORT[-END][/tcp|/udp].
+// [IP:][HOSTPORT[-END]:]CPORT[-END][/tcp|/udp|/sctp].
 package portspec
 
 import (
@@ -12,7 +12,7 @@ import (
 // Spec is one parsed -p argument. A zero HostIP is every address; a zero
 // HostFirst asks for a free port chosen by the node, as `docker run -p 80`.
 type Spec struct {
-	Proto      string // tcp or udp
+	Proto      string // tcp, udp or sctp
 	HostIP     netip.Addr
 	HostFirst  uint16
 	HostLast   uint16
@@ -46,10 +46,10 @@ func Parse(s string) (Spec, error) {
 	sp.Proto = "tcp"
 	if hasProto {
 		switch strings.ToLower(proto) {
-		case "tcp", "udp":
+		case "tcp", "udp", "sctp":
 			sp.Proto = strings.ToLower(proto)
 		default:
-			return sp, fmt.Errorf("port spec %q: unknown protocol %q (tcp or udp)", s, proto)
+			return sp, fmt.Errorf("port spec %q: unknown protocol %q (tcp, udp or sctp)", s, proto)
 		}
 	}
 	parts := strings.Split(rest, ":")

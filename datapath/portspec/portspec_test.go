@@ -18,6 +18,8 @@ func TestParse(t *testing.T) {
 		{"198.51.100.1:8080:80", []Mapping{{Proto: "tcp", HostIP: ip("198.51.100.1"), HostPort: 8080, CPort: 80}}, false},
 		{"0.0.0.0:8080:80/udp", []Mapping{{Proto: "udp", HostPort: 8080, CPort: 80}}, false},
 		{"53:53/udp", []Mapping{{Proto: "udp", HostPort: 53, CPort: 53}}, false},
+		{"9000:9000/sctp", []Mapping{{Proto: "sctp", HostPort: 9000, CPort: 9000}}, false},
+		{"9000:9000/SCTP", []Mapping{{Proto: "sctp", HostPort: 9000, CPort: 9000}}, false},
 		{"80", []Mapping{{Proto: "tcp", CPort: 80}}, false},
 		{"127.0.0.1::80", []Mapping{{Proto: "tcp", HostIP: ip("127.0.0.1"), CPort: 80}}, false},
 		{"8000-8002:80-82", []Mapping{
@@ -58,7 +60,7 @@ func TestParseErrors(t *testing.T) {
 		"65536:80":              "out of range",
 		"8080:70000":            "out of range",
 		"abc":                   "not a port",
-		"8080:80/sctp":          "unknown protocol",
+		"8080:80/dccp":          "unknown protocol",
 		"8080:80/":              "unknown protocol",
 		"90-80:80":              "reversed",
 		"8080:90-80":            "reversed",
@@ -117,7 +119,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%q: %d mappings", s, len(ms))
 		}
 		for _, m := range ms {
-			if m.CPort == 0 || (m.Proto != "tcp" && m.Proto != "udp") || !sp.Matches(m) && m.HostPort != 0 {
+			if m.CPort == 0 || (m.Proto != "tcp" && m.Proto != "udp" && m.Proto != "sctp") || !sp.Matches(m) && m.HostPort != 0 {
 				t.Fatalf("%q: bad mapping %+v", s, m)
 			}
 		}

@@ -19,8 +19,9 @@ func TestPublished(t *testing.T) {
 // publishedFromUplink: a packet on the uplink to a published port
 // reaches the endpoint behind it with the client's address kept, and
 // starts a flow; a port published on one address answers only there, one
-// published on every address only on the uplink's, one published on
-// 127.0.0.1 never; the rest is the node's. Later packets and ICMP errors
+// published on every address on every address of the node
+// (enet_node_addrs), one published on 127.0.0.1 never; the rest is the
+// node's. Later packets and ICMP errors
 // about the flow's replies follow the flow.
 func publishedFromUplink(t *testing.T, w *nodeWorld) {
 	var (
@@ -54,7 +55,13 @@ func publishedFromUplink(t *testing.T, w *nodeWorld) {
 			synOn("198.51.100.1", 8081).delivered(m2, 81), []flow{dnatFlow(m2, synOn("198.51.100.1", 8081), 81)}},
 		{"to another node address a port is published on", nil, synOn("198.51.100.2", 8443), dnatTo(m2),
 			synOn("198.51.100.2", 8443).delivered(m2, 443), []flow{dnatFlow(m2, synOn("198.51.100.2", 8443), 443)}},
-		{"published on every address, to another node address", nil, synOn("198.51.100.2", 8080), toStack, pkt{}, nil},
+		{"published on every address, to another node address", nil, synOn("198.51.100.2", 8080), dnatTo(m1),
+			synOn("198.51.100.2", 8080).delivered(m1, 80), []flow{dnatFlow(m1, synOn("198.51.100.2", 8080), 80)}},
+		{"published on every address, to another device's address", nil, synOn("192.0.2.1", 8080), dnatTo(m1),
+			synOn("192.0.2.1", 8080).delivered(m1, 80), []flow{dnatFlow(m1, synOn("192.0.2.1", 8080), 80)}},
+		{"published on every address, to a gateway", nil, synOn("10.20.0.1", 8080), dnatTo(m1),
+			synOn("10.20.0.1", 8080).delivered(m1, 80), []flow{dnatFlow(m1, synOn("10.20.0.1", 8080), 80)}},
+		{"published on every address, to an address not the node's", nil, synOn("198.51.100.77", 8080), toStack, pkt{}, nil},
 		{"published on another address, to the uplink's", nil, synOn("198.51.100.1", 8443), toStack, pkt{}, nil},
 		{"published on the uplink address, to another", nil, synOn("198.51.100.2", 8081), toStack, pkt{}, nil},
 		{"published on 127.0.0.1, to the uplink address", nil, synOn("198.51.100.1", 9090), toStack, pkt{}, nil},

@@ -58,15 +58,17 @@ func TestMasqueradeNewFlow(t *testing.T) {
 func TestEgress(t *testing.T) {
 	w := newNodeWorld(t)
 	var (
-		udp    = out(m1, remote).udp(40000, 53)
-		big    = udp.with(func(p *pkt) { p.payload = make([]byte, 1600) })
-		gre    = out(m1, remote).with(func(p *pkt) { p.proto, p.payload = layers.IPProtocolGRE, make([]byte, 8) })
-		frag   = udp.with(func(p *pkt) { p.mf = true })
-		rUDP   = out(r1, remote).udp(40000, 53)
-		rBig   = rUDP.with(func(p *pkt) { p.payload = make([]byte, 1600) })
-		rGRE   = out(r1, remote).with(func(p *pkt) { p.proto, p.payload = layers.IPProtocolGRE, make([]byte, 8) })
-		rFrag  = rUDP.with(func(p *pkt) { p.mf = true })
-		toSide = out(m1, sideDst).udp(40000, 53)
+		udp  = out(m1, remote).udp(40000, 53)
+		big  = udp.with(func(p *pkt) { p.payload = make([]byte, 1600) })
+		gre  = out(m1, remote).with(func(p *pkt) { p.proto, p.payload = layers.IPProtocolGRE, make([]byte, 8) })
+		frag = udp.with(func(p *pkt) { p.mf = true })
+		// An ICMP redirect (type 5) belongs to no flow.
+		redirect = out(m1, remote).icmpError(5, 1, 0, quote(t, udp, 28))
+		rUDP     = out(r1, remote).udp(40000, 53)
+		rBig     = rUDP.with(func(p *pkt) { p.payload = make([]byte, 1600) })
+		rGRE     = out(r1, remote).with(func(p *pkt) { p.proto, p.payload = layers.IPProtocolGRE, make([]byte, 8) })
+		rFrag    = rUDP.with(func(p *pkt) { p.mf = true })
+		toSide   = out(m1, sideDst).udp(40000, 53)
 		// What m1 received of its flow, and answers with port unreachable.
 		reply    = in(remote, snatIP).udp(53, 40000)
 		received = reply.delivered(m1, 40000)
@@ -104,7 +106,8 @@ func TestEgress(t *testing.T) {
 		{"too big without DF", nil, m1, big, shot(tooBig), pkt{}, nil},
 		{"too big with DF", nil, m1, big.with(func(p *pkt) { p.df = true }), passed, pkt{}, nil},
 		{"masquerade off, too big without DF", nil, r1, rBig, shot(tooBig), pkt{}, nil},
-		{"protocol without ports", nil, m1, gre, shot(natProto), pkt{}, nil},
+		{"protocol without ports", nil, m1, gre, snatOut, gre.masqueraded(0), []flow{masqFlow(m1, gre, 0)}},
+		{"ICMP that is no query nor error", nil, m1, redirect, shot(natProto), pkt{}, nil},
 		{"masquerade off, protocol without ports", nil, r1, rGRE, routedOut, rGRE.routed(), nil},
 		// Later fragments and their order: frag_test.go.
 		{"first fragment", nil, m1, frag, snatOut, frag.masqueraded(40000), []flow{masqFlow(m1, udp, 40000)}},

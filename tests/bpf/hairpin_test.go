@@ -6,9 +6,10 @@ import "testing"
 // straight to the endpoint behind it, from that endpoint's gateway so the
 // answer comes back the same way, and the answer goes back to the first
 // endpoint from the published address and port. A port published on every
-// address answers on the uplink's address and on the sender's own gateway;
-// one published on one address answers there; internal networks and ports
-// published on 127.0.0.1 get no hairpin.
+// address answers on every address of the node: the uplink's, the
+// sender's own gateway, and those enet_node_addrs holds; one published on
+// one address answers there; internal networks and ports published on
+// 127.0.0.1 get no hairpin.
 func hairpin(t *testing.T, w *nodeWorld) {
 	var (
 		fromM2  = out(m2, snatIP).tcp(40000, 8080, tcpSYN) // m2 and m1 share a network
@@ -53,8 +54,15 @@ func hairpin(t *testing.T, w *nodeWorld) {
 			answer.delivered(r1, 40000).from(snatIP, 8080), []flow{hairpinFlow(m1, fromR1, 40000, 80)}},
 		{"the answer to itself", started(m1, fromM1), m1, answer, hairpinTo(m1),
 			answer.delivered(m1, 40000).from(snatIP, 8080), []flow{hairpinFlow(m1, fromM1, 40000, 80)}},
-		// Only the sender's own gateway stands for every address.
-		{"to another network's gateway", nil, r1, synTo(r1, "10.10.0.1", 8080), passed, pkt{}, nil},
+		// Any address of the node stands for every address.
+		{"to another network's gateway", nil, r1, synTo(r1, "10.10.0.1", 8080), hairpinTo(m1),
+			synTo(r1, "10.10.0.1", 8080).hairpinned(m1, 40000, 80), []flow{hairpinFlow(m1, synTo(r1, "10.10.0.1", 8080), 40000, 80)}},
+		{"to another address of the node", nil, m2, synTo(m2, "198.51.100.2", 8080), hairpinTo(m1),
+			synTo(m2, "198.51.100.2", 8080).hairpinned(m1, 40000, 80), []flow{hairpinFlow(m1, synTo(m2, "198.51.100.2", 8080), 40000, 80)}},
+		{"to another device's address", nil, m2, synTo(m2, "192.0.2.1", 8080), hairpinTo(m1),
+			synTo(m2, "192.0.2.1", 8080).hairpinned(m1, 40000, 80), []flow{hairpinFlow(m1, synTo(m2, "192.0.2.1", 8080), 40000, 80)}},
+		{"published on the uplink address, to another address of the node", nil, m1, synTo(m1, "198.51.100.2", 8081),
+			passed, pkt{}, nil},
 		{"published on another address, to the uplink's", nil, m1, synTo(m1, "198.51.100.1", 8443), passed, pkt{}, nil},
 		{"published on 127.0.0.1, to 127.0.0.1", nil, m1, synTo(m1, "127.0.0.1", 9090), passed, pkt{}, nil},
 		{"port not published", nil, m2, synTo(m2, "198.51.100.1", 9999), passed, pkt{}, nil},

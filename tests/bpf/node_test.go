@@ -17,7 +17,7 @@ import (
 )
 
 // The world the masquerade tests run in: a node whose uplink is on
-// 198.51.100.0/24 with a router beyond it, three networks (masquerading,
+// 198.51.100.0/24 (.1, and .2 besides) with a router beyond it, three networks (masquerading,
 // routed, internal) and their endpoints. The ifindexes are fixed, so the
 // tables can name them; the node's netns makes them real. Every device is
 // one end of a veth pair (this kernel has no dummy driver); the other ends
@@ -54,6 +54,13 @@ var (
 	r1 = Endpoint{Ifindex: 21, IP: addr("10.20.0.2"), MAC: hw("02:42:0a:14:00:02"), NetID: 2}
 	i1 = Endpoint{Ifindex: 31, IP: addr("10.30.0.2"), MAC: hw("02:42:0a:1e:00:02"), NetID: 3}
 
+	// The node's addresses as the daemon writes them to enet_node_addrs:
+	// its devices', the bridges' gateways among them.
+	nodeAddrs = map[netip.Addr]int{
+		snatIP: uplinkIdx, addr("198.51.100.2"): uplinkIdx, addr("192.0.2.1"): sideIdx, addr("127.0.0.1"): 1,
+		masqNet.Gateway: 100, routedNet.Gateway: 200, internalNet.Gateway: 300,
+	}
+
 	nodeNetworks  = []maps.Network{masqNet, routedNet, internalNet}
 	nodeEndpoints = []Endpoint{m1, m2, r1, i1}
 )
@@ -62,6 +69,7 @@ var (
 const (
 	toSyn, toEstablished, toClosing = 60, 3600, 10
 	toUDP, toUDPStream, toICMP      = 30, 180, 20
+	toGeneric                       = 90
 	portMin, portMax                = 61000, 61999
 )
 
@@ -80,6 +88,7 @@ const (
 	noFlow       = loader.EnetReasonREASON_DROP_NO_FLOW
 	tooBig       = loader.EnetReasonREASON_DROP_TOO_BIG
 	flowEvicted  = loader.EnetReasonREASON_FLOW_EVICTED
+	natClash     = loader.EnetReasonREASON_DROP_NAT_CLASH
 )
 
 // nodeConfig is enet_config as the daemon writes it for the node.
@@ -88,7 +97,7 @@ func nodeConfig() loader.EnetConfig {
 		Flags:         loader.EnetConfigFlagCONFIG_F_TRACE,
 		UplinkIfindex: uplinkIdx, SnatIp: snatIP.As4(), PortMin: portMin, PortMax: portMax,
 		TimeoutSyn: toSyn, TimeoutEstablished: toEstablished, TimeoutClosing: toClosing,
-		TimeoutUdp: toUDP, TimeoutUdpStream: toUDPStream, TimeoutIcmp: toICMP,
+		TimeoutUdp: toUDP, TimeoutUdpStream: toUDPStream, TimeoutIcmp: toICMP, TimeoutGeneric: toGeneric,
 	}
 }
 
@@ -147,6 +156,9 @@ func setupNode() error {
 	}{
 		{"address uplink", func() error {
 			return netlink.AddrAdd(uplink, &netlink.Addr{IPNet: ipNet("198.51.100.1/24")})
+		}},
+		{"second address uplink", func() error {
+			return netlink.AddrAdd(uplink, &netlink.Addr{IPNet: ipNet("198.51.100.2/24")})
 		}},
 		{"address side", func() error { return netlink.AddrAdd(side, &netlink.Addr{IPNet: ipNet("192.0.2.1/24")}) }},
 		{"add router neighbour", func() error {
@@ -219,6 +231,7 @@ func (w *nodeWorld) node(t *testing.T) *node {
 	for _, e := range nodeEndpoints {
 		d.PutEndpoint(e)
 	}
+	must(t, d.Maps.NodeAddrs.Sync(nodeAddrs))
 	d.SetConfig(nodeConfig())
 	return &node{Datapath: d, t: t}
 }

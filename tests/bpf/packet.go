@@ -3,6 +3,7 @@ package bpftest
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"net"
 	"net/netip"
 	"testing"
@@ -77,9 +78,10 @@ func Patch(pkt []byte, off int, b ...byte) []byte {
 }
 
 // CheckChecksums fails the test unless every checksum of the Ethernet +
-// IPv4 frame verifies from scratch: the IP header's; TCP's and UDP's over
-// their pseudo header (a UDP checksum of 0 means none and is left alone);
-// ICMP's; and for an ICMP error the IP header of the packet it carries. The
+// IPv4 frame verifies from scratch: the IP header's; TCP's, UDP's,
+// UDP-Lite's and DCCP's over their pseudo header (a UDP checksum of 0
+// means none and is left alone); SCTP's CRC32c; ICMP's; and for an ICMP
+// error the IP header of the packet it carries. The
 // L4 checksum inside an ICMP error is not checked: receivers ignore it and
 // the datapath does not keep it right.
 func CheckChecksums(t testing.TB, frame []byte) {
@@ -102,10 +104,13 @@ func checksumErrors(frame []byte) []string {
 	l4, proto := ip[ihl:], ip[9]
 	switch {
 	case proto == 17 && len(l4) >= 8 && binary.BigEndian.Uint16(l4[6:]) == 0:
-	case proto == 6 || proto == 17:
-		pseudo := append(append([]byte(nil), ip[12:20]...), 0, proto, byte(len(l4)>>8), byte(len(l4)))
-		if onesSum(append(pseudo, l4...)) != 0xffff {
+	case proto == 6 || proto == 17 || proto == 136 || proto == 33: // TCP, UDP, UDP-Lite, DCCP
+		if onesSum(append(pseudoHeader(ip[12:20], proto, len(l4)), l4...)) != 0xffff {
 			errs = append(errs, fmt.Sprintf("wrong checksum of protocol %d", proto))
+		}
+	case proto == 132 && len(l4) >= 12: // SCTP
+		if binary.LittleEndian.Uint32(l4[8:]) != SCTPChecksum(l4) {
+			errs = append(errs, "wrong SCTP checksum")
 		}
 	case proto == 1:
 		if onesSum(l4) != 0xffff {
@@ -119,6 +124,21 @@ func checksumErrors(frame []byte) []string {
 		}
 	}
 	return errs
+}
+
+// pseudoHeader is what TCP, UDP, UDP-Lite and DCCP sum before their own
+// header: the addresses (12 bytes of an IPv4 header from saddr on), the
+// protocol and the L4 length.
+func pseudoHeader(addrs []byte, proto uint8, l4len int) []byte {
+	return append(append([]byte(nil), addrs...), 0, proto, byte(l4len>>8), byte(l4len))
+}
+
+// SCTPChecksum is the CRC32c of an SCTP packet with its checksum field
+// taken as zero (RFC 9260, appendix A), which SCTP stores little-endian.
+func SCTPChecksum(sctp []byte) uint32 {
+	b := append([]byte(nil), sctp...)
+	copy(b[8:12], []byte{0, 0, 0, 0})
+	return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli))
 }
 
 // ipv4Packet cuts b to the IPv4 packet's total length.

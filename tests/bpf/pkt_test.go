@@ -87,6 +87,33 @@ func (p pkt) echoReply(id uint16) pkt {
 	return p
 }
 
+// query is an ICMP query of type typ (13 timestamp, 15 information, 17
+// address mask, or their replies) with identifier id.
+func (p pkt) query(typ uint8, id uint16) pkt {
+	p = p.echo(id)
+	p.icmp = layers.CreateICMPv4TypeCode(typ, 0)
+	p.payload = make([]byte, 12) // a timestamp request's three timestamps
+	return p
+}
+
+// icmpReplyTypes are the ICMP queries' replies: echo, timestamp,
+// information and address mask.
+var icmpReplyTypes = map[uint8]bool{0: true, 14: true, 16: true, 18: true}
+
+// raw is a packet of a protocol the tests build no header for: GRE, ESP,
+// IP protocol 253; its payload follows the IPv4 header as it is.
+func (p pkt) raw(proto layers.IPProtocol, payload []byte) pkt {
+	p.proto, p.payload = proto, payload
+	return p
+}
+
+// ports is a packet of a protocol with ports that gopacket does not
+// serialize (UDP-Lite, DCCP, SCTP), built by l4Ports.
+func (p pkt) ports(proto layers.IPProtocol, sport, dport uint16) pkt {
+	p.proto, p.sport, p.dport, p.payload = proto, sport, dport, []byte("ebpfnet")
+	return p
+}
+
 // icmpError is an ICMP error carrying quoted, the start of the packet it
 // is about.
 func (p pkt) icmpError(typ, code uint8, mtu uint16, quoted []byte) pkt {
@@ -153,8 +180,15 @@ func (p pkt) reply() pkt {
 		return r.tcp(p.dport, p.sport, tcpSYN|tcpACK)
 	case layers.IPProtocolUDP:
 		return r.udp(p.dport, p.sport)
+	case layers.IPProtocolICMPv4:
+		if typ := p.icmp.Type(); typ != layers.ICMPv4TypeEchoRequest {
+			return r.query(typ+1, p.id)
+		}
+		return r.echoReply(p.id)
+	case ipProtoUDPLite, ipProtoDCCP, layers.IPProtocolSCTP:
+		return r.ports(p.proto, p.dport, p.sport)
 	}
-	return r.echoReply(p.id)
+	return r.raw(p.proto, p.payload)
 }
 
 // sourcePort is the TCP or UDP source port, or the ICMP echo identifier,
@@ -173,7 +207,7 @@ func (p pkt) tuple() maps.Tuple {
 	sport, dport := p.sport, p.dport
 	if p.proto == layers.IPProtocolICMPv4 {
 		sport, dport = p.id, 0
-		if p.icmp.Type() == layers.ICMPv4TypeEchoReply {
+		if icmpReplyTypes[p.icmp.Type()] {
 			sport, dport = 0, p.id
 		}
 	}
@@ -213,6 +247,9 @@ func (p pkt) ip(t testing.TB) []byte {
 		ls = append(ls, udp)
 	case layers.IPProtocolICMPv4:
 		ls = append(ls, &layers.ICMPv4{TypeCode: p.icmp, Id: p.id, Seq: p.seq})
+	case ipProtoUDPLite, ipProtoDCCP, layers.IPProtocolSCTP:
+		b := Frame(t, ip, gopacket.Payload(l4Ports(p)))
+		return b
 	}
 	b := Frame(t, append(ls, gopacket.Payload(p.payload))...)
 	if p.noUDPCsum {

@@ -20,9 +20,9 @@ type sockRecord struct {
 }
 
 // TestSockPrograms: the node's own sockets reach published ports at the
-// socket: connect4 and sendmsg4 rewrite 127.0.0.0/8 and the uplink's
-// address for ports published on every address, and a host address for
-// ports published on it, to the endpoint; getpeername4 and recvmsg4 show
+// socket: connect4 and sendmsg4 rewrite 127.0.0.0/8, the uplink's address
+// and those in enet_node_addrs for ports published on every address, and
+// a host address for ports published on it, to the endpoint; getpeername4 and recvmsg4 show
 // the socket the address it was given, and only that socket. Sockets in
 // other namespaces, other protocols and other ports are left alone, and
 // every call is allowed.
@@ -30,7 +30,7 @@ func TestSockPrograms(t *testing.T) {
 	base := Load(t)
 	cgroup := clientCgroup(t, base)
 	node := newSockNetns(t,
-		[]string{"198.51.100.1/32", "198.51.100.2/32", "10.10.0.2/32", "10.10.0.3/32"},
+		[]string{"198.51.100.1/32", "198.51.100.2/32", "10.10.0.1/32", "10.10.0.2/32", "10.10.0.3/32"},
 		[]string{"10.10.0.2:80", "10.10.0.3:80", "10.10.0.3:81", "10.10.0.3:443",
 			"0.0.0.0:8080", "0.0.0.0:8081", "0.0.0.0:9090", "0.0.0.0:8443", "0.0.0.0:7777"},
 		[]string{"10.10.0.2:53", "127.0.0.1:5353", "198.51.100.1:5353", "127.0.0.1:8080"})
@@ -53,8 +53,16 @@ func TestSockPrograms(t *testing.T) {
 		{"TCP to the uplink address", false, false, []sockOp{op("tcp", "198.51.100.1:8080")},
 			[]sockResult{{Peer: "198.51.100.1:8080", Said: "10.10.0.2:80"}},
 			[]sockRecord{{0, tcpProto, "10.10.0.2:80", "198.51.100.1:8080"}}},
-		{"TCP to another host address", false, false, []sockOp{op("tcp", "198.51.100.2:8080")},
+		{"TCP to an address enet_node_addrs lacks", false, false, []sockOp{op("tcp", "198.51.100.2:8080")},
 			[]sockResult{{Peer: "198.51.100.2:8080", Said: "198.51.100.2:8080"}}, nil},
+		{"TCP to another address of the node", false, false, []sockOp{op("tcp", "10.10.0.1:8080")},
+			[]sockResult{{Peer: "10.10.0.1:8080", Said: "10.10.0.2:80"}},
+			[]sockRecord{{0, tcpProto, "10.10.0.2:80", "10.10.0.1:8080"}}},
+		{"UDP to another address of the node", false, false, []sockOp{op("udp", "10.10.0.1:5353")},
+			[]sockResult{{From: "10.10.0.1:5353", Said: "10.10.0.2:53"}},
+			[]sockRecord{{0, udpProto, "10.10.0.2:53", "10.10.0.1:5353"}}},
+		{"TCP to another address of the node, published on one host address", false, false,
+			[]sockOp{op("tcp", "10.10.0.1:8443")}, []sockResult{{Peer: "10.10.0.1:8443", Said: "10.10.0.1:8443"}}, nil},
 		{"TCP to a port published on 127.0.0.1", false, false, []sockOp{op("tcp", "127.0.0.1:9090")},
 			[]sockResult{{Peer: "127.0.0.1:9090", Said: "10.10.0.3:80"}},
 			[]sockRecord{{0, tcpProto, "10.10.0.3:80", "127.0.0.1:9090"}}},
@@ -106,6 +114,7 @@ func TestSockPrograms(t *testing.T) {
 			}
 			d.SetConfig(c)
 			must(t, d.Maps.Ports.PutAll(publications))
+			must(t, d.Maps.NodeAddrs.Sync(map[netip.Addr]int{addr("10.10.0.1"): 1}))
 			ns := node.ns
 			if tc.elsewhere {
 				ns = elsewhere.ns

@@ -213,8 +213,11 @@ func (k *kernelView) readMaps(bpffs string) error {
 		if p.HostIP.IsValid() {
 			ip = p.HostIP.String()
 		}
-		if p.Proto == unix.IPPROTO_UDP {
+		switch p.Proto {
+		case unix.IPPROTO_UDP:
 			proto = "udp"
+		case unix.IPPROTO_SCTP:
+			proto = "sctp"
 		}
 		k.ports[fmt.Sprintf("%s %s:%d", proto, ip, p.HostPort)] = p.Target.String()
 	}

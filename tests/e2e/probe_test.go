@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -44,6 +45,9 @@ type probeReply struct {
 }
 
 func probe(args []string) error {
+	if len(args) > 0 && slices.Contains([]string{"ipecho", "ipping", "icmpquery", "l2send", "l2recv", "ra"}, args[0]) {
+		return rawProbe(args)
+	}
 	if len(args) < 3 {
 		return fmt.Errorf("usage: serve|dial|stream|bind PROTO ADDR ... | raw DEV MAC SRC DST | nochmod PROG ARG...")
 	}

@@ -154,7 +154,7 @@ func TestPublishErrors(t *testing.T) {
 		{"reversed host range", other, []string{"8010-8000:80-90"}, "range 8010-8000 is reversed"},
 		{"reversed container range", other, []string{"8000-8010:90-80"}, "range 90-80 is reversed"},
 		{"unequal ranges", other, []string{"8000-8009:80-85"}, "host range 8000-8009 and container range 80-85 differ in length"},
-		{"unknown protocol", other, []string{"8104:80/sctp"}, `unknown protocol "sctp"`},
+		{"unknown protocol", other, []string{"8104:80/dccp"}, `unknown protocol "dccp"`},
 		{"address not the node's", other, []string{"203.0.113.9:8105:80"}, "203.0.113.9 is not an address of the node"},
 		{"not an address", other, []string{"node:8105:80"}, `"node" is not an IPv4 address`},
 		{"no spec", other, nil, "takes an endpoint and one or more port specs"},

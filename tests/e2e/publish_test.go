@@ -88,10 +88,9 @@ func TestPublishHairpin(t *testing.T) {
 // Issue 4, point 5: a port published on 127.0.0.1 answers the node only,
 // never the outside, even for frames sent to 127.0.0.1 (CVE-2020-8558);
 // one published on an address answers on that address only. A port
-// published on every address answers on the uplink's primary address (the
-// one the daemon masquerades with), on loopback for the node and on the
-// gateways for endpoints, but not on a second address of the uplink, where
-// Docker's DNAT (--dst-type LOCAL) would answer.
+// published on every address answers on every address of the node, a
+// second address of the uplink included, as Docker's DNAT (--dst-type
+// LOCAL) does (issue 19, point 11), and on loopback for the node.
 func TestPublishBoundAddress(t *testing.T) {
 	t.Parallel()
 	w, srv, udp := srvWorld(t, "peer")
@@ -117,9 +116,9 @@ func TestPublishBoundAddress(t *testing.T) {
 		{"uplink on loopback from node", w.Node, true, "tcp", "127.0.0.1:8082", false},
 		{"uplink from node", w.Node, true, "tcp", "198.51.100.1:8082", true},
 		{"every address from ext", w.Ext, false, "tcp", "198.51.100.1:8083", true},
-		{"every address, second address from ext", w.Ext, false, "tcp", "198.51.100.3:8083", false},
-		{"every address, second address from node", w.Node, true, "tcp", "198.51.100.3:8083", false},
-		{"every address, second address from endpoint", peer, false, "tcp", "198.51.100.3:8083", false},
+		{"every address, second address from ext", w.Ext, false, "tcp", "198.51.100.3:8083", true},
+		{"every address, second address from node", w.Node, true, "tcp", "198.51.100.3:8083", true},
+		{"every address, second address from endpoint", peer, false, "tcp", "198.51.100.3:8083", true},
 		{"second address from ext", w.Ext, false, "tcp", "198.51.100.3:8084", true},
 		{"second address, on the first from ext", w.Ext, false, "tcp", "198.51.100.1:8084", false},
 		{"second address from node", w.Node, true, "tcp", "198.51.100.3:8084", true},
