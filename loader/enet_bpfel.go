@@ -242,7 +242,8 @@ const (
 	EnetReasonREASON_DROP_TOO_BIG       EnetReason = 47
 	EnetReasonREASON_DROP_NAT_TAKEN     EnetReason = 48
 	EnetReasonREASON_DROP_NAT_CLASH     EnetReason = 49
-	EnetReasonREASON_MAX                EnetReason = 50
+	EnetReasonREASON_DROP_ENDPOINT_GONE EnetReason = 50
+	EnetReasonREASON_MAX                EnetReason = 51
 )
 
 type EnetSockRev struct {

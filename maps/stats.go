@@ -43,6 +43,7 @@ var reasonNames = map[Reason]string{
 	loader.EnetReasonREASON_DROP_TOO_BIG:       "drop-too-big",
 	loader.EnetReasonREASON_DROP_NAT_TAKEN:     "drop-published-flow-taken",
 	loader.EnetReasonREASON_DROP_NAT_CLASH:     "drop-nat-clash",
+	loader.EnetReasonREASON_DROP_ENDPOINT_GONE: "drop-endpoint-gone",
 }
 
 // ReasonName is the name `ebpfnet bpf stats` shows for a reason.

@@ -51,6 +51,8 @@ enum reason {
 	REASON_DROP_NAT_CLASH,	/* a flow whose port cannot change (none: GRE, ESP;
 				 * SCTP) and whose reply tuple another flow holds,
 				 * which netfilter drops too (insert_failed) */
+	REASON_DROP_ENDPOINT_GONE,	/* to a published port whose endpoint is gone: left to
+					 * the node, which holds nothing there and refuses it */
 	REASON_MAX,
 };
 

@@ -123,7 +123,7 @@ static __always_inline int from_ep_hairpin(struct __sk_buff *skb, struct event *
 		return ENET_CONTINUE;
 	ep = lookup_endpoint(ipv4_load(port->addr));
 	if (!ep)
-		return ENET_CONTINUE;
+		return verdict(t, REASON_DROP_ENDPOINT_GONE, 0, TC_ACT_OK);
 	tnet = bpf_map_lookup_elem(&enet_networks, &ep->net_id);
 	if (!tnet)
 		return ENET_CONTINUE;

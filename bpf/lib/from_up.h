@@ -48,7 +48,7 @@ static __always_inline int from_up_published(struct __sk_buff *skb, struct event
 		return ENET_CONTINUE;
 	ep = lookup_endpoint(ipv4_load(port->addr));
 	if (!ep)
-		return ENET_CONTINUE;
+		return verdict(t, REASON_DROP_ENDPOINT_GONE, 0, TC_ACT_OK);
 	to = p->tuple;
 	__builtin_memcpy(to.daddr, port->addr, 4);
 	to.dport = port->port;

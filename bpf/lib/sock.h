@@ -10,6 +10,7 @@
 #include "common.h"
 #include "config.h"
 #include "ipv4.h"
+#include "lookup.h"
 #include "maps.h"
 #include "ports.h"
 
@@ -55,7 +56,8 @@ static __always_inline int sock_to_endpoint(struct bpf_sock_addr *ctx)
 	addr = ctx->user_ip4;
 	dport = bpf_ntohs((__u16)ctx->user_port);
 	port = ports_lookup(proto, addr, dport, sock_is_node(addr, cfg));
-	if (!port)
+	/* With its endpoint gone the port is the node's, which refuses it. */
+	if (!port || !lookup_endpoint(ipv4_load(port->addr)))
 		return SOCK_ALLOW;
 	key.cookie = bpf_get_socket_cookie(ctx);
 	__builtin_memcpy(key.addr, port->addr, 4);

@@ -68,7 +68,7 @@ func publishedFromUplink(t *testing.T, w *nodeWorld) {
 		{"published on 127.0.0.1, to 127.0.0.1", nil, synOn("127.0.0.1", 9090), toStack, pkt{}, nil},
 		{"port not published", nil, synOn("198.51.100.1", 9999), toStack, pkt{}, nil},
 		{"published for the other protocol", nil, in(remote, snatIP).udp(40000, 8080), toStack, pkt{}, nil},
-		{"published for an endpoint that is gone", nil, synOn("198.51.100.1", 7070), toStack, pkt{}, nil},
+		{"published for an endpoint that is gone", nil, synOn("198.51.100.1", 7070), endpointGone, pkt{}, nil},
 		{"later packet of the flow", withSyn, ack, dnatTo(m1), ack.delivered(m1, 80), []flow{dnatFlow(m1, syn, 80)}},
 		{"reply tuple held by the flow of another host port", withSyn, synOn("198.51.100.1", 8082), shot(natTaken),
 			pkt{}, []flow{dnatFlow(m1, syn, 80)}},

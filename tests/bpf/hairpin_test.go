@@ -66,7 +66,7 @@ func hairpin(t *testing.T, w *nodeWorld) {
 		{"published on another address, to the uplink's", nil, m1, synTo(m1, "198.51.100.1", 8443), passed, pkt{}, nil},
 		{"published on 127.0.0.1, to 127.0.0.1", nil, m1, synTo(m1, "127.0.0.1", 9090), passed, pkt{}, nil},
 		{"port not published", nil, m2, synTo(m2, "198.51.100.1", 9999), passed, pkt{}, nil},
-		{"published for an endpoint that is gone", nil, m2, synTo(m2, "198.51.100.1", 7070), passed, pkt{}, nil},
+		{"published for an endpoint that is gone", nil, m2, synTo(m2, "198.51.100.1", 7070), endpointGone, pkt{}, nil},
 		// An internal network reaches the node's addresses, but no published port.
 		{"from an internal network", nil, i1, synTo(i1, "198.51.100.1", 8080), passed, pkt{}, nil},
 		{"from an internal network to its gateway", nil, i1, synTo(i1, "10.30.0.1", 8080), passed, pkt{}, nil},

@@ -251,6 +251,8 @@ var (
 	passed    = verdict{ActOK, toBridge, 0}
 	hostPass  = verdict{ActOK, hostFlow, 0}
 	toStack   = verdict{ActOK, toHost, 0}
+	// to a published port of a gone endpoint: counted, left to the node
+	endpointGone = verdict{ActOK, loader.EnetReasonREASON_DROP_ENDPOINT_GONE, 0}
 )
 
 func shot(r maps.Reason) verdict { return verdict{ActShot, r, 0} }

@@ -22,7 +22,8 @@ type sockRecord struct {
 // TestSockPrograms: the node's own sockets reach published ports at the
 // socket: connect4 and sendmsg4 rewrite 127.0.0.0/8, the uplink's address
 // and those in enet_node_addrs for ports published on every address, and
-// a host address for ports published on it, to the endpoint; getpeername4 and recvmsg4 show
+// a host address for ports published on it, to the endpoint, unless the
+// endpoint is gone; getpeername4 and recvmsg4 show
 // the socket the address it was given, and only that socket. Sockets in
 // other namespaces, other protocols and other ports are left alone, and
 // every call is allowed.
@@ -101,13 +102,26 @@ func TestSockPrograms(t *testing.T) {
 		{"no netns cookie configured", false, true,
 			[]sockOp{op("tcp", "127.0.0.1:8080"), op("udp", "127.0.0.1:5353")},
 			[]sockResult{{Peer: "127.0.0.1:8080", Said: "127.0.0.1:8080"}, {From: "127.0.0.1:5353", Said: "127.0.0.1:5353"}}, nil},
+		{"TCP and UDP to ports whose endpoint is gone", false, false,
+			[]sockOp{op("tcp", "127.0.0.1:8080"), op("udp", "127.0.0.1:5353"), op("tcp", "127.0.0.1:9090")},
+			[]sockResult{{Peer: "127.0.0.1:8080", Said: "127.0.0.1:8080"}, {From: "127.0.0.1:5353", Said: "127.0.0.1:5353"},
+				{Peer: "127.0.0.1:9090", Said: "10.10.0.3:80"}},
+			[]sockRecord{{2, tcpProto, "10.10.0.3:80", "127.0.0.1:9090"}}},
 		{"another netns", true, false,
 			[]sockOp{op("tcp", "127.0.0.1:8080"), op("udp", "127.0.0.1:5353")},
 			[]sockResult{{Peer: "127.0.0.1:8080", Said: "127.0.0.1:8080"}, {From: "127.0.0.1:5353", Said: "127.0.0.1:5353"}}, nil},
 	}
+	// Endpoints whose namespace went away: their publications stay in
+	// enet_ports, their enet_endpoints entries do not.
+	gone := map[string]netip.Addr{"TCP and UDP to ports whose endpoint is gone": m1.IP}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			d := base.Reuse(t)
+			for _, e := range []Endpoint{m1, m2} {
+				if gone[tc.name] != e.IP {
+					d.PutEndpoint(e)
+				}
+			}
 			c := nodeConfig()
 			if !tc.noCookie {
 				c.NetnsCookie = node.cookie

@@ -81,6 +81,14 @@ func TestEndpointFollowsContainer(t *testing.T) {
 		if _, err := dial(w, w.Ext, false, proto, addr); err == nil || !strings.Contains(err.Error(), "refused") {
 			t.Errorf("%s to the gone endpoint's port: %v; want refused", proto, err)
 		}
+		// The node's own sockets: no rewrite to the gone endpoint.
+		node := strings.Replace(addr, "198.51.100.1", "127.0.0.1", 1)
+		if _, err := dial(w, w.Node, true, proto, node); err == nil || !strings.Contains(err.Error(), "refused") {
+			t.Errorf("%s from the node to the gone endpoint's port: %v; want refused", proto, err)
+		}
+	}
+	if n := counted(t, w, world.UplinkDev, "drop-endpoint-gone"); n < 2 {
+		t.Errorf("drop-endpoint-gone counts %d on the uplink, want the refused packets", n)
 	}
 	mustFailCLI(t, w, fmt.Sprintf("endpoint %q is gone", ep), "publish", ep, "9090:90")
 	w.MustCLI("network", "create", "other", "--subnet", "10.11.0.0/24")
@@ -119,4 +127,60 @@ func TestEndpointGoneRemove(t *testing.T) {
 	}
 	// Its address and host port are free again.
 	w.MustCLI("endpoint", "create", w.Name("next"), "--network", "web", "--ip", "10.10.0.2", "-p", "8080:80")
+}
+
+// TestDisconnectParksPorts (issue 11, point 3): publications belong to the
+// endpoint. Disconnecting its first network moves them to the next
+// interface; disconnecting the last parks them (listed, refused, the host
+// port let go); connecting again brings them back.
+func TestDisconnectParksPorts(t *testing.T) {
+	w, srv, _ := srvWorld(t)
+	w.MustCLI("network", "create", "db", "--subnet", "10.11.0.0/24")
+	w.MustCLI("network", "connect", "db", srv)
+	w.MustCLI("publish", srv, "8080:80")
+	reach := func() { mustReach(t, w, w.Ext, false, "tcp", "198.51.100.1:8080", "srv 198.51.100.2:", "198.51.100.1:8080") }
+	reach()
+
+	w.MustCLI("network", "disconnect", "web", srv)
+	if ps := portsOf(t, w, srv); len(ps) != 1 || ps[0].Target != "10.11.0.2:80" {
+		t.Fatalf("after disconnecting web: %+v; want the port on eth1's 10.11.0.2", ps)
+	}
+	reach()
+
+	w.MustCLI("network", "disconnect", "db", srv)
+	if ps := portsOf(t, w, srv); len(ps) != 1 || ps[0].HostPort != 8080 || ps[0].Target != "" {
+		t.Fatalf("after disconnecting the last network: %+v; want the port parked", ps)
+	}
+	if _, err := dial(w, w.Ext, false, "tcp", "198.51.100.1:8080"); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("a parked port: %v; want refused", err)
+	}
+	// Its host port is free: a process of the node can take it.
+	mustProbe(t, w, w.Node, "bind", "tcp", "0.0.0.0:8080")
+
+	w.MustCLI("network", "connect", "web", srv)
+	if ps := portsOf(t, w, srv); len(ps) != 1 || ps[0].Target == "" {
+		t.Fatalf("connected again: %+v; want the port published", ps)
+	}
+	mustReach(t, w, w.Ext, false, "tcp", "198.51.100.1:8080", "srv 198.51.100.2:", "198.51.100.1:8080")
+}
+
+// TestSubnetsThatBreakTheNode (issue 11, point 2): a network on the
+// uplink's subnet, on loopback, link-local or multicast is refused,
+// naming the conflict, and nothing is made.
+func TestSubnetsThatBreakTheNode(t *testing.T) {
+	w := newWorld(t)
+	before := w.MustCLI("network", "ls")
+	for subnet, want := range map[string]string{
+		"198.51.100.0/24":  "overlaps the node's route 198.51.100.0/24 dev up0",
+		"198.51.100.0/30":  "overlaps the node's",
+		"198.51.100.64/26": "overlaps the node's route 198.51.100.0/24 dev up0",
+		"127.0.0.0/24":     "overlaps loopback (127.0.0.0/8)",
+		"169.254.7.0/24":   "overlaps link-local (169.254.0.0/16)",
+		"224.1.0.0/16":     "overlaps multicast (224.0.0.0/4)",
+	} {
+		mustFailCLI(t, w, want, "network", "create", "x", "--subnet", subnet)
+	}
+	if after := w.MustCLI("network", "ls"); after != before {
+		t.Fatalf("networks changed:\n%s\nto\n%s", before, after)
+	}
 }
