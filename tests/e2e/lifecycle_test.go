@@ -138,7 +138,9 @@ func TestDisconnectParksPorts(t *testing.T) {
 	w.MustCLI("network", "create", "db", "--subnet", "10.11.0.0/24")
 	w.MustCLI("network", "connect", "db", srv)
 	w.MustCLI("publish", srv, "8080:80")
-	reach := func() { mustReach(t, w, w.Ext, false, "tcp", "198.51.100.1:8080", "srv 198.51.100.2:", "198.51.100.1:8080") }
+	reach := func() {
+		mustReach(t, w, w.Ext, false, "tcp", "198.51.100.1:8080", "srv 198.51.100.2:", "198.51.100.1:8080")
+	}
 	reach()
 
 	w.MustCLI("network", "disconnect", "web", srv)
