@@ -203,8 +203,7 @@ const (
 	EnetReasonREASON_DROP_CT_FULL       EnetReason = 45
 	EnetReasonREASON_DROP_NO_FLOW       EnetReason = 46
 	EnetReasonREASON_DROP_TOO_BIG       EnetReason = 47
-	EnetReasonREASON_DROP_NAT_TAKEN     EnetReason = 48
-	EnetReasonREASON_MAX                EnetReason = 49
+	EnetReasonREASON_MAX                EnetReason = 48
 )
 
 type EnetSockRev struct {

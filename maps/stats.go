@@ -40,7 +40,6 @@ var reasonNames = map[Reason]string{
 	loader.EnetReasonREASON_DROP_CT_FULL:       "drop-ct-full",
 	loader.EnetReasonREASON_DROP_NO_FLOW:       "drop-icmp-no-flow",
 	loader.EnetReasonREASON_DROP_TOO_BIG:       "drop-too-big",
-	loader.EnetReasonREASON_DROP_NAT_TAKEN:     "drop-published-flow-taken",
 }
 
 // ReasonName is the name `ebpfnet bpf stats` shows for a reason.

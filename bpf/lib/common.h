@@ -44,7 +44,6 @@ enum reason {
 	REASON_DROP_CT_FULL,	/* a conntrack or NAT entry could not be written */
 	REASON_DROP_NO_FLOW,	/* an ICMP error for no known flow */
 	REASON_DROP_TOO_BIG,	/* over the uplink's MTU without DF: cannot fragment */
-	REASON_DROP_NAT_TAKEN,	/* a published port's flow collides with another */
 	REASON_MAX,
 };
 

@@ -32,7 +32,6 @@ var (
 const (
 	fwdDNAT    = loader.EnetReasonREASON_FWD_DNAT
 	fwdHairpin = loader.EnetReasonREASON_FWD_HAIRPIN
-	natTaken   = loader.EnetReasonREASON_DROP_NAT_TAKEN
 )
 
 // replyOut: an endpoint's packet of a translated flow, out of the uplink.
@@ -51,6 +50,14 @@ func (n *node) publish() {
 // port, delivered to e's port.
 func dnatFlow(e Endpoint, p pkt, port uint16) flow {
 	return flow{orig: p.tuple(), to: p.delivered(e, port).tuple(), ifindex: e.Ifindex, kind: loader.EnetCtFlagCT_F_DNAT}
+}
+
+// dnatFlowFrom is dnatFlow for a flow whose client port the endpoint sees
+// as sport: the reply tuple of the client's own was taken.
+func dnatFlowFrom(e Endpoint, p pkt, sport, port uint16) flow {
+	f := dnatFlow(e, p, port)
+	f.to = p.delivered(e, port).from(p.src, sport).tuple()
+	return f
 }
 
 // hairpinFlow is the flow of p, an endpoint's packet to a published port,
