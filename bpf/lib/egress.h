@@ -51,8 +51,10 @@ static __always_inline int egress_send(struct __sk_buff *skb, struct event *t, s
 
 /* egress_translated sends a packet of a known flow as *to says: into the
  * endpoint that owns the new destination, or out of the uplink. The route
- * is looked up before the rewrite, so what the kernel gets back is never
- * half translated. */
+ * is the kernel's for the packet from the endpoint's own address, so
+ * source policy rules hold as they would with netfilter, which routes
+ * before it masquerades; it is looked up before the rewrite, so what the
+ * kernel gets back is never half translated. */
 static __always_inline int egress_translated(struct __sk_buff *skb, struct event *t, const struct network *net,
 				const struct pkt *p, const struct ct_key *to, __u32 reason)
 {
@@ -70,7 +72,7 @@ static __always_inline int egress_translated(struct __sk_buff *skb, struct event
 			return verdict_drop(t, REASON_DROP_MALFORMED);
 		return deliver_endpoint(skb, t, ipv4_load(to->daddr), REASON_FWD_HAIRPIN);
 	}
-	res = fib_out_lookup(skb, ip, ipv4_load(to->saddr), ipv4_load(to->daddr), cfg, &fib);
+	res = fib_out_lookup(skb, ip, ip->saddr, ipv4_load(to->daddr), cfg, &fib);
 	ret = egress_fib_verdict(skb, t, net, res, 1);
 	if (ret != ENET_CONTINUE)
 		return ret;
@@ -92,7 +94,10 @@ static __always_inline int egress_internal(struct __sk_buff *skb, struct event *
 }
 
 /* egress_outside handles a packet for beyond every subnet that belongs
- * to no known flow. */
+ * to no known flow. It is routed from the endpoint's own address, as the
+ * kernel routes it: rules on the source hold, and a route that prohibits,
+ * is unreachable or a blackhole leaves the packet to the kernel, which
+ * answers as it would. */
 static __always_inline int egress_outside(struct __sk_buff *skb, struct event *t, const struct network *net,
 			     const struct pkt *p, int have_tuple)
 {
@@ -101,7 +106,6 @@ static __always_inline int egress_outside(struct __sk_buff *skb, struct event *t
 	struct bpf_fib_lookup fib;
 	struct iphdr *ip;
 	struct ct_key to;
-	__be32 src;
 	int res, ret;
 	__u8 ttl;
 
@@ -115,8 +119,7 @@ static __always_inline int egress_outside(struct __sk_buff *skb, struct event *t
 	if (!cfg || !cfg->uplink_ifindex || ip->ttl <= 1)
 		return bridge_pass(skb, t, net);
 	ttl = ip->ttl;
-	src = masq ? ipv4_load(cfg->snat_ip) : ip->saddr;
-	res = fib_out_lookup(skb, ip, src, ip->daddr, cfg, &fib);
+	res = fib_out_lookup(skb, ip, ip->saddr, ip->daddr, cfg, &fib);
 	ret = egress_fib_verdict(skb, t, net, res, masq);
 	if (ret != ENET_CONTINUE)
 		return ret;
@@ -127,7 +130,7 @@ static __always_inline int egress_outside(struct __sk_buff *skb, struct event *t
 	if (p->icmp_error)
 		return verdict_drop(t, REASON_DROP_NO_FLOW);
 	to = p->tuple;
-	ipv4_store(to.saddr, src);
+	__builtin_memcpy(to.saddr, cfg->snat_ip, 4);
 	ret = nat_create(p, &to, skb->ingress_ifindex, CT_F_SNAT, 0);
 	if (ret)
 		return verdict_drop(t, ret);

@@ -28,7 +28,8 @@ enum fib_out {
 	FIB_OUT_TOO_BIG,	/* too big for the uplink, and fragmenting is allowed */
 };
 
-/* fib_out_lookup asks the kernel's FIB where a packet from src goes. The
+/* fib_out_lookup asks the kernel's FIB where a packet from src that came
+ * in on the endpoint's veth goes, rules on source and input included. The
  * length is left to the kernel (tot_len 0), which checks GSO packets by
  * their segments rather than their total size. */
 static __always_inline int fib_out_lookup(struct __sk_buff *skb, const struct iphdr *ip, __be32 src, __be32 dst,

@@ -90,6 +90,13 @@ func TestEgress(t *testing.T) {
 			out(m1, noNeigh).udp(40000, 53).with(func(p *pkt) { p.src, p.ttl = snatIP, 63 }),
 			[]flow{masqFlow(m1, out(m1, noNeigh).udp(40000, 53), 40000)}},
 		{"masquerade off", nil, r1, rUDP, routedOut, rUDP.routed(), nil},
+		// Routed from the endpoint's own address, as the kernel routes it.
+		{"source rule prohibits", nil, m3, out(m3, remote).udp(40000, 53), passed, pkt{}, nil},
+		{"source rule prohibits a published port's reply", func(n *node) {
+			n.publish()
+			n.fromUp(in(remote, snatIP).tcp(40000, 8084, tcpSYN), dnatTo(m3))
+		}, m3, out(m3, remote).tcp(80, 40000, tcpSYN|tcpACK), passed, pkt{},
+			[]flow{dnatFlow(m3, in(remote, snatIP).tcp(40000, 8084, tcpSYN), 80)}},
 		{"masquerade off, next hop unresolved", nil, r1, out(r1, noNeigh).udp(40000, 53), routedOut,
 			out(r1, noNeigh).udp(40000, 53).with(func(p *pkt) { p.ttl = 63 }), nil},
 		{"internal network", nil, i1, out(i1, remote).udp(40000, 53), shot(dropInternal), pkt{}, nil},

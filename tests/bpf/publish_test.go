@@ -26,6 +26,7 @@ var (
 		{Proto: tcpProto, HostIP: nodeIP2, HostPort: 8443, Target: netip.AddrPortFrom(m2.IP, 443)},
 		{Proto: tcpProto, HostIP: loopback, HostPort: 9090, Target: netip.AddrPortFrom(m2.IP, 80)},
 		{Proto: tcpProto, HostPort: 7070, Target: netip.AddrPortFrom(goneIP, 80)},
+		{Proto: tcpProto, HostPort: 8084, Target: netip.AddrPortFrom(m3.IP, 80)},
 	}
 )
 
