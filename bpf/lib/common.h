@@ -28,6 +28,9 @@ enum reason {
 	REASON_FWD_HAIRPIN,	/* endpoint to a published port, back to an endpoint */
 	REASON_FLOW_EVICTED,	/* a packet of a flow that lost an entry to a full
 				 * enet_ct or enet_nat (LRU); not a verdict */
+	REASON_TO_BRIDGE_UNRESOLVED,	/* next hop not resolved: handed to the bridge
+					 * untranslated, for the kernel to resolve it or
+					 * answer host unreachable (enet_to_up translates) */
 	REASON_DROP_MALFORMED = 32,	/* truncated or impossible headers */
 	REASON_DROP_NO_IFACE,	/* program runs on an interface it does not know */
 	REASON_DROP_SPOOF_MAC,	/* source MAC is not the endpoint's */
@@ -44,6 +47,9 @@ enum reason {
 	REASON_DROP_CT_FULL,	/* a conntrack or NAT entry could not be written */
 	REASON_DROP_NO_FLOW,	/* an ICMP error for no known flow */
 	REASON_DROP_TOO_BIG,	/* over the uplink's MTU without DF: cannot fragment */
+	REASON_DROP_UNTRANSLATED,	/* an endpoint's packet the kernel forwarded to the
+					 * uplink with no translation, on a network whose
+					 * address must not leave */
 	REASON_MAX,
 };
 

@@ -39,6 +39,17 @@ static __always_inline int egress_fib_verdict(struct __sk_buff *skb, struct even
 	return ENET_CONTINUE;
 }
 
+/* egress_unresolved hands a packet whose next hop the neighbour table has
+ * not resolved to the bridge, untranslated, so the kernel routes it as it
+ * would without ebpfnet: it resolves the neighbour, or answers the
+ * endpoint with host unreachable once that fails, which
+ * bpf_redirect_neigh never does. enet_to_up translates it on its way out
+ * by the flow's entry, which must be written first. */
+static __always_inline int egress_unresolved(struct __sk_buff *skb, struct event *t, const struct network *net)
+{
+	return bridge_pass_as(skb, t, net, REASON_TO_BRIDGE_UNRESOLVED);
+}
+
 static __always_inline int egress_send(struct __sk_buff *skb, struct event *t, struct bpf_fib_lookup *fib, int res,
 		      __u8 ttl, __u32 reason)
 {
@@ -76,6 +87,8 @@ static __always_inline int egress_translated(struct __sk_buff *skb, struct event
 	ret = egress_fib_verdict(skb, t, net, res, 1);
 	if (ret != ENET_CONTINUE)
 		return ret;
+	if (res == FIB_OUT_NO_NEIGH)
+		return egress_unresolved(skb, t, net);
 	if (nat_rewrite(skb, p, to) < 0)
 		return verdict_drop(t, REASON_DROP_MALFORMED);
 	return egress_send(skb, t, &fib, res, ttl, reason);
@@ -123,8 +136,11 @@ static __always_inline int egress_outside(struct __sk_buff *skb, struct event *t
 	ret = egress_fib_verdict(skb, t, net, res, masq);
 	if (ret != ENET_CONTINUE)
 		return ret;
-	if (!masq)
+	if (!masq) {
+		if (res == FIB_OUT_NO_NEIGH)
+			return egress_unresolved(skb, t, net);
 		return egress_send(skb, t, &fib, res, ttl, REASON_FWD_ROUTED);
+	}
 	if (!have_tuple)
 		return verdict_drop(t, p->fragment ? REASON_DROP_FRAGMENT : REASON_DROP_NAT_PROTO);
 	if (p->icmp_error)
@@ -134,6 +150,8 @@ static __always_inline int egress_outside(struct __sk_buff *skb, struct event *t
 	ret = nat_create(p, &to, skb->ingress_ifindex, CT_F_SNAT, 0);
 	if (ret)
 		return verdict_drop(t, ret);
+	if (res == FIB_OUT_NO_NEIGH)
+		return egress_unresolved(skb, t, net);
 	if (nat_rewrite(skb, p, &to) < 0)
 		return verdict_drop(t, REASON_DROP_MALFORMED);
 	return egress_send(skb, t, &fib, res, ttl, REASON_FWD_SNAT);

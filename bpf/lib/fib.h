@@ -61,7 +61,9 @@ static __always_inline int fib_out_lookup(struct __sk_buff *skb, const struct ip
 }
 
 /* fib_redirect_out sends a packet whose route fib_out_lookup found out of the
- * uplink's egress. */
+ * uplink's egress. An unresolved next hop is left to bpf_redirect_neigh,
+ * which drops the packet silently if it never resolves: only packets
+ * that cannot go to the kernel untranslated come here with one. */
 static __always_inline long fib_redirect_out(struct __sk_buff *skb, struct bpf_fib_lookup *fib, int res)
 {
 	skb->mark = ENET_MARK_OUT;

@@ -63,7 +63,8 @@ static __always_inline int from_ep_other_network(struct __sk_buff *skb, struct e
 }
 
 /* from_ep_rewritten sends on a packet an ICMP error translation rewrote,
- * routed as the endpoint's own (t->saddr). */
+ * routed as the endpoint's own (t->saddr). Once rewritten it cannot go to
+ * the kernel to have its next hop resolved: bpf_redirect_neigh does. */
 static __always_inline int from_ep_rewritten(struct __sk_buff *skb, struct event *t, const struct network *net)
 {
 	const struct config *cfg = config_get();

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The node's own traffic going out of the uplink, recorded so
- * masquerade never hands its ports to an endpoint's flow. */
+/* What the kernel sends out of the uplink: the node's own traffic,
+ * recorded so masquerade never hands its ports to an endpoint's flow, and
+ * endpoints' packets the kernel routed itself, translated here. */
 #ifndef ENET_TO_UP_H
 #define ENET_TO_UP_H
 
 #include "common.h"
 #include "config.h"
+#include "ct.h"
 #include "flow.h"
 #include "ipv4.h"
+#include "lookup.h"
 #include "maps.h"
 #include "nat.h"
 #include "tuple.h"
@@ -32,35 +35,84 @@ static __always_inline int to_up_opens(const struct pkt *p)
  * UDP, echo request) whose port or echo id a masqueraded flow already
  * holds gets another one, as netfilter's NAT would do: kept, the replies
  * would go to the endpoint. */
-static __always_inline int to_up_host(struct __sk_buff *skb, struct event *t, const struct iphdr *ip)
+static __always_inline int to_up_host(struct __sk_buff *skb, struct event *t, const struct config *cfg,
+				      struct pkt *p, __u64 now)
 {
-	const struct config *cfg = config_get();
-	__u64 now = bpf_ktime_get_ns();
 	struct ct_entry *ct = NULL;
 	struct nat_entry *e;
 	struct ct_key to;
-	struct pkt p;
 
-	if (!cfg || ip->saddr != ipv4_load(cfg->snat_ip) || tuple_parse(skb, ip, &p) < 0 || p.icmp_error)
-		return TC_ACT_OK;
-	e = nat_find(&p, &ct, now, t->ifindex);
+	e = nat_find(p, &ct, now, t->ifindex);
 	if (e) {
-		ct_update(ct, cfg, &p, e->flags & NAT_F_REPLY, now);
-		if (nat_rewrite(skb, &p, &e->to) < 0)
+		ct_update(ct, cfg, p, e->flags & NAT_F_REPLY, now);
+		if (nat_rewrite(skb, p, &e->to) < 0)
 			return verdict_drop(t, REASON_DROP_MALFORMED);
 		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
 	}
-	if (!to_up_opens(&p)) {
+	if (!to_up_opens(p)) {
 		/* Anything else keeps its tuple, recorded if it is free. */
-		flow_create(&p, &p.tuple, 0, CT_F_HOST, NAT_F_HOST);
+		flow_create(p, &p->tuple, 0, CT_F_HOST, NAT_F_HOST);
 		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
 	}
-	to = p.tuple;
-	if (nat_create(&p, &to, 0, CT_F_HOST, NAT_F_HOST))
+	to = p->tuple;
+	if (nat_create(p, &to, 0, CT_F_HOST, NAT_F_HOST))
 		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
-	if (nat_rewrite(skb, &p, &to) < 0)
+	if (nat_rewrite(skb, p, &to) < 0)
 		return verdict_drop(t, REASON_DROP_MALFORMED);
 	return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
+}
+
+/* to_up_untranslated: an endpoint's packet about to leave as the kernel
+ * forwarded it, with no translation. Routed networks' endpoints may leave
+ * with their own address; a masquerading or internal network's must
+ * never: that address means nothing outside, and replies to it would be
+ * dropped (drop-direct-access) anyway. */
+static __always_inline int to_up_untranslated(struct event *t, const struct endpoint *ep)
+{
+	struct network *net = bpf_map_lookup_elem(&enet_networks, &ep->net_id);
+
+	if (net && !(net->flags & (NET_F_MASQUERADE | NET_F_INTERNAL)))
+		return TC_ACT_OK;
+	return verdict_drop(t, REASON_DROP_UNTRANSLATED);
+}
+
+/* to_up_endpoint translates an endpoint's packet that the kernel routed
+ * (enet_from_ep left it untranslated, its next hop unresolved) by its
+ * flow's entry, which enet_from_ep wrote and accounted the packet in. */
+static __always_inline int to_up_endpoint(struct __sk_buff *skb, struct event *t, const struct endpoint *ep,
+					  const struct pkt *p, __u64 now)
+{
+	struct nat_entry *e = bpf_map_lookup_elem(&enet_nat, &p->tuple);
+
+	if (!e || (e->flags & NAT_F_HOST) || !ct_lookup(&e->flow, now))
+		return to_up_untranslated(t, ep);
+	if (nat_rewrite(skb, p, &e->to) < 0)
+		return verdict_drop(t, REASON_DROP_MALFORMED);
+	return verdict(t, (e->flags & NAT_F_REPLY) ? REASON_FWD_REPLY : REASON_FWD_SNAT, 0, TC_ACT_OK);
+}
+
+/* to_up_ipv4 decides for an IPv4 packet the kernel sends out of the
+ * uplink. */
+static __always_inline int to_up_ipv4(struct __sk_buff *skb, struct event *t, const struct iphdr *ip)
+{
+	const struct config *cfg = config_get();
+	__u64 now = bpf_ktime_get_ns();
+	struct endpoint *ep = NULL;
+	__be32 saddr = ip->saddr;
+	struct pkt p;
+
+	if (!cfg)
+		return TC_ACT_OK;
+	if (saddr != ipv4_load(cfg->snat_ip)) {
+		ep = lookup_endpoint(saddr);
+		if (!ep)
+			return TC_ACT_OK;
+	}
+	if (tuple_parse(skb, ip, &p) < 0 || p.icmp_error)
+		return ep ? to_up_untranslated(t, ep) : TC_ACT_OK;
+	if (ep)
+		return to_up_endpoint(skb, t, ep, &p, now);
+	return to_up_host(skb, t, cfg, &p, now);
 }
 
 #endif

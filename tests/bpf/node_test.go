@@ -70,6 +70,8 @@ const (
 
 const (
 	fwdSNAT      = loader.EnetReasonREASON_FWD_SNAT
+	unresolved   = loader.EnetReasonREASON_TO_BRIDGE_UNRESOLVED
+	untranslated = loader.EnetReasonREASON_DROP_UNTRANSLATED
 	fwdRouted    = loader.EnetReasonREASON_FWD_ROUTED
 	fwdReply     = loader.EnetReasonREASON_FWD_REPLY
 	toHost       = loader.EnetReasonREASON_TO_HOST
@@ -245,6 +247,7 @@ type verdict struct {
 
 var (
 	snatOut   = verdict{ActRedirect, fwdSNAT, uplinkIdx}
+	toKernel  = verdict{ActOK, unresolved, 0} // next hop unresolved
 	routedOut = verdict{ActRedirect, fwdRouted, uplinkIdx}
 	passed    = verdict{ActOK, toBridge, 0}
 	hostPass  = verdict{ActOK, hostFlow, 0}
