@@ -3,7 +3,8 @@
 
 /* enet_to_up: tc egress of the uplink. The node's own flows are recorded
  * so masquerade never hands their ports to an endpoint's flow; what the
- * kernel routed for endpoints is translated. */
+ * kernel routed for endpoints, and its ICMP errors about their flows, are
+ * translated. */
 
 #include "lib/common.h"
 #include "lib/fib.h"

@@ -188,6 +188,7 @@ const (
 	EnetReasonREASON_FWD_HAIRPIN          EnetReason = 9
 	EnetReasonREASON_FLOW_EVICTED         EnetReason = 10
 	EnetReasonREASON_TO_BRIDGE_UNRESOLVED EnetReason = 11
+	EnetReasonREASON_FWD_ICMP_ERROR       EnetReason = 12
 	EnetReasonREASON_DROP_MALFORMED       EnetReason = 32
 	EnetReasonREASON_DROP_NO_IFACE        EnetReason = 33
 	EnetReasonREASON_DROP_SPOOF_MAC       EnetReason = 34

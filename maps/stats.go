@@ -31,6 +31,7 @@ var reasonNames = map[Reason]string{
 	loader.EnetReasonREASON_FWD_HAIRPIN:          "forward-hairpin",
 	loader.EnetReasonREASON_FLOW_EVICTED:         "flow-evicted",
 	loader.EnetReasonREASON_TO_BRIDGE_UNRESOLVED: "to-bridge-unresolved",
+	loader.EnetReasonREASON_FWD_ICMP_ERROR:       "forward-icmp-error",
 
 	loader.EnetReasonREASON_DROP_INTERNAL:      "drop-internal",
 	loader.EnetReasonREASON_DROP_NAT_EXHAUSTED: "drop-nat-ports-exhausted",

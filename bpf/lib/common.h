@@ -31,6 +31,8 @@ enum reason {
 	REASON_TO_BRIDGE_UNRESOLVED,	/* next hop not resolved: handed to the bridge
 					 * untranslated, for the kernel to resolve it or
 					 * answer host unreachable (enet_to_up translates) */
+	REASON_FWD_ICMP_ERROR,	/* the kernel's ICMP error about a translated flow,
+				 * translated back on its way out of the uplink */
 	REASON_DROP_MALFORMED = 32,	/* truncated or impossible headers */
 	REASON_DROP_NO_IFACE,	/* program runs on an interface it does not know */
 	REASON_DROP_SPOOF_MAC,	/* source MAC is not the endpoint's */

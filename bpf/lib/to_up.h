@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* What the kernel sends out of the uplink: the node's own traffic,
- * recorded so masquerade never hands its ports to an endpoint's flow, and
- * endpoints' packets the kernel routed itself, translated here. */
+ * recorded so masquerade never hands its ports to an endpoint's flow; the
+ * kernel's ICMP errors about translated flows; and endpoints' packets the
+ * kernel routed itself, translated here. */
 #ifndef ENET_TO_UP_H
 #define ENET_TO_UP_H
 
@@ -9,6 +10,7 @@
 #include "config.h"
 #include "ct.h"
 #include "flow.h"
+#include "icmp.h"
 #include "ipv4.h"
 #include "lookup.h"
 #include "maps.h"
@@ -92,7 +94,11 @@ static __always_inline int to_up_endpoint(struct __sk_buff *skb, struct event *t
 }
 
 /* to_up_ipv4 decides for an IPv4 packet the kernel sends out of the
- * uplink. */
+ * uplink. An ICMP error the kernel sends about a packet it got translated
+ * (a published port's or a reply's, whose TTL ran out at the node) quotes
+ * the packet as translated and is translated back here, as netfilter
+ * translates it, or traceroute and PMTU discovery see an address that is
+ * not theirs. */
 static __always_inline int to_up_ipv4(struct __sk_buff *skb, struct event *t, const struct iphdr *ip)
 {
 	const struct config *cfg = config_get();
@@ -105,13 +111,21 @@ static __always_inline int to_up_ipv4(struct __sk_buff *skb, struct event *t, co
 		return TC_ACT_OK;
 	if (saddr != ipv4_load(cfg->snat_ip)) {
 		ep = lookup_endpoint(saddr);
-		if (!ep)
+		/* Forwarded for others: only ICMP errors can be ours. */
+		if (!ep && ip->protocol != IPPROTO_ICMP)
 			return TC_ACT_OK;
 	}
-	if (tuple_parse(skb, ip, &p) < 0 || p.icmp_error)
+	if (tuple_parse(skb, ip, &p) < 0)
 		return ep ? to_up_untranslated(t, ep) : TC_ACT_OK;
+	if (p.icmp_error) {
+		if (icmp_error_xlate(skb, &p, now, ep ? saddr : 0))
+			return verdict(t, REASON_FWD_ICMP_ERROR, 0, TC_ACT_OK);
+		return ep ? to_up_untranslated(t, ep) : TC_ACT_OK;
+	}
 	if (ep)
 		return to_up_endpoint(skb, t, ep, &p, now);
+	if (saddr != ipv4_load(cfg->snat_ip))
+		return TC_ACT_OK;
 	return to_up_host(skb, t, cfg, &p, now);
 }
 

@@ -64,6 +64,10 @@ func publishedFromUplink(t *testing.T, w *nodeWorld) {
 		{"published for the other protocol", nil, in(remote, snatIP).udp(40000, 8080), toStack, pkt{}, nil},
 		{"published for an endpoint that is gone", nil, synOn("198.51.100.1", 7070), toStack, pkt{}, nil},
 		{"later packet of the flow", withSyn, ack, dnatTo(m1), ack.delivered(m1, 80), []flow{dnatFlow(m1, syn, 80)}},
+		// The kernel routes it, and its time exceeded quotes it as
+		// translated: enet_to_up translates that back (TestToUplinkICMPErrors).
+		{"TTL 1", nil, syn.with(func(p *pkt) { p.ttl = 1 }), toStack, syn.with(func(p *pkt) { p.ttl = 1 }).to(m1.IP, 80),
+			[]flow{dnatFlow(m1, syn, 80)}},
 		// docker -p 8080:80 -p 8082:80, one client port to both: the
 		// second flow's reply would be the first's, so it reaches the
 		// endpoint from another port, as netfilter's NAT has it.

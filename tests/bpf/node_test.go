@@ -71,6 +71,7 @@ const (
 const (
 	fwdSNAT      = loader.EnetReasonREASON_FWD_SNAT
 	unresolved   = loader.EnetReasonREASON_TO_BRIDGE_UNRESOLVED
+	fwdICMPError = loader.EnetReasonREASON_FWD_ICMP_ERROR
 	untranslated = loader.EnetReasonREASON_DROP_UNTRANSLATED
 	fwdRouted    = loader.EnetReasonREASON_FWD_ROUTED
 	fwdReply     = loader.EnetReasonREASON_FWD_REPLY

@@ -154,3 +154,48 @@ func TestToUplinkRoutedByKernel(t *testing.T) {
 		})
 	}
 }
+
+// TestToUplinkICMPErrors: the node's ICMP error about a packet it got
+// translated (one whose TTL ran out at the node, to a published port or a
+// masqueraded flow's reply) quotes the packet as translated; it leaves
+// quoting what the sender sent, as netfilter has it, so traceroute sees
+// the node. An error about no flow passes as it is (TestToUplinkUncounted).
+func TestToUplinkICMPErrors(t *testing.T) {
+	w := newNodeWorld(t)
+	var (
+		ttl1    = func(p *pkt) { p.ttl = 1 }
+		syn     = in(remote, snatIP).tcp(40000, 8080, tcpSYN).with(ttl1)
+		dns     = in(remote, snatIP).udp(40000, 5353).with(ttl1)
+		udp     = out(m1, remote).udp(40000, 53)
+		reply   = in(remote, snatIP).udp(53, 40000).with(ttl1)
+		quoted  = func(p pkt, e Endpoint, port uint16) pkt { return p.to(e.IP, port) } // as the kernel got it
+		exceed  = func(q []byte) pkt { return host(remote).icmpError(11, 0, 0, q) }
+		handled = verdict{ActOK, fwdICMPError, 0}
+	)
+	cases := []struct {
+		name  string
+		setup func(n *node)
+		in    pkt
+		out   pkt
+		flows []flow
+	}{
+		{"time exceeded about a published TCP port", func(n *node) { n.fromUp(syn, toStack) },
+			exceed(quote(t, quoted(syn, m1, 80), 28)), exceed(quote(t, syn, 28)), []flow{dnatFlow(m1, syn, 80)}},
+		{"time exceeded about a published UDP port", func(n *node) { n.fromUp(dns, toStack) },
+			exceed(quote(t, quoted(dns, m1, 53), 28)),
+			exceed(requote(t, quoted(dns, m1, 53), dns, 28)), []flow{dnatFlow(m1, dns, 53)}},
+		{"time exceeded about a masqueraded flow's reply", func(n *node) {
+			n.fromEp(m1, udp, snatOut)
+			n.fromUp(reply, toStack)
+		}, exceed(quote(t, quoted(reply, m1, 40000), 28+7)),
+			exceed(requote(t, quoted(reply, m1, 40000), reply, 28+7)), []flow{masqFlow(m1, udp, 40000)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n := w.node(t)
+			n.publish()
+			tc.setup(n)
+			n.checkRun(n.toUp(tc.in, handled), tc.in, tc.out, tc.flows)
+		})
+	}
+}
