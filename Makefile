@@ -36,7 +36,7 @@ FUZZFLAGS = -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIM
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (port specs, CIDRs, API bodies)
 	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzParse$$' ./datapath/portspec
-	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzParsePrefix$$' ./datapath
+	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzParsePrefix$$' ./datapath/control
 	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzDecode$$' ./datapath/api
 
 .PHONY: demo
@@ -51,7 +51,17 @@ bench: deps build ## benchmark ebpfnet against the iptables datapath and raw vet
 fmt: ## format Go code
 	gofmt -w $$(git ls-files '*.go')
 
+# golangci-lint, pinned; built from the module proxy into bin/ once.
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
+
+$(GOLANGCI_LINT):
+	GOBIN=$(CURDIR)/bin/.lint $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv bin/.lint/golangci-lint $@ && rmdir bin/.lint
+
 .PHONY: lint
-lint: ## gofmt and go vet
+lint: $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint (.ci/golangci.yml: depguard holds the package graph)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GOLANGCI_LINT) run --config .ci/golangci.yml ./...
+	@tests/check-depguard.sh $(GOLANGCI_LINT)

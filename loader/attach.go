@@ -71,6 +71,32 @@ type Attachment struct {
 	ProgID  ebpf.ProgramID
 }
 
+// Program is a tc program by the place it runs.
+type Program int
+
+const (
+	FromEndpoint Program = iota // enet_from_ep: ingress of an endpoint's host veth
+	FromUplink                  // enet_from_up: ingress of the uplink
+	ToUplink                    // enet_to_up: egress of the uplink
+)
+
+// program is the loaded program and the hook it runs on.
+func (dp *Datapath) program(p Program) (*ebpf.Program, Hook) {
+	switch p {
+	case FromUplink:
+		return dp.EnetFromUp, Ingress
+	case ToUplink:
+		return dp.EnetToUp, Egress
+	}
+	return dp.EnetFromEp, Ingress
+}
+
+// AttachProgram is Attach of one of the datapath's tc programs, on its hook.
+func (dp *Datapath) AttachProgram(mode Mode, p Program, ifname string, ifindex int) (Mode, error) {
+	prog, hook := dp.program(p)
+	return dp.Attach(mode, prog, ifname, ifindex, hook)
+}
+
 // LinkDir is the dir under the pin dir that holds the pinned links.
 const LinkDir = "links"
 
@@ -120,7 +146,9 @@ func (dp *Datapath) attachTCX(prog *ebpf.Program, ifname string, ifindex int, ho
 			return nil
 		}
 		// The device it was attached to is gone: the pin is stale.
-		_ = l.Unpin()
+		if err := l.Unpin(); err != nil {
+			return fmt.Errorf("unpin stale tcx link %s: %w", pin, err)
+		}
 	}
 	l, err := attachTCXLink(link.TCXOptions{Interface: ifindex, Program: prog, Attach: hook.tcx()})
 	if err != nil {

@@ -116,6 +116,35 @@ type EnetFlowScratch struct {
 	Rev EnetNatEntry
 }
 
+type EnetFragEntry struct {
+	_         structs.HostLayout
+	ExpiresNs uint64
+	Sport     uint16
+	Dport     uint16
+	TcpFlags  uint8
+	Pad       [3]uint8
+	Flags     EnetFragFlag
+	Seen      uint32
+	Total     uint32
+	Pad2      uint32
+}
+
+type EnetFragFlag uint32
+
+const (
+	EnetFragFlagFRAG_F_CONFLICT EnetFragFlag = 1
+)
+
+type EnetFragKey struct {
+	_       structs.HostLayout
+	Saddr   [4]uint8
+	Daddr   [4]uint8
+	Ifindex uint32
+	Id      uint16
+	Proto   uint8
+	Pad     uint8
+}
+
 type EnetIface struct {
 	_     structs.HostLayout
 	Ip4   [4]uint8
@@ -187,8 +216,9 @@ const (
 	EnetReasonREASON_FWD_DNAT             EnetReason = 8
 	EnetReasonREASON_FWD_HAIRPIN          EnetReason = 9
 	EnetReasonREASON_FLOW_EVICTED         EnetReason = 10
-	EnetReasonREASON_TO_BRIDGE_UNRESOLVED EnetReason = 11
-	EnetReasonREASON_FWD_ICMP_ERROR       EnetReason = 12
+	EnetReasonREASON_FRAG_REQUEUE         EnetReason = 11
+	EnetReasonREASON_TO_BRIDGE_UNRESOLVED EnetReason = 12
+	EnetReasonREASON_FWD_ICMP_ERROR       EnetReason = 13
 	EnetReasonREASON_DROP_MALFORMED       EnetReason = 32
 	EnetReasonREASON_DROP_NO_IFACE        EnetReason = 33
 	EnetReasonREASON_DROP_SPOOF_MAC       EnetReason = 34
@@ -256,6 +286,7 @@ const (
 	EnetMapEnetCt         = "enet_ct"
 	EnetMapEnetEndpoints  = "enet_endpoints"
 	EnetMapEnetEvents     = "enet_events"
+	EnetMapEnetFrags      = "enet_frags"
 	EnetMapEnetIfaces     = "enet_ifaces"
 	EnetMapEnetNat        = "enet_nat"
 	EnetMapEnetNetworks   = "enet_networks"
@@ -333,6 +364,7 @@ type EnetMapSpecs struct {
 	EnetCt        *ebpf.MapSpec `ebpf:"enet_ct"`
 	EnetEndpoints *ebpf.MapSpec `ebpf:"enet_endpoints"`
 	EnetEvents    *ebpf.MapSpec `ebpf:"enet_events"`
+	EnetFrags     *ebpf.MapSpec `ebpf:"enet_frags"`
 	EnetIfaces    *ebpf.MapSpec `ebpf:"enet_ifaces"`
 	EnetNat       *ebpf.MapSpec `ebpf:"enet_nat"`
 	EnetNetworks  *ebpf.MapSpec `ebpf:"enet_networks"`
@@ -374,6 +406,7 @@ type EnetMaps struct {
 	EnetCt        *ebpf.Map `ebpf:"enet_ct"`
 	EnetEndpoints *ebpf.Map `ebpf:"enet_endpoints"`
 	EnetEvents    *ebpf.Map `ebpf:"enet_events"`
+	EnetFrags     *ebpf.Map `ebpf:"enet_frags"`
 	EnetIfaces    *ebpf.Map `ebpf:"enet_ifaces"`
 	EnetNat       *ebpf.Map `ebpf:"enet_nat"`
 	EnetNetworks  *ebpf.Map `ebpf:"enet_networks"`
@@ -390,6 +423,7 @@ func (m *EnetMaps) Close() error {
 		m.EnetCt,
 		m.EnetEndpoints,
 		m.EnetEvents,
+		m.EnetFrags,
 		m.EnetIfaces,
 		m.EnetNat,
 		m.EnetNetworks,

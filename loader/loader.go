@@ -75,7 +75,7 @@ func Load(pinDir string, opts Options) (*Datapath, []string, error) {
 	if err := spec.LoadAndAssign(&dp.EnetObjects, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pinDir}}); err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
-			return nil, nil, fmt.Errorf("load datapath: %+v", verr)
+			return nil, nil, fmt.Errorf("load datapath: %+v", verr) //nolint:errorlint // %+v prints the verifier's whole log
 		}
 		return nil, nil, fmt.Errorf("load datapath: %w", err)
 	}

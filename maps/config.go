@@ -2,6 +2,8 @@ package maps
 
 import (
 	"fmt"
+	"net/netip"
+	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -17,7 +19,7 @@ func (m Config) Get() (loader.EnetConfig, error) {
 		zero uint32
 		c    loader.EnetConfig
 	)
-	if err := m.Map.Lookup(&zero, &c); err != nil {
+	if err := m.Lookup(&zero, &c); err != nil {
 		return c, fmt.Errorf("read enet_config: %w", err)
 	}
 	return c, nil
@@ -26,8 +28,74 @@ func (m Config) Get() (loader.EnetConfig, error) {
 // Set replaces the entry.
 func (m Config) Set(c loader.EnetConfig) error {
 	var zero uint32
-	if err := m.Map.Put(&zero, &c); err != nil {
+	if err := m.Put(&zero, &c); err != nil {
 		return fmt.Errorf("write enet_config: %w", err)
 	}
 	return nil
+}
+
+// SetTrace sets what the programs write to enet_events: "off", "drops"
+// (every drop) or "all" (every verdict). It reports false for another mode.
+func (m Config) SetTrace(mode string) (bool, error) {
+	var flags loader.EnetConfigFlag
+	switch mode {
+	case "off":
+	case "drops":
+		flags = loader.EnetConfigFlagCONFIG_F_TRACE_DROPS
+	case "all":
+		flags = loader.EnetConfigFlagCONFIG_F_TRACE
+	default:
+		return false, nil
+	}
+	c, err := m.Get()
+	if err != nil {
+		return true, err
+	}
+	c.Flags = c.Flags&^(loader.EnetConfigFlagCONFIG_F_TRACE|loader.EnetConfigFlagCONFIG_F_TRACE_DROPS) | flags
+	return true, m.Set(c)
+}
+
+// Settings are what the daemon tells the datapath as it starts.
+type Settings struct {
+	UplinkIfindex int        // 0: no uplink, nothing leaves
+	SnatIP        netip.Addr // the masquerade source; invalid without an uplink
+	PortMin       uint16     // range for source ports that must change
+	PortMax       uint16
+	Timeouts      Timeouts
+}
+
+// Timeouts are how long a flow lives without a packet, per state.
+type Timeouts struct {
+	SYN, Established, Closing time.Duration // TCP
+	UDP, UDPStream            time.Duration // UDP before and after a reply
+	ICMP                      time.Duration
+}
+
+// Apply writes the settings, keeping the trace flags and netns cookie.
+func (m Config) Apply(s Settings) error {
+	c, err := m.Get()
+	if err != nil {
+		return err
+	}
+	c.UplinkIfindex, c.SnatIp = uint32(s.UplinkIfindex), [4]byte{}
+	if s.SnatIP.Is4() {
+		c.SnatIp = s.SnatIP.As4()
+	}
+	c.PortMin, c.PortMax = s.PortMin, s.PortMax
+	t := s.Timeouts
+	c.TimeoutSyn, c.TimeoutEstablished, c.TimeoutClosing = secs(t.SYN), secs(t.Established), secs(t.Closing)
+	c.TimeoutUdp, c.TimeoutUdpStream, c.TimeoutIcmp = secs(t.UDP), secs(t.UDPStream), secs(t.ICMP)
+	return m.Set(c)
+}
+
+func secs(d time.Duration) uint32 { return uint32(d / time.Second) }
+
+// SetNetnsCookie scopes the socket programs to one network namespace.
+func (m Config) SetNetnsCookie(cookie uint64) error {
+	c, err := m.Get()
+	if err != nil {
+		return err
+	}
+	c.NetnsCookie = cookie
+	return m.Set(c)
 }

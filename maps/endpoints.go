@@ -64,7 +64,7 @@ func (m Endpoints) All() ([]Endpoint, error) {
 		v   loader.EnetEndpoint
 		out []Endpoint
 	)
-	it := m.Map.Iterate()
+	it := m.Iterate()
 	for it.Next(&k, &v) {
 		if k.Family != afInet {
 			continue

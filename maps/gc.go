@@ -3,6 +3,8 @@ package maps
 import (
 	"errors"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // GCGrace is how long after a flow expired, or after a translation was
@@ -28,6 +30,7 @@ type Table[V any] interface {
 type Collected struct {
 	Flows   int // expired flows, each with its translations
 	Orphans int // translations whose flow was gone
+	Frags   int // entries of fragmented datagrams that expired (CollectFrags)
 }
 
 // Collect removes the flows that expired GCGrace before now
@@ -134,4 +137,12 @@ func takeIf[V any](m Table[V], k Tuple, meant func(V) (bool, error)) (bool, erro
 		return false, errors.Join(err, m.Restore(got))
 	}
 	return true, nil
+}
+
+// MonotonicNs is now on the clock the datapath stamps flows with
+// (bpf_ktime_get_ns: CLOCK_MONOTONIC).
+func MonotonicNs() uint64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) // cannot fail for this clock
+	return uint64(ts.Nano())
 }

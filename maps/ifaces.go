@@ -53,7 +53,7 @@ func (m Ifaces) All() ([]Iface, error) {
 		v   loader.EnetIface
 		out []Iface
 	)
-	it := m.Map.Iterate()
+	it := m.Iterate()
 	for it.Next(&k, &v) {
 		out = append(out, Iface{Ifindex: int(k), IP: netip.AddrFrom4(v.Ip4), NetID: v.NetId, MAC: hwAddr(v.Mac)})
 	}

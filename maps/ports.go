@@ -41,7 +41,7 @@ func (m Ports) PutAll(ps []Port) error {
 		keys[i] = portKey(p)
 		vals[i] = loader.EnetPortTarget{Addr: p.Target.Addr().As4(), Port: p.Target.Port()}
 	}
-	if _, err := m.Map.BatchUpdate(keys, vals, nil); err != nil {
+	if _, err := m.BatchUpdate(keys, vals, nil); err != nil {
 		return fmt.Errorf("put %d published ports: %w", len(ps), err)
 	}
 	return nil
@@ -51,7 +51,7 @@ func (m Ports) PutAll(ps []Port) error {
 func (m Ports) DeleteAll(ps []Port) error {
 	for _, p := range ps {
 		k := portKey(p)
-		if err := ignoreNotExist(m.Map.Delete(&k)); err != nil {
+		if err := ignoreNotExist(m.Delete(&k)); err != nil {
 			return fmt.Errorf("delete published port %d: %w", p.HostPort, err)
 		}
 	}

@@ -13,6 +13,7 @@ type Set struct {
 	NAT       NAT
 	Ports     Ports
 	SockRevs  SockRevs
+	Frags     Frags
 }
 
 // For returns the typed views of dp's maps.
@@ -28,5 +29,6 @@ func For(dp *loader.Datapath) *Set {
 		NAT:       newNAT(m.EnetNat),
 		Ports:     Ports{m.EnetPorts},
 		SockRevs:  SockRevs{m.EnetSockRev},
+		Frags:     Frags{m.EnetFrags},
 	}
 }

@@ -30,6 +30,7 @@ var reasonNames = map[Reason]string{
 	loader.EnetReasonREASON_FWD_DNAT:             "forward-published",
 	loader.EnetReasonREASON_FWD_HAIRPIN:          "forward-hairpin",
 	loader.EnetReasonREASON_FLOW_EVICTED:         "flow-evicted",
+	loader.EnetReasonREASON_FRAG_REQUEUE:         "fragment-requeued",
 	loader.EnetReasonREASON_TO_BRIDGE_UNRESOLVED: "to-bridge-unresolved",
 	loader.EnetReasonREASON_FWD_ICMP_ERROR:       "forward-icmp-error",
 
@@ -58,6 +59,10 @@ func IsDrop(r Reason) bool {
 	return r >= loader.EnetReasonREASON_DROP_MALFORMED
 }
 
+// IsEvicted tells the count of packets whose flow lost an entry to a full
+// map, which is no verdict.
+func IsEvicted(r Reason) bool { return r == loader.EnetReasonREASON_FLOW_EVICTED }
+
 // Counter is one enet_stats entry summed over CPUs.
 type Counter struct {
 	Ifindex int
@@ -76,7 +81,7 @@ func (m Stats) All() ([]Counter, error) {
 		vs  []loader.EnetStats
 		out []Counter
 	)
-	it := m.Map.Iterate()
+	it := m.Iterate()
 	for it.Next(&k, &vs) {
 		c := Counter{Ifindex: int(k.Ifindex), Reason: k.Reason}
 		for _, v := range vs {
@@ -96,7 +101,7 @@ func (m Stats) All() ([]Counter, error) {
 func (m Stats) DeleteIfindex(ifindex int) error {
 	for r := range reasonNames {
 		k := loader.EnetStatsKey{Ifindex: uint32(ifindex), Reason: r}
-		if err := ignoreNotExist(m.Map.Delete(&k)); err != nil {
+		if err := ignoreNotExist(m.Delete(&k)); err != nil {
 			return fmt.Errorf("delete counters of %d: %w", ifindex, err)
 		}
 	}

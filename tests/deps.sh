@@ -22,9 +22,12 @@ declare -A need=(
 	[tcpdump]=tcpdump
 	[curl]=curl
 	[python3]=python3
+	[podman]=podman
+	[runc]=runc
 )
 declare -A files=(
 	[/usr/lib/cni/bridge]=containernetworking-plugins
+	[/bin/busybox]=busybox-static
 )
 
 missing=()

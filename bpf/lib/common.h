@@ -28,6 +28,8 @@ enum reason {
 	REASON_FWD_HAIRPIN,	/* endpoint to a published port, back to an endpoint */
 	REASON_FLOW_EVICTED,	/* a packet of a flow that lost an entry to a full
 				 * enet_ct or enet_nat (LRU); not a verdict */
+	REASON_FRAG_REQUEUE,	/* a fragment that came before its datagram's first,
+				 * sent round once more to wait for it */
 	REASON_TO_BRIDGE_UNRESOLVED,	/* next hop not resolved: handed to the bridge
 					 * untranslated, for the kernel to resolve it or
 					 * answer host unreachable (enet_to_up translates) */
@@ -43,7 +45,8 @@ enum reason {
 	REASON_DROP_INTERNAL,	/* an internal network's packet leaving its subnet */
 	REASON_DROP_NAT_EXHAUSTED,	/* no free source port in the range */
 	REASON_DROP_NAT_PROTO,	/* not TCP, UDP or ICMP echo: cannot be masqueraded */
-	REASON_DROP_FRAGMENT,	/* IPv4 fragments of translated flows */
+	REASON_DROP_FRAGMENT,	/* a later IPv4 fragment that needs a translation and
+				 * whose first fragment was not seen, or overlapped */
 	REASON_DROP_NO_ROUTE,	/* a masqueraded packet routed elsewhere than the uplink */
 	REASON_DROP_DIRECT,	/* from outside straight to a masqueraded endpoint */
 	REASON_DROP_CT_FULL,	/* a conntrack or NAT entry could not be written */

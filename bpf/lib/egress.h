@@ -141,8 +141,12 @@ static __always_inline int egress_outside(struct __sk_buff *skb, struct event *t
 			return egress_unresolved(skb, t, net);
 		return egress_send(skb, t, &fib, res, ttl, REASON_FWD_ROUTED);
 	}
+	/* Only a first fragment starts a flow: a later one whose flow is
+	 * gone, or never was, has nothing to follow. */
+	if (p->fragment == PKT_FRAG_LATER)
+		return verdict_drop(t, REASON_DROP_FRAGMENT);
 	if (!have_tuple)
-		return verdict_drop(t, p->fragment ? REASON_DROP_FRAGMENT : REASON_DROP_NAT_PROTO);
+		return verdict_drop(t, REASON_DROP_NAT_PROTO);
 	if (p->icmp_error)
 		return verdict_drop(t, REASON_DROP_NO_FLOW);
 	to = p->tuple;

@@ -10,6 +10,7 @@
 #include "deliver.h"
 #include "egress.h"
 #include "eth.h"
+#include "frag.h"
 #include "icmp.h"
 #include "ipv4.h"
 #include "lookup.h"
@@ -100,7 +101,7 @@ static __always_inline int from_ep_hairpin(struct __sk_buff *skb, struct event *
 	struct ct_key to;
 	int err;
 
-	if (!cfg || (net->flags & NET_F_INTERNAL))
+	if (!cfg || (net->flags & NET_F_INTERNAL) || p->fragment == PKT_FRAG_LATER)
 		return ENET_CONTINUE;
 	port = ports_lookup_pkt(p->tuple.proto, daddr, p->tuple.dport,
 			       daddr == ipv4_load(cfg->snat_ip) || daddr == ipv4_load(net->gateway));
@@ -177,6 +178,11 @@ static __always_inline int from_ep_ipv4(struct __sk_buff *skb, struct event *t, 
 	if (!ip)
 		return verdict_drop(t, REASON_DROP_MALFORMED);
 	have_tuple = tuple_parse(skb, ip, &p) == 0;
+	if (p.fragment) {
+		ret = frag_step(skb, t, ip, &p, &have_tuple);
+		if (ret != ENET_CONTINUE)
+			return ret;
+	}
 	if (have_tuple) {
 		ret = from_ep_flow(skb, t, net, &p);
 		if (ret != ENET_CONTINUE)

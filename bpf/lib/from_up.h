@@ -10,6 +10,7 @@
 #include "ct.h"
 #include "deliver.h"
 #include "flow.h"
+#include "frag.h"
 #include "icmp.h"
 #include "ipv4.h"
 #include "lookup.h"
@@ -42,6 +43,8 @@ static __always_inline int from_up_published(struct __sk_buff *skb, struct event
 	struct ct_key to;
 	int err;
 
+	if (p->fragment == PKT_FRAG_LATER)
+		return ENET_CONTINUE;
 	port = ports_lookup_pkt(p->tuple.proto, daddr, p->tuple.dport, daddr == ipv4_load(cfg->snat_ip));
 	if (!port)
 		return ENET_CONTINUE;
@@ -83,10 +86,17 @@ static __always_inline int from_up_ipv4(struct __sk_buff *skb, struct event *t, 
 	struct nat_entry *e;
 	__be32 daddr = ip->daddr;
 	struct pkt p;
+	int have, ret;
 
 	if (!cfg)
 		return verdict(t, REASON_TO_HOST, 0, TC_ACT_OK);
-	if (tuple_parse(skb, ip, &p) < 0)
+	have = tuple_parse(skb, ip, &p) == 0;
+	if (p.fragment) {
+		ret = frag_step(skb, t, ip, &p, &have);
+		if (ret != ENET_CONTINUE)
+			return ret;
+	}
+	if (!have)
 		return from_up_untranslated(skb, t, daddr);
 	if (p.icmp_error) {
 		e = icmp_error_xlate(skb, &p, now, 0);
@@ -94,8 +104,7 @@ static __always_inline int from_up_ipv4(struct __sk_buff *skb, struct event *t, 
 	}
 	e = nat_find(&p, &ct, now, t->ifindex);
 	if (!e) {
-		int ret = from_up_published(skb, t, cfg, &p);
-
+		ret = from_up_published(skb, t, cfg, &p);
 		return ret != ENET_CONTINUE ? ret : from_up_untranslated(skb, t, daddr);
 	}
 	ct_update(ct, cfg, &p, e->flags & NAT_F_REPLY, now);

@@ -29,7 +29,9 @@ static __always_inline int icmp_inner_parse(struct __sk_buff *skb, const struct 
 	in->ip_off = ICMP_INNER_OFF(p);
 	if (bpf_skb_load_bytes(skb, in->ip_off, &ip, sizeof(ip)) < 0)
 		return -1;
-	if (ip.version != 4 || ip.ihl < 5 || ipv4_is_fragment(&ip))
+	/* A first fragment quotes its ports (the reassembly timeout of a
+	 * datagram that lost a later one does); a later one has none. */
+	if (ip.version != 4 || ip.ihl < 5 || ipv4_frag_offset(&ip))
 		return -1;
 	ipv4_store(in->tuple.saddr, ip.saddr);
 	ipv4_store(in->tuple.daddr, ip.daddr);

@@ -72,6 +72,13 @@ static __always_inline int ipv4_is_fragment(const struct iphdr *ip)
 	return (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) != 0;
 }
 
+/* ipv4_frag_offset is where a fragment's payload starts in its datagram,
+ * in bytes: 0 for the first fragment, which carries the L4 header. */
+static __always_inline __u32 ipv4_frag_offset(const struct iphdr *ip)
+{
+	return (__u32)(bpf_ntohs(ip->frag_off) & IP_OFFSET) * 8;
+}
+
 static __always_inline __be32 ipv4_prefix_mask(__u32 prefixlen)
 {
 	if (prefixlen == 0)

@@ -210,6 +210,45 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } enet_nat SEC(".maps");
 
+/* enet_frags: an IPv4 datagram in fragments, by where its fragments come
+ * in and the fields they all carry -> the ports its first fragment had,
+ * for the later ones, which carry none (bpf/lib/frag.h). */
+struct frag_key {
+	__u8 saddr[4];
+	__u8 daddr[4];
+	__u32 ifindex;		/* the interface the fragments arrive on */
+	__u16 id;		/* IP identification, host order */
+	__u8 proto;
+	__u8 pad;
+};
+
+enum frag_flag {
+	FRAG_F_CONFLICT = 1 << 0,	/* two first fragments with other ports: the
+					 * datagram is dropped, as the kernel drops
+					 * overlapping fragments */
+};
+
+struct frag_entry {
+	__u64 expires_ns;	/* CLOCK_MONOTONIC, as bpf_ktime_get_ns */
+	__u16 sport;		/* the first fragment's tuple ports, host order */
+	__u16 dport;
+	__u8 tcp_flags;		/* and its TCP flags, so later fragments move no state */
+	__u8 pad[3];
+	enum frag_flag flags;
+	__u32 seen;		/* payload bytes of the fragments seen so far */
+	__u32 total;		/* the datagram's payload bytes, once its last
+				 * fragment came; 0 before */
+	__u32 pad2;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct frag_key);
+	__type(value, struct frag_entry);
+	__uint(max_entries, 8192);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_frags SEC(".maps");
+
 /* enet_ports: a published port -> the endpoint port it leads to. addr
  * 0.0.0.0 is a port published on every address. */
 struct port_key {

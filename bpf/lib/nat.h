@@ -188,7 +188,9 @@ static __always_inline int nat_rewrite_port(struct __sk_buff *skb, __u32 port_of
 
 /* nat_rewrite makes the packet's tuple *to: addresses, ports or the ICMP
  * echo identifier, with every checksum kept right (CHECKSUM_PARTIAL
- * included: the helpers know). */
+ * included: the helpers know). A later fragment has only its addresses
+ * and their IP header checksum: the L4 header and its checksum, which
+ * covers the whole datagram, are in the first fragment. */
 static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct pkt *p, const struct ct_key *to)
 {
 	const struct ct_key *from = &p->tuple;
@@ -197,9 +199,13 @@ static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct pkt *
 
 	if (!nat_csum(from->proto, p->l4_off, &csum_off, &csum_flags))
 		return -1;
+	if (p->fragment == PKT_FRAG_LATER)
+		csum_flags = 0;
 	if (nat_rewrite_addr(skb, IP_SADDR_OFF, ipv4_load(from->saddr), ipv4_load(to->saddr), csum_off, csum_flags) < 0 ||
 	    nat_rewrite_addr(skb, IP_DADDR_OFF, ipv4_load(from->daddr), ipv4_load(to->daddr), csum_off, csum_flags) < 0)
 		return -1;
+	if (p->fragment == PKT_FRAG_LATER)
+		return 0;
 	if (from->proto == IPPROTO_ICMP) {
 		/* The echo identifier is sport in a request, dport in a reply. */
 		if (nat_rewrite_port(skb, p->l4_off + 4, from->sport, to->sport, csum_off, 0) < 0 ||

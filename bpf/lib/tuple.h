@@ -36,8 +36,14 @@ struct pkt {
 	__u8 tcp_flags;
 	__u8 icmp_type;
 	__u8 icmp_error;	/* an ICMP error carrying the packet it is about */
-	__u8 fragment;
+	__u8 fragment;		/* PKT_FRAG_* */
 };
+
+/* struct pkt.fragment: a datagram's first fragment carries its L4 header,
+ * a later one only its addresses, IP id and protocol. */
+#define PKT_FRAG_NONE 0
+#define PKT_FRAG_FIRST 1
+#define PKT_FRAG_LATER 2
 
 /* tuple_ports fills the ports of a tuple from the L4 header at off. ICMP echo
  * uses its identifier: sport in a request, dport in a reply, so a flow's
@@ -92,7 +98,8 @@ static __always_inline int tuple_ports(struct __sk_buff *skb, __u32 off, struct 
 
 /* tuple_parse reads the tuple of the IPv4 packet whose header is ip. Returns
  * 0, or -1 for a packet without a tuple (other protocols, unknown ICMP,
- * truncated). Fragments get addresses and protocol only. */
+ * truncated). A later fragment gets addresses and protocol only: its
+ * ports are enet_frags' (frag.h). */
 static __always_inline int tuple_parse(struct __sk_buff *skb, const struct iphdr *ip, struct pkt *p)
 {
 	__builtin_memset(p, 0, sizeof(*p));
@@ -102,8 +109,9 @@ static __always_inline int tuple_parse(struct __sk_buff *skb, const struct iphdr
 	p->l4_off = IP_OFF + ((__u32)ip->ihl & 0xf) * 4;
 	p->len = bpf_ntohs(ip->tot_len);
 	if (ipv4_is_fragment(ip)) {
-		p->fragment = 1;
-		return -1;
+		p->fragment = ipv4_frag_offset(ip) ? PKT_FRAG_LATER : PKT_FRAG_FIRST;
+		if (p->fragment == PKT_FRAG_LATER)
+			return -1;
 	}
 	return tuple_ports(skb, p->l4_off, &p->tuple, p);
 }

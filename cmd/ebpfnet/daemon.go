@@ -19,9 +19,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/ebpfnet/ebpfnet/datapath"
 	"github.com/ebpfnet/ebpfnet/datapath/api"
-	"github.com/ebpfnet/ebpfnet/loader"
+	"github.com/ebpfnet/ebpfnet/datapath/daemon"
 )
 
 const logFile = "daemon.log"
@@ -29,17 +28,17 @@ const logFile = "daemon.log"
 func daemonFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "uplink", Usage: "device to the outside (default: the device of the default route)"},
-		&cli.StringFlag{Name: "state-dir", Value: datapath.DefaultStateDir, Usage: "where the state file lives"},
-		&cli.StringFlag{Name: "bpffs", Value: datapath.DefaultBPFFS, Usage: "where maps and links are pinned"},
+		&cli.StringFlag{Name: "state-dir", Value: daemon.DefaultStateDir, Usage: "where the state file lives"},
+		&cli.StringFlag{Name: "bpffs", Value: daemon.DefaultBPFFS, Usage: "where maps and links are pinned"},
 		&cli.StringFlag{Name: "default-subnet", Usage: "subnet of the default network (default: a free 172.17-31.0.0/16)"},
 		&cli.StringFlag{Name: "attach", Value: "auto", Usage: "how programs attach: auto, tcx or tc"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
-		&cli.UintFlag{Name: "ct-max", Value: datapath.DefaultCTMax, Usage: "conntrack entries (enet_ct, LRU)"},
-		&cli.UintFlag{Name: "nat-max", Value: datapath.DefaultNATMax, Usage: "NAT entries (enet_nat, LRU; two per flow)"},
-		&cli.StringFlag{Name: "snat-ports", Value: fmt.Sprintf("%d-%d", datapath.DefaultPortMin, datapath.DefaultPortMax),
+		&cli.UintFlag{Name: "ct-max", Value: daemon.DefaultCTMax, Usage: "conntrack entries (enet_ct, LRU)"},
+		&cli.UintFlag{Name: "nat-max", Value: daemon.DefaultNATMax, Usage: "NAT entries (enet_nat, LRU; two per flow)"},
+		&cli.StringFlag{Name: "snat-ports", Value: fmt.Sprintf("%d-%d", daemon.DefaultPortMin, daemon.DefaultPortMax),
 			Usage: "range for masquerade source ports that cannot be kept"},
 		&cli.StringFlag{Name: "cgroup", Usage: "cgroup v2 dir whose processes get the socket rewrite for published ports (default: the cgroup2 root)"},
-		&cli.DurationFlag{Name: "gc-interval", Value: datapath.DefaultGCInterval, Usage: "how often expired flows are removed"},
+		&cli.DurationFlag{Name: "gc-interval", Value: daemon.DefaultGCInterval, Usage: "how often expired flows are removed"},
 		&cli.BoolFlag{Name: "foreground", Usage: "stay in the foreground and log to stderr"},
 	}
 }
@@ -55,23 +54,23 @@ func daemonCommand() *cli.Command {
 	}
 }
 
-func daemonConfig(c *cli.Context) (datapath.Config, error) {
-	mode, err := loader.ParseMode(c.String("attach"))
+func daemonConfig(c *cli.Context) (daemon.Config, error) {
+	mode, err := daemon.ParseAttach(c.String("attach"))
 	if err != nil {
-		return datapath.Config{}, err
+		return daemon.Config{}, err
 	}
 	lo, hi, err := parsePortRange(c.String("snat-ports"))
 	if err != nil {
-		return datapath.Config{}, err
+		return daemon.Config{}, err
 	}
 	if c.Uint("ct-max") < 1 || c.Uint("nat-max") < 2 || c.Uint("ct-max") > 1<<26 || c.Uint("nat-max") > 1<<27 {
-		return datapath.Config{}, fmt.Errorf("--ct-max and --nat-max are out of range")
+		return daemon.Config{}, fmt.Errorf("--ct-max and --nat-max are out of range")
 	}
 	if c.Duration("gc-interval") < time.Second {
-		return datapath.Config{}, fmt.Errorf("--gc-interval must be at least 1s")
+		return daemon.Config{}, fmt.Errorf("--gc-interval must be at least 1s")
 	}
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
-	return datapath.Config{
+	return daemon.Config{
 		StateDir:      abs(c.String("state-dir")),
 		BPFFS:         abs(c.String("bpffs")),
 		Socket:        abs(c.String("socket")),
@@ -112,7 +111,7 @@ func daemonStart(c *cli.Context) error {
 	cfg.Log = log
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := datapath.Run(ctx, cfg); err != nil {
+	if err := daemon.Run(ctx, cfg); err != nil {
 		log.Error("daemon failed", zap.Error(err))
 		return err
 	}
@@ -121,7 +120,7 @@ func daemonStart(c *cli.Context) error {
 
 // spawnDaemon starts `daemon start --foreground` detached, logging to the
 // state dir, and returns once it answers or has failed.
-func spawnDaemon(c *cli.Context, cfg datapath.Config) error {
+func spawnDaemon(c *cli.Context, cfg daemon.Config) error {
 	if st, err := api.NewClient(cfg.Socket).Status(c.Context); err == nil {
 		return fmt.Errorf("another ebpfnet daemon (pid %d) already answers on %s", st.PID, cfg.Socket)
 	}
@@ -158,7 +157,10 @@ func spawnDaemon(c *cli.Context, cfg datapath.Config) error {
 	deadline := time.After(2 * time.Minute)
 	for {
 		select {
-		case <-exited:
+		case err := <-exited:
+			if err != nil {
+				return fmt.Errorf("wait for the daemon: %w", err)
+			}
 			return fmt.Errorf("the daemon exited during start: %s (log: %s)", startError(logPath, logStart), logPath)
 		case <-deadline:
 			return fmt.Errorf("the daemon (pid %d) did not answer on %s within 2 minutes; see %s", proc.Pid, cfg.Socket, logPath)

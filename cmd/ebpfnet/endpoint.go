@@ -21,8 +21,18 @@ func endpointCommand() *cli.Command {
 					&cli.StringFlag{Name: "ip", Usage: "static address"},
 					&cli.StringFlag{Name: "netns", Usage: "adopt this network namespace, e.g. /proc/PID/ns/net"},
 					&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish a port, docker's -p syntax"},
+					&cli.StringFlag{Name: "on-gone", Value: "keep", Usage: "when the namespace goes away: keep " +
+						"(the endpoint is gone, keeping its addresses and ports until `endpoint attach`) or remove"},
 				},
 				Action: endpointCreate,
+			},
+			{
+				Name: "attach", Usage: "give a gone endpoint a namespace again, with its addresses and ports",
+				ArgsUsage: "NAME",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "netns", Usage: "adopt this network namespace (default: a new /run/netns/NAME)"},
+				},
+				Action: endpointAttach,
 			},
 			{Name: "ls", Aliases: []string{"list"}, Usage: "list endpoints", Flags: []cli.Flag{jsonFlag}, Action: endpointList},
 			{Name: "inspect", Usage: "show an endpoint as JSON", ArgsUsage: "NAME", Action: endpointInspect},
@@ -38,7 +48,7 @@ func endpointCreate(c *cli.Context) error {
 	}
 	ep, err := client(c).CreateEndpoint(c.Context, api.EndpointCreate{
 		Name: a[0], Network: c.String("network"), IP: c.String("ip"), Netns: c.String("netns"),
-		Publish: c.StringSlice("publish"),
+		Publish: c.StringSlice("publish"), OnGone: c.String("on-gone"),
 	})
 	if err != nil {
 		return err
@@ -46,6 +56,19 @@ func endpointCreate(c *cli.Context) error {
 	i := ep.Interfaces[0]
 	fmt.Printf("%s %s %s on %s, netns %s\n", ep.Name, i.Name, i.IP, i.Network, ep.Netns)
 	printPorts(ep.Ports, false)
+	return nil
+}
+
+func endpointAttach(c *cli.Context) error {
+	a, err := args(c, 1)
+	if err != nil {
+		return err
+	}
+	ep, err := client(c).Attach(c.Context, a[0], api.Attach{Netns: c.String("netns")})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s attached to netns %s\n", ep.Name, ep.Netns)
 	return nil
 }
 

@@ -5,12 +5,20 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ebpfnet/ebpfnet/datapath"
 	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/daemon"
 )
+
+// init keeps the main thread for the main goroutine alone. The daemon
+// enters endpoint namespaces on threads of their own (netdev), which the
+// runtime destroys after, but it cannot destroy the main thread: one left
+// there would show the daemon (/proc/PID/ns/net, ss -p, lsns) in an
+// endpoint's namespace.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	a := app()
@@ -24,7 +32,7 @@ func app() *cli.App {
 	return &cli.App{
 		Name:    "ebpfnet",
 		Usage:   "container networking with eBPF: bridges, endpoints, masquerade, published ports",
-		Version: datapath.Version,
+		Version: daemon.Version,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "socket", Value: api.DefaultSocket, EnvVars: []string{"EBPFNET_SOCKET"}, Usage: "the daemon's API socket"},
 		},

@@ -9,8 +9,8 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 
-	"github.com/ebpfnet/ebpfnet/datapath"
 	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/daemon"
 )
 
 func systemCommand() *cli.Command {
@@ -23,8 +23,8 @@ func systemCommand() *cli.Command {
 			Description: "With a daemon running, the daemon does it and exits. Without one, it is done " +
 				"from the state dir and bpffs dir given here, in the current network namespace.",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "state-dir", Value: datapath.DefaultStateDir},
-				&cli.StringFlag{Name: "bpffs", Value: datapath.DefaultBPFFS},
+				&cli.StringFlag{Name: "state-dir", Value: daemon.DefaultStateDir},
+				&cli.StringFlag{Name: "bpffs", Value: daemon.DefaultBPFFS},
 			},
 			Action: systemReset,
 		}},
@@ -48,11 +48,11 @@ func systemReset(c *cli.Context) error {
 		return err
 	}
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
-	cfg := datapath.Config{
+	cfg := daemon.Config{
 		StateDir: abs(c.String("state-dir")), BPFFS: abs(c.String("bpffs")),
 		Socket: abs(c.String("socket")), Log: zap.NewNop(),
 	}
-	if err := datapath.ResetOffline(cfg); err != nil {
+	if err := daemon.ResetOffline(cfg); err != nil {
 		return err
 	}
 	fmt.Println("ebpfnet reset: no daemon was running; everything recorded in", cfg.StateDir, "is removed")

@@ -160,6 +160,12 @@ func (c *Client) RemoveEndpoint(ctx context.Context, name string) error {
 	return c.Do(ctx, http.MethodDelete, "/v1/endpoints/"+esc(name), nil, nil)
 }
 
+// Attach gives a gone endpoint a namespace again.
+func (c *Client) Attach(ctx context.Context, name string, req Attach) (*Endpoint, error) {
+	var out Endpoint
+	return &out, c.Do(ctx, http.MethodPost, "/v1/endpoints/"+esc(name)+"/attach", req, &out)
+}
+
 // Publish publishes ports of an endpoint (Docker -p specs).
 func (c *Client) Publish(ctx context.Context, endpoint string, specs []string) ([]Port, error) {
 	var out []Port

@@ -4,9 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
 )
 
-// StatusError is an error with the HTTP status the server answers with.
+// StatusError is an error with the HTTP status it travels with: what the
+// client returns for a 4xx or 5xx answer, and the server's own errors
+// about a request it cannot decode or route.
 type StatusError struct {
 	Code int
 	Msg  string
@@ -14,26 +18,29 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return e.Msg }
 
-// BadRequest: the input is wrong; nothing was changed.
-func BadRequest(format string, args ...any) error {
+func badRequest(format string, args ...any) error {
 	return &StatusError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
 }
 
-// NotFound: a named object does not exist.
-func NotFound(format string, args ...any) error {
-	return &StatusError{http.StatusNotFound, fmt.Sprintf(format, args...)}
+// codes is the HTTP status of each kind of domain error. A full pool or
+// bridge is a 409, as Docker answers it.
+var codes = map[errdefs.Kind]int{
+	errdefs.KindInvalid:     http.StatusBadRequest,
+	errdefs.KindNotFound:    http.StatusNotFound,
+	errdefs.KindConflict:    http.StatusConflict,
+	errdefs.KindLimit:       http.StatusConflict,
+	errdefs.KindUnavailable: http.StatusServiceUnavailable,
 }
 
-// Conflict: the request clashes with existing state.
-func Conflict(format string, args ...any) error {
-	return &StatusError{http.StatusConflict, fmt.Sprintf(format, args...)}
-}
-
-// Code is the HTTP status for err: its StatusError's, or 500.
+// Code is the HTTP status for err: its StatusError's, that of its kind,
+// or 500.
 func Code(err error) int {
 	var se *StatusError
 	if errors.As(err, &se) {
 		return se.Code
+	}
+	if c, ok := codes[errdefs.KindOf(err)]; ok {
+		return c
 	}
 	return http.StatusInternalServerError
 }

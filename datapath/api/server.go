@@ -32,6 +32,7 @@ type Backend interface {
 	Endpoints(ctx context.Context) ([]Endpoint, error)
 	Endpoint(ctx context.Context, name string) (*Endpoint, error)
 	RemoveEndpoint(ctx context.Context, name string) error
+	Attach(ctx context.Context, name string, req Attach) (*Endpoint, error)
 	Publish(ctx context.Context, endpoint string, req Publish) ([]Port, error)
 	Unpublish(ctx context.Context, endpoint string, req Publish) ([]Port, error)
 	Ports(ctx context.Context, endpoint string) ([]Port, error)
@@ -84,6 +85,9 @@ func Handler(b Backend) http.Handler {
 		return nil, b.RemoveEndpoint(ctx, r.PathValue("name"))
 	}))
 
+	mux.Handle("POST /v1/endpoints/{name}/attach", call(func(ctx context.Context, r *http.Request, in Attach) (*Endpoint, error) {
+		return b.Attach(ctx, r.PathValue("name"), in)
+	}))
 	mux.Handle("POST /v1/endpoints/{name}/publish", call(func(ctx context.Context, r *http.Request, in Publish) ([]Port, error) {
 		return b.Publish(ctx, r.PathValue("name"), in)
 	}))
@@ -109,13 +113,13 @@ func Handler(b Backend) http.Handler {
 				fmt.Sprintf("%s %s: the call takes %s", r.Method, r.URL.Path, strings.Join(allowed, " or "))})
 			return
 		}
-		writeError(w, NotFound("no API route %s %s", r.Method, r.URL.Path))
+		writeError(w, &StatusError{http.StatusNotFound, fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path)})
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The mux would redirect /v1/networks/../status to another call,
 		// which a client may follow with its method and body.
 		if p := r.URL.Path; p != path.Clean(p) {
-			writeError(w, BadRequest("path %.80q is not clean: no API route has empty, . or .. segments", p))
+			writeError(w, badRequest("path %.80q is not clean: no API route has empty, . or .. segments", p))
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -150,7 +154,7 @@ func call[In, Out any](fn func(context.Context, *http.Request, In) (Out, error))
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(out)
+		_ = json.NewEncoder(w).Encode(out) // fails only when the client is gone
 	})
 }
 
@@ -167,18 +171,18 @@ func decode[T any](r *http.Request, v *T) error {
 		if _, isEmpty := any(v).(*empty); isEmpty {
 			return nil
 		}
-		return BadRequest("request body is empty")
+		return badRequest("request body is empty")
 	case errors.As(err, &tooBig):
 		return &StatusError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over %d bytes", maxBody)}
 	case err != nil:
 		// The decoder's message can quote a field name of any length.
-		return BadRequest("bad request body: %.200v", err)
+		return badRequest("bad request body: %.200v", err)
 	}
 	switch _, err := dec.Token(); {
 	case err == nil:
-		return BadRequest("bad request body: more than one JSON value")
+		return badRequest("bad request body: more than one JSON value")
 	case !errors.Is(err, io.EOF):
-		return BadRequest("bad request body: trailing data after the JSON value")
+		return badRequest("bad request body: trailing data after the JSON value")
 	}
 	return nil
 }
@@ -186,5 +190,5 @@ func decode[T any](r *http.Request, v *T) error {
 func writeError(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(Code(err))
-	_ = json.NewEncoder(w).Encode(ErrorBody{Error: err.Error()})
+	_ = json.NewEncoder(w).Encode(ErrorBody{Error: err.Error()}) // fails only when the client is gone
 }

@@ -41,6 +41,16 @@ type EndpointCreate struct {
 	Netns   string `json:"netns,omitempty"` // adopt this namespace instead of creating one
 	// Publish holds Docker -p specs published once the endpoint exists.
 	Publish []string `json:"publish,omitempty"`
+	// OnGone is what happens when the namespace goes away without the
+	// endpoint: "keep" (the default: it is gone, keeping its addresses and
+	// publications until a namespace is attached) or "remove".
+	OnGone string `json:"on_gone,omitempty"`
+}
+
+// Attach is the body of POST /v1/endpoints/{name}/attach: the namespace a
+// gone endpoint takes; empty for a new /run/netns/NAME.
+type Attach struct {
+	Netns string `json:"netns,omitempty"`
 }
 
 // Publish is the body of POST /v1/endpoints/{name}/publish and /unpublish.
@@ -72,7 +82,8 @@ type Endpoint struct {
 	Name       string      `json:"name"`
 	Netns      string      `json:"netns"`
 	OwnNetns   bool        `json:"own_netns"`
-	State      string      `json:"state"` // ready, or removing after a removal that failed
+	State      string      `json:"state"` // ready; gone (its namespace went away); removing (a removal failed)
+	OnGone     string      `json:"on_gone"`
 	Interfaces []Interface `json:"interfaces"`
 	Created    time.Time   `json:"created"`
 	// Ports are what `endpoint create --publish` published, host ports

@@ -55,8 +55,7 @@ func Open(stateDir string) (*Store, error) {
 		return nil
 	})
 	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("init store: %w", err)
+		return nil, errors.Join(fmt.Errorf("init store: %w", err), db.Close())
 	}
 	return &Store{db: db}, nil
 }

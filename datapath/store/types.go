@@ -26,11 +26,41 @@ type Network struct {
 	Created time.Time  `json:"created"`
 }
 
+// PoolName is where a network's addresses come from: its ip-range, else
+// its subnet.
+func (n *Network) PoolName() string {
+	if n.IPRange.IsValid() {
+		return n.IPRange.String()
+	}
+	return n.Subnet.String()
+}
+
+// AddrsOn is every address the endpoints hold on a network.
+func AddrsOn(eps []Endpoint, network string) map[netip.Addr]bool {
+	used := map[netip.Addr]bool{}
+	for _, e := range eps {
+		if i, ok := e.Iface(network); ok {
+			used[i.IP] = true
+		}
+	}
+	return used
+}
+
 // Endpoint states. Removal is recorded before it starts, so a crash in the
-// middle is finished by the next start instead of leaking a netns.
+// middle is finished by the next start instead of leaking a netns. An
+// endpoint is gone when its namespace went away without it (a container
+// stopped): it keeps its addresses and publications, and nothing is
+// delivered to it, until a namespace is attached again or it is removed.
 const (
 	StateReady    = "ready"
 	StateRemoving = "removing"
+	StateGone     = "gone"
+)
+
+// What happens to an endpoint whose namespace goes away (Endpoint.OnGone).
+const (
+	OnGoneKeep   = "keep"   // it becomes gone, keeping its addresses and publications
+	OnGoneRemove = "remove" // it is removed, as `endpoint rm` would
 )
 
 // Endpoint is a network namespace with one interface per network.
@@ -45,7 +75,9 @@ type Endpoint struct {
 	NetnsIno   uint64      `json:"netns_ino,omitempty"`
 	Interfaces []Interface `json:"interfaces"`
 	State      string      `json:"state"`
-	Created    time.Time   `json:"created"`
+	// OnGone is OnGoneKeep (also when empty) or OnGoneRemove.
+	OnGone  string    `json:"on_gone,omitempty"`
+	Created time.Time `json:"created"`
 }
 
 // Interface is one veth pair: Name inside the endpoint, HostName on the

@@ -31,8 +31,6 @@ const (
 	UDPRR  Workload = "udp-rr"
 )
 
-var allWorkloads = []Workload{Stream, RR, CRR, UDPRR}
-
 // Ports every side's servers use, in each server namespace.
 const (
 	loadPort   = 7000 // the load tool, TCP and UDP

@@ -119,7 +119,8 @@ func TestEgress(t *testing.T) {
 		{"masquerade off, too big without DF", nil, r1, rBig, shot(tooBig), pkt{}, nil},
 		{"protocol without ports", nil, m1, gre, shot(natProto), pkt{}, nil},
 		{"masquerade off, protocol without ports", nil, r1, rGRE, routedOut, rGRE.routed(), nil},
-		{"fragment", nil, m1, frag, shot(fragment), pkt{}, nil},
+		// Later fragments and their order: frag_test.go.
+		{"first fragment", nil, m1, frag, snatOut, frag.masqueraded(40000), []flow{masqFlow(m1, udp, 40000)}},
 		{"masquerade off, fragment", nil, r1, rFrag, routedOut, rFrag.routed(), nil},
 		{"ICMP error about no flow", nil, m1, stray, shot(noFlow), pkt{}, nil},
 		{"masquerade off, ICMP error about no flow", nil, r1, rStray, routedOut, rStray.routed(), nil},

@@ -29,6 +29,7 @@ type pkt struct {
 	src, dst       netip.Addr
 	ttl            uint8
 	df, mf         bool
+	fragOff        uint16 // bytes, a multiple of 8: with mf, where a fragment's payload starts
 	proto          layers.IPProtocol
 	sport, dport   uint16 // TCP and UDP
 	tcpFlags       uint8
@@ -196,6 +197,7 @@ func (p pkt) ip(t testing.TB) []byte {
 	if p.mf {
 		ip.Flags |= layers.IPv4MoreFragments
 	}
+	ip.FragOffset = p.fragOff / 8
 	ls := []gopacket.SerializableLayer{ip}
 	switch p.proto {
 	case layers.IPProtocolTCP:

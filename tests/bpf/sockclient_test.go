@@ -78,7 +78,7 @@ func (op sockOp) run(r *sockResult) error {
 	kind, ok := sockKinds[op.Kind]
 	ap, err := netip.ParseAddrPort(op.Addr)
 	if !ok || err != nil {
-		return fmt.Errorf("bad operation %+v: %v", op, err)
+		return fmt.Errorf("bad operation %+v: %w", op, err)
 	}
 	fd, err := unix.Socket(unix.AF_INET, kind.typ|unix.SOCK_CLOEXEC, kind.proto)
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ebpfnet/ebpfnet/datapath"
+	"github.com/ebpfnet/ebpfnet/datapath/daemon"
 	"github.com/ebpfnet/ebpfnet/tests/world"
 )
 
@@ -23,7 +23,7 @@ func TestMapSizes(t *testing.T) {
 		ct, nat uint32
 		restart bool
 	}{
-		{"defaults", nil, datapath.DefaultCTMax, datapath.DefaultNATMax, false},
+		{"defaults", nil, daemon.DefaultCTMax, daemon.DefaultNATMax, false},
 		{"set", []string{"--ct-max", "1024", "--nat-max", "2048"}, 1024, 2048, true},
 		{"set again", []string{"--ct-max", "4096", "--nat-max", "8192"}, 4096, 8192, true},
 	}

@@ -60,9 +60,12 @@ func probe(args []string) error {
 	case "dial":
 		var r probeReply
 		var err error
-		if args[1] == "tcp" {
+		switch args[1] {
+		case "tcp":
 			r, err = probeDialTCP(args[2])
-		} else {
+		case "udp-connected":
+			r, err = probeDialConnectedUDP(args[2])
+		default:
 			r, err = probeDialUDP(args[2], args[3:]...)
 		}
 		if err != nil {
@@ -190,6 +193,31 @@ func probeDialUDP(addr string, local ...string) (probeReply, error) {
 		n, from, err := c.ReadFrom(buf)
 		if err == nil {
 			return probeReply{Reply: string(buf[:n]), Peer: from.String()}, nil
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return probeReply{}, err
+		}
+	}
+	return probeReply{}, errors.New("no reply")
+}
+
+// probeDialConnectedUDP is probeDialUDP from a connected socket, which
+// hears ICMP errors: a port nothing holds answers "connection refused".
+func probeDialConnectedUDP(addr string) (probeReply, error) {
+	c, err := net.Dial("udp4", addr)
+	if err != nil {
+		return probeReply{}, err
+	}
+	defer c.Close()
+	buf := make([]byte, 2048)
+	for try := 0; try < 3; try++ {
+		if _, err := c.Write([]byte("hi")); err != nil {
+			return probeReply{}, err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(400 * time.Millisecond))
+		n, err := c.Read(buf)
+		if err == nil {
+			return probeReply{Reply: string(buf[:n]), Peer: c.RemoteAddr().String()}, nil
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return probeReply{}, err

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -118,7 +119,8 @@ func dial(w *world.World, netns string, inCgroup bool, proto, addr string, local
 	cmd := probeCmd(w, netns, inCgroup, append([]string{"dial", proto, addr}, local...)...)
 	out, err := cmd.Output()
 	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
 			err = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
 		}
 		return probeReply{}, fmt.Errorf("dial %s %s from %s: %w", proto, addr, netns, err)

@@ -56,7 +56,7 @@ func build(out string, flags ...string) error {
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build ebpfnet: %v: %s", err, msg)
+		return fmt.Errorf("build ebpfnet: %w: %s", err, msg)
 	}
 	return nil
 }

@@ -1,0 +1,135 @@
+// Package control is ebpfnet's orchestrator: it turns API requests into
+// desired state and kernel state, always in the same steps. Plan (check
+// the request, fill in defaults, choose addresses and names), write the
+// plan to the store in one transaction, apply it to the kernel, and roll
+// both back if the kernel refuses. At start-up, Reconcile brings the
+// kernel in line with the store. The kernel is behind two small
+// interfaces, Devices (netdev) and Datapath (maps and programs), so the
+// planning and rollback logic is tested without root.
+package control
+
+import (
+	"net/netip"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
+	"github.com/ebpfnet/ebpfnet/datapath/netdev"
+	"github.com/ebpfnet/ebpfnet/datapath/ports"
+	"github.com/ebpfnet/ebpfnet/datapath/store"
+	"github.com/ebpfnet/ebpfnet/maps"
+)
+
+// Devices is the kernel's network objects, as datapath/netdev makes them.
+type Devices interface {
+	LinkExists(name string) bool
+	LinkIndex(name string) int
+	LinkName(ifindex int) string
+	Links() ([]netdev.Link, error)
+	HostNets() ([]netdev.HostNet, error)
+	Neighbours() ([]netdev.Neighbour, error)
+	EnsureBridge(b netdev.Bridge) (ifindex int, err error)
+	DeleteOwned(name, alias string) error
+	NetnsIno(path string) (uint64, error)
+	CreateNetns(path string) error
+	DeleteNetns(path string) error
+	EnsureVeth(v netdev.Veth) (ifindex int, err error)
+	PlugVeth(host, bridge string) error
+	ConfigureInside(in netdev.Inside) error
+	FreeIfname(netns string, taken map[string]bool) (string, error)
+}
+
+// Datapath is the maps and programs, as Kernel holds them.
+type Datapath interface {
+	PutNetwork(n maps.Network) error
+	DeleteNetwork(id uint32, subnet netip.Prefix) error
+	PutIface(i maps.Iface) error
+	// ForgetIface removes what the datapath knows of a host veth: its
+	// enet_ifaces entry, its counters and its flows.
+	ForgetIface(ifindex int) error
+	AttachEndpoint(ifname string, ifindex int) error
+	DetachEndpoint(ifname string, ifindex int) error
+	DetachAll(ifname string, ifindex int) error
+	PutEndpoint(e maps.Endpoint) error
+	DeleteEndpoint(ip netip.Addr) error
+	// Sweep removes map entries and link pins the desired state does not
+	// name.
+	Sweep(d Desired) error
+}
+
+// Publisher is the datapath's side of publications (datapath/ports).
+type Publisher interface {
+	Activate(pubs []ports.Publication, target netip.Addr) error
+	Published(endpoint string, pubs []ports.Publication, target netip.Addr)
+	Withdraw(gone []store.Port, target netip.Addr) error
+	Retarget(moved []store.Port, target netip.Addr) error
+	Restore(live, gone []store.Port, targets map[string]netip.Addr) error
+	Release(ports []store.Port) error
+	Reactivate(ports []store.Port, target netip.Addr) error
+}
+
+// Config is what the orchestrator takes from the daemon.
+type Config struct {
+	MTU           int    // of new networks by default: the uplink's
+	OwnNetns      uint64 // the daemon's namespace, which no endpoint may adopt
+	DefaultSubnet string // of the default network; empty: a free pool
+	// Uplink is the node's device to the outside, which the sweep keeps;
+	// nil without one.
+	Uplink *netdev.Uplink
+}
+
+// Control serializes every change: one request at a time plans, commits
+// and applies. Reads go to the store without it.
+type Control struct {
+	cfg   Config
+	store *store.Store
+	dev   Devices
+	dp    Datapath
+	pub   Publisher
+	log   *zap.Logger
+	mu    sync.Mutex
+	// frozen: Freeze was called; guarded by mu.
+	frozen bool
+}
+
+// New is the orchestrator of a daemon.
+func New(cfg Config, st *store.Store, dev Devices, dp Datapath, pub Publisher, log *zap.Logger) *Control {
+	return &Control{cfg: cfg, store: st, dev: dev, dp: dp, pub: pub, log: log}
+}
+
+// Freeze stops every change from starting: those after it are refused
+// (system reset wipes everything as the daemon exits).
+func (c *Control) Freeze() {
+	c.mu.Lock()
+	c.frozen = true
+	c.mu.Unlock()
+}
+
+// lock takes the lock every change takes, unless Freeze came first.
+func (c *Control) lock() error {
+	c.mu.Lock()
+	if c.frozen {
+		c.mu.Unlock()
+		return errdefs.Unavailable("the daemon is resetting: it takes no more changes")
+	}
+	return nil
+}
+
+// networksAndEndpoints reads both in one transaction.
+func (c *Control) networksAndEndpoints() (nets []store.Network, eps []store.Endpoint, err error) {
+	err = c.store.View(func(tx *store.Tx) error {
+		if nets, err = tx.Networks(); err != nil {
+			return err
+		}
+		eps, err = tx.Endpoints()
+		return err
+	})
+	return nets, eps, err
+}
+
+var (
+	_ Devices   = netdev.Netlink{}
+	_ Datapath  = (*Kernel)(nil)
+	_ Publisher = (*ports.Publisher)(nil)
+)

@@ -1,0 +1,90 @@
+package control
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/netip"
+	"regexp"
+	"strings"
+
+	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
+)
+
+// Names of what ebpfnet creates.
+const (
+	DefaultNetwork = "bridge" // Docker's name for its default network
+	DefaultBridge  = "enet0"  // its docker0
+	vethPrefix     = "enetv"
+	bridgePrefix   = "enet-"
+)
+
+// nameRE is Docker's rule for container and network names; a name is also
+// a file name under /run/netns, so it can hold no path separator.
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+const maxNameLen = 64
+
+func checkName(kind, name string) error {
+	switch {
+	case name == "":
+		return errdefs.Invalid("%s name is empty", kind)
+	case len(name) > maxNameLen:
+		return errdefs.Invalid("%s name %.20q... is longer than %d bytes", kind, name, maxNameLen)
+	case !nameRE.MatchString(name):
+		return errdefs.Invalid("%s name %q is invalid: use letters, digits and _.- and start with a letter or digit", kind, name)
+	}
+	return nil
+}
+
+// checkIfname applies the kernel's rules for interface names.
+func checkIfname(name string) error {
+	switch {
+	case name == "":
+		return errdefs.Invalid("interface name is empty")
+	case len(name) > 15:
+		return errdefs.Invalid("interface name %q is longer than 15 bytes", name)
+	case name == "." || name == ".." || strings.ContainsAny(name, "/: \t\n"):
+		return errdefs.Invalid("interface name %q is invalid", name)
+	}
+	return nil
+}
+
+// maxCIDRLen is the longest IPv4 CIDR: anything longer is refused before
+// it is parsed, and not echoed whole in the error.
+const maxCIDRLen = len("255.255.255.255/32")
+
+// ParsePrefix reads an IPv4 CIDR with no host bits set.
+func ParsePrefix(what, s string) (netip.Prefix, error) {
+	if len(s) > maxCIDRLen {
+		return netip.Prefix{}, errdefs.Invalid("%s %.24q... is not an IPv4 CIDR such as 10.1.0.0/24", what, s)
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !p.Addr().Is4() {
+		return netip.Prefix{}, errdefs.Invalid("%s %q is not an IPv4 CIDR such as 10.1.0.0/24", what, s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, errdefs.Invalid("%s %s has host bits set: did you mean %s?", what, s, p.Masked())
+	}
+	return p, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, (n+1)/2)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)[:n]
+}
+
+// endpointMAC derives a MAC from the address, as Docker did for years:
+// stable for an address, so neighbours' caches stay right when it is reused.
+func endpointMAC(ip netip.Addr) net.HardwareAddr {
+	a := ip.As4()
+	return net.HardwareAddr{0x02, 0x42, a[0], a[1], a[2], a[3]}
+}
+
+// bridgeMAC is the gateway's MAC, fixed so the bridge does not take on a
+// port's address as ports come and go.
+func bridgeMAC(gw netip.Addr) net.HardwareAddr {
+	a := gw.As4()
+	return net.HardwareAddr{0x02, 0x45, a[0], a[1], a[2], a[3]}
+}

@@ -1,0 +1,166 @@
+package control
+
+import (
+	"errors"
+	"net/netip"
+
+	"github.com/ebpfnet/ebpfnet/datapath/logf"
+	"github.com/ebpfnet/ebpfnet/datapath/ports"
+	"github.com/ebpfnet/ebpfnet/datapath/store"
+)
+
+// Reconcile makes the kernel match the store at start-up: what the store
+// holds is (re)created, what carries ebpfnet's name but the store does not
+// know is removed, and a removal a crash interrupted is finished.
+func (c *Control) Reconcile() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return reconciler{c}.run()
+}
+
+// reconciler is the orchestrator at start-up.
+type reconciler struct{ *Control }
+
+func (c reconciler) run() error {
+	nets, eps, err := c.networksAndEndpoints()
+	if err != nil {
+		return err
+	}
+	byName := map[string]*store.Network{}
+	for i := range nets {
+		n := &nets[i]
+		byName[n.Name] = n
+		if err := c.applier().ensureNetwork(n); err != nil {
+			c.log.Error("restore network", logf.Net(n.Name), logf.Err(err))
+		}
+	}
+	live := eps[:0]
+	for i := range eps {
+		if c.restoreEndpoint(&eps[i], byName) {
+			live = append(live, eps[i])
+		}
+	}
+	return errors.Join(c.sweep(nets, live), c.restorePorts(live))
+}
+
+// restoreEndpoint brings one stored endpoint back, or finishes removing it;
+// it reports whether the endpoint is still wanted.
+func (c reconciler) restoreEndpoint(ep *store.Endpoint, nets map[string]*store.Network) bool {
+	switch ep.State {
+	case store.StateRemoving:
+		c.log.Info("finishing interrupted removal", logf.Ep(ep.Name))
+		c.dropEndpoint(ep)
+		return false
+	case store.StateGone:
+		return true // nothing of it is in the kernel until a namespace is attached
+	}
+	err := c.applier().ensureEndpoint(ep, nets)
+	if err == nil {
+		return true
+	}
+	if !ep.OwnNetns && !c.planner().netnsAlive(ep) {
+		if ep.OnGone == store.OnGoneRemove {
+			c.log.Warn("adopted netns is gone; removing its endpoint (on-gone remove)", logf.Ep(ep.Name),
+				logf.Str("netns", ep.Netns))
+			c.dropEndpoint(ep)
+			return false
+		}
+		c.log.Warn("adopted netns is gone; the endpoint is gone until a namespace is attached", logf.Ep(ep.Name),
+			logf.Str("netns", ep.Netns))
+		if err := follower(c).markGone(ep); err != nil {
+			c.log.Error("mark endpoint gone", logf.Ep(ep.Name), logf.Err(err))
+		}
+		ep.State = store.StateGone
+		return true
+	}
+	c.log.Error("restore endpoint", logf.Ep(ep.Name), logf.Err(err))
+	return true
+}
+
+func (c reconciler) dropEndpoint(ep *store.Endpoint) {
+	if err := c.applier().teardownEndpoint(ep); err != nil {
+		c.log.Error("remove endpoint", logf.Ep(ep.Name), logf.Err(err))
+		return
+	}
+	if err := c.store.Update(func(tx *store.Tx) error { return tx.DeleteEndpoint(ep.Name) }); err != nil {
+		c.log.Error("remove endpoint from store", logf.Ep(ep.Name), logf.Err(err))
+	}
+}
+
+// Desired is what the kernel should hold, by the names the sweep checks.
+type Desired struct {
+	Links    map[string]bool // device names
+	Addrs    map[netip.Addr]bool
+	Ifindex  map[int]bool
+	Networks map[uint32]netip.Prefix
+}
+
+func (c reconciler) want(nets []store.Network, eps []store.Endpoint) Desired {
+	d := Desired{Links: map[string]bool{}, Addrs: map[netip.Addr]bool{}, Ifindex: map[int]bool{},
+		Networks: map[uint32]netip.Prefix{}}
+	for _, n := range nets {
+		d.Links[n.Bridge] = true
+		d.Networks[n.ID] = n.Subnet
+	}
+	for _, e := range eps {
+		for _, i := range e.Interfaces {
+			d.Links[i.HostName] = true
+			d.Addrs[i.IP] = true
+			if idx := c.dev.LinkIndex(i.HostName); idx > 0 {
+				d.Ifindex[idx] = true
+			}
+		}
+	}
+	if up := c.cfg.Uplink; up != nil {
+		d.Links[up.Name] = true
+		d.Ifindex[up.Index] = true
+	}
+	return d
+}
+
+// sweep removes ebpfnet's kernel objects the store does not know: its
+// devices, then map entries and link pins.
+func (c reconciler) sweep(nets []store.Network, eps []store.Endpoint) error {
+	d := c.want(nets, eps)
+	links, err := c.dev.Links()
+	errs := []error{err}
+	for _, l := range links {
+		if l.Owned() && !d.Links[l.Name] {
+			c.log.Info("removing stale device", logf.If(l.Name), logf.Str("alias", l.Alias))
+			errs = append(errs, c.dp.DetachAll(l.Name, l.Index), c.dev.DeleteOwned(l.Name, l.Alias))
+		}
+	}
+	errs = append(errs, c.dp.Sweep(d))
+	return errors.Join(errs...)
+}
+
+// restorePorts drops the stored publications of endpoints the store no
+// longer holds, and has the datapath hold the others: those of ready
+// endpoints published, those of gone ones in the map unreserved, those
+// of endpoints with no interface (parked) not at all.
+func (c reconciler) restorePorts(eps []store.Endpoint) error {
+	targets, state := map[string]netip.Addr{}, map[string]string{}
+	for i := range eps {
+		targets[eps[i].Name], state[eps[i].Name] = ports.Target(&eps[i]), eps[i].State
+	}
+	var live, gone []store.Port
+	err := c.store.Update(func(tx *store.Tx) error {
+		all, err := tx.Ports()
+		for _, p := range all {
+			switch st, ok := state[p.Endpoint]; {
+			case !ok:
+				err = errors.Join(err, tx.DeletePort(&p))
+			case !targets[p.Endpoint].IsValid():
+			case st == store.StateGone:
+				gone = append(gone, p)
+			default:
+				live = append(live, p)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return c.pub.Restore(live, gone, targets)
+}

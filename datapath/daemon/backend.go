@@ -1,0 +1,44 @@
+package daemon
+
+import (
+	"context"
+	"os"
+
+	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/control"
+	"github.com/ebpfnet/ebpfnet/datapath/inspect"
+)
+
+// backend is what the API serves: the orchestrator's calls, the
+// inspector's, and the daemon's own (stop, reset).
+type backend struct {
+	*control.Control
+	*inspect.Inspector
+	d *daemon
+}
+
+func (d *daemon) backend() api.Backend {
+	insp := inspect.New(d.store, d.dp, d.maps, inspect.Daemon{
+		PID: os.Getpid(), Version: Version, Started: d.started, StateDir: d.cfg.StateDir, BPFFS: d.cfg.BPFFS,
+		Socket: d.cfg.Socket, Uplink: d.uplink, AttachMode: d.kernel.AttachMode,
+	}, d.log)
+	return backend{Control: d.ctl, Inspector: insp, d: d}
+}
+
+// Stop asks the daemon to shut down; the datapath stays.
+func (b backend) Stop(context.Context) error {
+	b.d.stop()
+	return nil
+}
+
+func (d *daemon) stop() { d.stopOnce.Do(func() { close(d.stopped) }) }
+
+// Reset removes everything ebpfnet made; the daemon exits after answering.
+func (b backend) Reset(context.Context) error {
+	// No change may start between the wipe and the exit.
+	b.d.ctl.Freeze()
+	b.d.reset = true
+	err := wipe(b.d.cfg, b.d.store, b.d.log)
+	b.d.stop()
+	return err
+}

@@ -1,0 +1,67 @@
+// Package daemon is the ebpfnet daemon's life: it takes the state dir and
+// its lock, mounts bpffs, loads the datapath and attaches the uplink and
+// socket programs, has the orchestrator reconcile the kernel with the
+// store, serves the API on a root-only unix socket, runs the conntrack GC,
+// and stops (the datapath stays) or resets (everything goes).
+package daemon
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ebpfnet/ebpfnet/loader"
+	"github.com/ebpfnet/ebpfnet/maps"
+)
+
+// Version is reported by `ebpfnet status`.
+var Version = "0.1.0-dev"
+
+// Config is what `ebpfnet daemon start` takes.
+type Config struct {
+	StateDir      string
+	BPFFS         string // pin dir for maps and links
+	Socket        string
+	Uplink        string // empty: the device of the default route
+	DefaultSubnet string // empty: the first pool that overlaps nothing
+	Attach        loader.Mode
+	CTMax         uint32 // enet_ct entries
+	NATMax        uint32 // enet_nat entries (two per flow)
+	PortMin       uint16 // range for masquerade source ports that must change
+	PortMax       uint16
+	GCInterval    time.Duration
+	Cgroup        string // cgroup v2 dir for the socket programs; empty: the root
+	Log           *zap.Logger
+}
+
+// ParseAttach checks a --attach value: auto, tcx or tc.
+func ParseAttach(s string) (loader.Mode, error) { return loader.ParseMode(s) }
+
+// Defaults sized like Cilium's: its global CT tables hold 512k TCP and
+// 256k other entries.
+const (
+	DefaultCTMax      = 262144
+	DefaultNATMax     = 2 * DefaultCTMax
+	DefaultPortMin    = 1024
+	DefaultPortMax    = 65535
+	DefaultGCInterval = 15 * time.Second
+)
+
+// timeouts are how long a flow lives without a packet, per state
+// (Cilium's and Linux's values).
+var timeouts = maps.Timeouts{
+	SYN:         60 * time.Second,
+	Established: 6 * time.Hour,
+	Closing:     10 * time.Second,
+	UDP:         30 * time.Second,
+	UDPStream:   120 * time.Second,
+	ICMP:        30 * time.Second,
+}
+
+// Defaults for the paths.
+const (
+	DefaultStateDir = "/var/lib/ebpfnet"
+	DefaultBPFFS    = "/sys/fs/bpf/ebpfnet"
+)
+
+const pidFile = "daemon.pid"

@@ -1,0 +1,122 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ebpfnet/ebpfnet/datapath/control"
+	"github.com/ebpfnet/ebpfnet/datapath/flows"
+	"github.com/ebpfnet/ebpfnet/datapath/logf"
+	"github.com/ebpfnet/ebpfnet/datapath/netdev"
+	"github.com/ebpfnet/ebpfnet/datapath/ports"
+	"github.com/ebpfnet/ebpfnet/loader"
+	"github.com/ebpfnet/ebpfnet/maps"
+)
+
+// load mounts bpffs, loads the datapath (reusing what is pinned), and
+// builds the parts of the daemon that work on it. The returned func lets
+// go of what load took; the datapath stays pinned.
+func (d *daemon) load() (func(), error) {
+	if _, err := ensureBPFFS(d.cfg.BPFFS); err != nil {
+		return nil, err
+	}
+	dp, replaced, err := loader.Load(d.cfg.BPFFS, loader.Options{CTMax: d.cfg.CTMax, NATMax: d.cfg.NATMax})
+	if err != nil {
+		return nil, err
+	}
+	if len(replaced) > 0 {
+		d.log.Warn("pinned maps with another layout or size were replaced", logf.Strs("maps", replaced))
+	}
+	// Read once: later /proc/self/ns/net may be another, as the runtime
+	// parks the main thread where a goroutine locked to it left it.
+	own, err := netdev.NetnsIno("/proc/thread-self/ns/net")
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("read own netns: %w", err), dp.Close())
+	}
+	d.dp, d.maps = dp, maps.For(dp)
+	d.flows = flows.New(d.maps)
+	d.kernel = control.NewKernel(dp, d.maps, d.flows, d.cfg.Attach)
+	d.pub = ports.NewPublisher(d.maps.Ports, d.maps.SockRevs, d.flows, d.log)
+	mtu := 1500 // endpoints never send more than the way out carries
+	if d.uplink != nil && d.uplink.MTU > 0 {
+		mtu = d.uplink.MTU
+	}
+	cc := control.Config{MTU: mtu, OwnNetns: own, DefaultSubnet: d.cfg.DefaultSubnet, Uplink: d.uplink}
+	d.ctl = control.New(cc, d.store, netdev.Netlink{}, d.kernel, d.pub, d.log)
+	return func() {
+		// Before the API socket goes, so that a daemon started as soon
+		// as it is gone can take the host ports again.
+		if err := d.pub.Close(); err != nil {
+			d.log.Warn("release host ports", logf.Err(err))
+		}
+		if err := dp.Close(); err != nil {
+			d.log.Warn("close the datapath's maps and programs", logf.Err(err))
+		}
+	}, nil
+}
+
+// start sets up the uplink and socket programs, makes sure the default
+// network exists and reconciles the kernel with the store.
+func (d *daemon) start() error {
+	if err := d.setupUplink(); err != nil {
+		return err
+	}
+	if err := d.setupSockets(); err != nil {
+		return err
+	}
+	if err := d.ctl.EnsureDefaultNetwork(); err != nil {
+		return err
+	}
+	if err := d.ctl.Reconcile(); err != nil {
+		d.log.Warn("reconcile left errors", logf.Err(err))
+	}
+	return nil
+}
+
+// setupUplink turns on forwarding, tells the datapath the uplink and its
+// address, and puts the uplink programs on it. Without an uplink nothing
+// is masqueraded and endpoints reach only the node.
+func (d *daemon) setupUplink() error {
+	if err := netdev.WriteSysctl("net/ipv4/ip_forward", "1"); err != nil {
+		return err
+	}
+	set := maps.Settings{PortMin: d.cfg.PortMin, PortMax: d.cfg.PortMax, Timeouts: timeouts}
+	if d.uplink != nil {
+		addr, err := netdev.Netlink{}.UplinkAddr(d.uplink.Index)
+		if err != nil {
+			return err
+		}
+		set.UplinkIfindex, set.SnatIP = d.uplink.Index, addr
+		d.log.Info("masquerading out of the uplink", logf.If(d.uplink.Name), logf.Str("address", addr.String()))
+	}
+	if err := d.maps.Config.Apply(set); err != nil {
+		return err
+	}
+	if d.uplink == nil {
+		return nil
+	}
+	return d.kernel.AttachUplink(d.uplink.Name, d.uplink.Index)
+}
+
+// setupSockets scopes the socket programs to this namespace and attaches
+// them to the cgroup (all processes below it; the root by default).
+func (d *daemon) setupSockets() error {
+	cookie, err := loader.NetnsCookie()
+	if err != nil {
+		return err
+	}
+	if err := d.maps.Config.SetNetnsCookie(cookie); err != nil {
+		return err
+	}
+	cg := d.cfg.Cgroup
+	if cg == "" {
+		if cg, err = loader.Cgroup2Root(); err != nil {
+			return err
+		}
+	}
+	if err := d.dp.AttachCgroup(cg); err != nil {
+		return err
+	}
+	d.log.Info("socket programs attached", logf.Str("cgroup", cg))
+	return nil
+}

@@ -1,0 +1,84 @@
+// Package flows takes flows out of the datapath's conntrack and NAT
+// tables: the periodic collection of expired flows (masquerade, published
+// ports, the node's own) and the flushes that go with removing an
+// endpoint or a publication, so nothing keeps reaching a reused address.
+// maps.Collect and maps.RemoveFlow say how an entry is removed without
+// touching a flow the datapath starts meanwhile on the same tuples.
+package flows
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ebpfnet/ebpfnet/datapath/logf"
+	"github.com/ebpfnet/ebpfnet/maps"
+)
+
+// Table is enet_ct with enet_nat, as the daemon removes flows from them,
+// and enet_frags, whose records of datagrams that never completed it
+// removes with them.
+type Table struct {
+	ct    maps.CT
+	nat   maps.NAT
+	frags maps.Frags
+	// mu lets one of the GC and a flush at a time take flows out: each
+	// puts back what it took by mistake, which the other must not miss.
+	mu sync.Mutex
+}
+
+// New is the table of a loaded datapath's maps.
+func New(m *maps.Set) *Table { return &Table{ct: m.CT, nat: m.NAT, frags: m.Frags} }
+
+// Collect removes expired flows, NAT entries whose flow is gone, and
+// expired fragment records.
+func (t *Table) Collect() (maps.Collected, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := maps.MonotonicNs()
+	done, err := maps.Collect(t.ct, t.nat, now)
+	if err == nil {
+		done.Frags, err = maps.CollectFrags(t.frags, now)
+	}
+	return done, err
+}
+
+// Flush removes every flow match selects, with its translations.
+func (t *Table) Flush(match func(maps.Flow) bool) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	all, err := t.ct.All()
+	if err != nil {
+		return err
+	}
+	for _, f := range all {
+		if match(f) {
+			if err := maps.RemoveFlow(t.ct, t.nat, f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Run collects every interval until ctx ends.
+func (t *Table) Run(ctx context.Context, interval time.Duration, log *zap.Logger) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		done, err := t.Collect()
+		if err != nil {
+			log.Warn("conntrack gc", logf.Err(err))
+		} else if done.Flows+done.Orphans+done.Frags > 0 {
+			log.Debug("conntrack gc", logf.Int("flows", done.Flows), logf.Int("orphans", done.Orphans),
+				logf.Int("fragments", done.Frags))
+		}
+	}
+}

@@ -1,0 +1,318 @@
+package e2e
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	osexec "os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
+
+	"github.com/ebpfnet/ebpfnet/tests/world"
+)
+
+// bigAnswer is the size of the answers that go in fragments: a large
+// EDNS/DNSSEC answer's.
+const bigAnswer = 4000
+
+// TestFragments: datagrams in IPv4 fragments through masquerade and to a
+// published UDP port, with real tools: iperf3 -u -l 8000 from an endpoint
+// to ext and from ext to a published port, a 4,000-byte answer to an
+// endpoint's query and from a published port to ext's. None of it piles
+// up in the socket that holds the published port. A datagram whose first
+// fragment comes last gets through when its fragments arrive together.
+func TestFragments(t *testing.T) {
+	t.Parallel()
+	w := pubWorld(t, "a")
+	a := w.Name("a")
+	w.MustCLI("publish", a, "5201:5201", "5201:5201/udp", "5300:5300/udp")
+	extAnswers := netip.AddrPortFrom(world.ExtIP, 7001)
+	bigServer(t, w.Ext, extAnswers)
+	bigServer(t, a, netip.MustParseAddrPort("0.0.0.0:5300"))
+
+	if got := iperfUDP(t, w, a, w.Ext, world.ExtIP); got == 0 {
+		t.Errorf("iperf3 -u -l 8000 from %s through masquerade: nothing arrived", a)
+	}
+	if got := iperfUDP(t, w, w.Ext, a, world.NodeIP); got == 0 {
+		t.Errorf("iperf3 -u -l 8000 from ext to the published port: nothing arrived")
+	}
+	if n, err := askBig(a, extAnswers); n != bigAnswer {
+		t.Errorf("%s asked ext: answer of %d bytes, want %d: %v", a, n, bigAnswer, err)
+	}
+	published := netip.AddrPortFrom(world.NodeIP, 5300)
+	if n, err := askBig(w.Ext, published); n != bigAnswer {
+		t.Errorf("ext asked the published port: answer of %d bytes, want %d: %v", n, bigAnswer, err)
+	}
+	for _, port := range []string{"5201", "5300"} {
+		if q := recvQ(t, w, port); q != 0 {
+			t.Errorf("the socket holding %s/udp has %d bytes queued, want none", port, q)
+		}
+	}
+	if n := counted(t, w, world.UplinkDev, "drop-fragment") + counted(t, w, a, "drop-fragment"); n != 0 {
+		t.Errorf("%d fragments dropped:\n%s", n, w.MustCLI("bpf", "stats"))
+	}
+	t.Logf("ebpfnet status: enet_frags holds %d entries", mapEntries(t, w, "enet_frags"))
+
+	firstLast(t, w, published)
+}
+
+// firstLast sends datagrams to a published UDP port cut into three
+// fragments, the first one last. Sent one at a time by ext's socket, each
+// fragment is through the node before the next is sent: the later ones go
+// round the uplink's ingress three times each, then to the node's stack
+// untranslated, where the kernel's reassembly drops them in time; the
+// datagram is lost. When the uplink's packets are processed on another CPU
+// than the sender's (RPS, as a NIC's queue would be), a datagram's
+// fragments queue up together and its first overtakes the others going
+// round: it gets through.
+func firstLast(t *testing.T, w *world.World, dst netip.AddrPort) {
+	t.Helper()
+	const tries = 10
+	rounds := func() uint64 { return counted(t, w, world.UplinkDev, "fragment-requeued") }
+	before := rounds()
+	got, err := askReversed(w.Ext, dst, tries, -1)
+	if r := rounds() - before; r == 0 || r > 2*3*tries {
+		t.Errorf("%d later fragments went round %d times, want 3 each at most, and the first at least once", 2*tries, r)
+	}
+	t.Logf("first fragment last, one at a time: %d of %d datagrams answered (%v); %d rounds", got, tries, err, rounds()-before)
+	if q := recvQ(t, w, strconv.Itoa(int(dst.Port()))); q != 0 {
+		t.Errorf("the socket holding %d/udp has %d bytes queued, want none", dst.Port(), q)
+	}
+	if runtime.NumCPU() < 2 {
+		t.Logf("one CPU: the first fragment cannot overtake")
+		return
+	}
+	if out, err := osexec.Command("ip", "netns", "exec", w.Node, "sh", "-c",
+		"echo 2 > /sys/class/net/"+world.UplinkDev+"/queues/rx-0/rps_cpus").CombinedOutput(); err != nil {
+		t.Fatalf("steer the uplink's packets to CPU 1: %v: %s", err, out)
+	}
+	before = rounds()
+	got, err = askReversed(w.Ext, dst, tries, 0)
+	t.Logf("first fragment last, handled on another CPU: %d of %d datagrams answered (%v); %d rounds", got, tries, err, rounds()-before)
+	if got == 0 {
+		t.Errorf("no datagram sent first fragment last got through")
+	}
+}
+
+// iperfUDP runs `iperf3 -u -l 8000` for a second from client to an
+// iperf3 server in server reached at dst:5201, and returns how many
+// datagrams the server counted.
+func iperfUDP(t *testing.T, w *world.World, client, server string, dst netip.Addr) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv := cmdContext(ctx, w.Cmd(server, "iperf3", "-s", "-1", "-J", "-p", "5201"))
+	var out strings.Builder
+	srv.Stdout = &out
+	if err := srv.Start(); err != nil {
+		t.Fatalf("start iperf3 server in %s: %v", server, err)
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	if !world.Wait(5*time.Second, func() bool {
+		o, _ := w.Exec(server, "ss", "-Hltn", "sport = :5201")
+		return strings.TrimSpace(o) != ""
+	}) {
+		t.Fatalf("iperf3 server in %s does not listen", server)
+	}
+	cl := cmdContext(ctx, w.Cmd(client, "iperf3", "-c", dst.String(), "-p", "5201", "-u", "-l", "8000", "-b", "20M", "-t", "1"))
+	if o, err := cl.CombinedOutput(); err != nil {
+		t.Errorf("iperf3 client in %s: %v\n%s", client, err, o)
+		return 0
+	}
+	if err := srv.Wait(); err != nil {
+		t.Errorf("iperf3 server in %s: %v", server, err)
+	}
+	var r struct {
+		End struct {
+			Sum struct {
+				Packets     int `json:"packets"`
+				LostPackets int `json:"lost_packets"`
+			} `json:"sum"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
+		t.Fatalf("iperf3 server's report: %v\n%s", err, out.String())
+	}
+	got := r.End.Sum.Packets - r.End.Sum.LostPackets
+	t.Logf("iperf3 -u -l 8000 from %s to %s: %d of %d datagrams arrived", client, dst, got, r.End.Sum.Packets)
+	return got
+}
+
+// cmdContext is cmd killed when ctx ends.
+func cmdContext(ctx context.Context, cmd *osexec.Cmd) *osexec.Cmd {
+	c := osexec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
+	c.Env = cmd.Env
+	return c
+}
+
+// recvQ is how many bytes wait in the daemon's socket holding a UDP port.
+func recvQ(t *testing.T, w *world.World, port string) int {
+	t.Helper()
+	out := w.MustExec(w.Node, "ss", "-Hnua", "sport = :"+port)
+	f := strings.Fields(out)
+	if len(f) < 2 {
+		t.Fatalf("no socket holds %s/udp in the node:\n%s", port, out)
+	}
+	n, err := strconv.Atoi(f[1])
+	if err != nil {
+		t.Fatalf("ss: %v\n%s", err, out)
+	}
+	return n
+}
+
+// bigServer answers every datagram to addr in ns with bigAnswer bytes,
+// which the kernel sends in fragments, until the test ends.
+func bigServer(t *testing.T, ns string, addr netip.AddrPort) {
+	t.Helper()
+	var c net.PacketConn
+	err := inNetns(ns, func() (err error) {
+		c, err = net.ListenPacket("udp4", addr.String())
+		return err
+	})
+	if err != nil {
+		t.Fatalf("UDP server on %s in %s: %v", addr, ns, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			_, from, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = c.WriteTo(make([]byte, bigAnswer), from)
+		}
+	}()
+}
+
+// askBig sends a query from ns to dst and returns the size of the answer;
+// a query or answer lost is asked again, three times at most.
+func askBig(ns string, dst netip.AddrPort) (int, error) {
+	var c *net.UDPConn
+	err := inNetns(ns, func() (err error) {
+		c, err = net.ListenUDP("udp4", nil)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return answer(c, func() error {
+		_, err := c.WriteToUDPAddrPort([]byte("q"), dst)
+		return err
+	})
+}
+
+// answer sends with send and waits a second for an answer, three times at
+// most, and returns its size.
+func answer(c *net.UDPConn, send func() error) (int, error) {
+	buf := make([]byte, 65536)
+	for try := 0; try < 3; try++ {
+		if err := send(); err != nil {
+			return 0, err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		n, _, err := c.ReadFrom(buf)
+		if err == nil {
+			return n, nil
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, err
+		}
+	}
+	return 0, errors.New("no answer")
+}
+
+// askReversed sends tries 3,000-byte queries from ns to dst, each cut
+// into fragments of 1,480 bytes sent from a raw socket, the first fragment
+// last, and waits for each one's answer to the UDP socket whose port it
+// came from. The sender runs on cpu, if it is not negative. It returns how
+// many were answered.
+func askReversed(ns string, dst netip.AddrPort, tries, cpu int) (int, error) {
+	answered := 0
+	err := inNetns(ns, func() error {
+		if cpu >= 0 {
+			var set unix.CPUSet
+			set.Set(cpu)
+			if err := unix.SchedSetaffinity(0, &set); err != nil {
+				return err
+			}
+		}
+		c, err := net.ListenUDP("udp4", nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		raw, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(raw)
+		src := netip.AddrPortFrom(world.ExtIP, c.LocalAddr().(*net.UDPAddr).AddrPort().Port())
+		buf := make([]byte, 65536)
+		for i := 0; i < tries; i++ {
+			frags, err := ipFragments(src, dst, uint16(rand.Uint32()), make([]byte, 3000), 1480)
+			if err != nil {
+				return err
+			}
+			slices.Reverse(frags)
+			for _, f := range frags {
+				if err := unix.Sendto(raw, f, 0, &unix.SockaddrInet4{Addr: dst.Addr().As4()}); err != nil {
+					return err
+				}
+			}
+			_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			if _, _, err := c.ReadFrom(buf); err == nil {
+				answered++
+			} else if !errors.Is(err, os.ErrDeadlineExceeded) {
+				return err
+			}
+		}
+		return nil
+	})
+	return answered, err
+}
+
+// ipFragments is a UDP datagram from src to dst cut into IPv4 fragments
+// carrying size bytes of it each, in order.
+func ipFragments(src, dst netip.AddrPort, id uint16, payload []byte, size int) ([][]byte, error) {
+	ip := &layers.IPv4{Version: 4, TTL: 64, Id: id, Protocol: layers.IPProtocolUDP,
+		SrcIP: src.Addr().AsSlice(), DstIP: dst.Addr().AsSlice()}
+	udp := &layers.UDP{SrcPort: layers.UDPPort(src.Port()), DstPort: layers.UDPPort(dst.Port())}
+	if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
+		return nil, err
+	}
+	buf := gopacket.NewSerializeBuffer()
+	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	if err := gopacket.SerializeLayers(buf, opts, ip, udp, gopacket.Payload(payload)); err != nil {
+		return nil, err
+	}
+	whole := buf.Bytes()
+	hdr, data := whole[:20], whole[20:]
+	var out [][]byte
+	for off := 0; off < len(data); off += size {
+		end := min(off+size, len(data))
+		h := slices.Clone(hdr)
+		binary.BigEndian.PutUint16(h[2:], uint16(20+end-off))
+		fo := uint16(off / 8)
+		if end < len(data) {
+			fo |= 0x2000
+		}
+		binary.BigEndian.PutUint16(h[6:], fo)
+		out = append(out, append(h, data[off:end]...)) // the kernel fills the header checksum in
+	}
+	return out, nil
+}
