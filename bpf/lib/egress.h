@@ -50,6 +50,16 @@ static __always_inline int egress_unresolved(struct __sk_buff *skb, struct event
 	return bridge_pass_as(skb, t, net, REASON_TO_BRIDGE_UNRESOLVED);
 }
 
+/* egress_to_kernel says whether a packet to translate goes to the kernel
+ * (egress_unresolved) rather than out translated. Not a fragment:
+ * enet_to_up could not tell a later one's ports, so a fragmented datagram
+ * leaves translated with bpf_redirect_neigh, which resolves the next hop
+ * too but drops the datagram without a word if it never resolves. */
+static __always_inline int egress_to_kernel(int res, const struct pkt *p)
+{
+	return res == FIB_OUT_NO_NEIGH && p->fragment == PKT_FRAG_NONE;
+}
+
 static __always_inline int egress_send(struct __sk_buff *skb, struct event *t, struct bpf_fib_lookup *fib, int res,
 		      __u8 ttl, __u32 reason)
 {
@@ -87,7 +97,7 @@ static __always_inline int egress_translated(struct __sk_buff *skb, struct event
 	ret = egress_fib_verdict(skb, t, net, res, 1);
 	if (ret != ENET_CONTINUE)
 		return ret;
-	if (res == FIB_OUT_NO_NEIGH)
+	if (egress_to_kernel(res, p))
 		return egress_unresolved(skb, t, net);
 	if (nat_rewrite(skb, p, to) < 0)
 		return verdict_drop(t, REASON_DROP_MALFORMED);
@@ -154,7 +164,7 @@ static __always_inline int egress_outside(struct __sk_buff *skb, struct event *t
 	ret = nat_create(p, &to, skb->ingress_ifindex, CT_F_SNAT, 0);
 	if (ret)
 		return verdict_drop(t, ret);
-	if (res == FIB_OUT_NO_NEIGH)
+	if (egress_to_kernel(res, p))
 		return egress_unresolved(skb, t, net);
 	if (nat_rewrite(skb, p, &to) < 0)
 		return verdict_drop(t, REASON_DROP_MALFORMED);
