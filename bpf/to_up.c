@@ -2,7 +2,9 @@
 //go:build ignore
 
 /* enet_to_up: tc egress of the uplink. The node's own flows are recorded
- * so masquerade never hands their ports to an endpoint's flow. */
+ * so masquerade never hands their ports to an endpoint's flow; what the
+ * kernel routed for endpoints, and its ICMP errors about their flows, are
+ * translated. */
 
 #include "lib/common.h"
 #include "lib/fib.h"
@@ -23,5 +25,5 @@ int enet_to_up(struct __sk_buff *skb)
 	ip = ipv4_parse(skb, &t);
 	if (!ip)
 		return TC_ACT_OK;
-	return to_up_host(skb, &t, ip);
+	return to_up_ipv4(skb, &t, ip);
 }

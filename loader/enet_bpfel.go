@@ -213,37 +213,39 @@ type EnetPortTarget struct {
 type EnetReason uint32
 
 const (
-	EnetReasonREASON_FWD_PEER           EnetReason = 1
-	EnetReasonREASON_TO_BRIDGE          EnetReason = 2
-	EnetReasonREASON_FWD_SNAT           EnetReason = 3
-	EnetReasonREASON_FWD_ROUTED         EnetReason = 4
-	EnetReasonREASON_FWD_REPLY          EnetReason = 5
-	EnetReasonREASON_TO_HOST            EnetReason = 6
-	EnetReasonREASON_HOST_FLOW          EnetReason = 7
-	EnetReasonREASON_FWD_DNAT           EnetReason = 8
-	EnetReasonREASON_FWD_HAIRPIN        EnetReason = 9
-	EnetReasonREASON_FLOW_EVICTED       EnetReason = 10
-	EnetReasonREASON_FRAG_REQUEUE       EnetReason = 11
-	EnetReasonREASON_DROP_MALFORMED     EnetReason = 32
-	EnetReasonREASON_DROP_NO_IFACE      EnetReason = 33
-	EnetReasonREASON_DROP_SPOOF_MAC     EnetReason = 34
-	EnetReasonREASON_DROP_SPOOF_IP      EnetReason = 35
-	EnetReasonREASON_DROP_ISOLATION     EnetReason = 36
-	EnetReasonREASON_DROP_ICC           EnetReason = 37
-	EnetReasonREASON_DROP_PROTO         EnetReason = 38
-	EnetReasonREASON_DROP_INTERNAL      EnetReason = 39
-	EnetReasonREASON_DROP_NAT_EXHAUSTED EnetReason = 40
-	EnetReasonREASON_DROP_NAT_PROTO     EnetReason = 41
-	EnetReasonREASON_DROP_FRAGMENT      EnetReason = 42
-	EnetReasonREASON_DROP_NO_ROUTE      EnetReason = 43
-	EnetReasonREASON_DROP_DIRECT        EnetReason = 44
-	EnetReasonREASON_DROP_CT_FULL       EnetReason = 45
-	EnetReasonREASON_DROP_NO_FLOW       EnetReason = 46
-	EnetReasonREASON_DROP_TOO_BIG       EnetReason = 47
-	EnetReasonREASON_DROP_NAT_TAKEN     EnetReason = 48
-	EnetReasonREASON_DROP_NAT_CLASH     EnetReason = 49
-	EnetReasonREASON_DROP_ENDPOINT_GONE EnetReason = 50
-	EnetReasonREASON_MAX                EnetReason = 51
+	EnetReasonREASON_FWD_PEER             EnetReason = 1
+	EnetReasonREASON_TO_BRIDGE            EnetReason = 2
+	EnetReasonREASON_FWD_SNAT             EnetReason = 3
+	EnetReasonREASON_FWD_ROUTED           EnetReason = 4
+	EnetReasonREASON_FWD_REPLY            EnetReason = 5
+	EnetReasonREASON_TO_HOST              EnetReason = 6
+	EnetReasonREASON_HOST_FLOW            EnetReason = 7
+	EnetReasonREASON_FWD_DNAT             EnetReason = 8
+	EnetReasonREASON_FWD_HAIRPIN          EnetReason = 9
+	EnetReasonREASON_FLOW_EVICTED         EnetReason = 10
+	EnetReasonREASON_FRAG_REQUEUE         EnetReason = 11
+	EnetReasonREASON_TO_BRIDGE_UNRESOLVED EnetReason = 12
+	EnetReasonREASON_FWD_ICMP_ERROR       EnetReason = 13
+	EnetReasonREASON_DROP_MALFORMED       EnetReason = 32
+	EnetReasonREASON_DROP_NO_IFACE        EnetReason = 33
+	EnetReasonREASON_DROP_SPOOF_MAC       EnetReason = 34
+	EnetReasonREASON_DROP_SPOOF_IP        EnetReason = 35
+	EnetReasonREASON_DROP_ISOLATION       EnetReason = 36
+	EnetReasonREASON_DROP_ICC             EnetReason = 37
+	EnetReasonREASON_DROP_PROTO           EnetReason = 38
+	EnetReasonREASON_DROP_INTERNAL        EnetReason = 39
+	EnetReasonREASON_DROP_NAT_EXHAUSTED   EnetReason = 40
+	EnetReasonREASON_DROP_NAT_PROTO       EnetReason = 41
+	EnetReasonREASON_DROP_FRAGMENT        EnetReason = 42
+	EnetReasonREASON_DROP_NO_ROUTE        EnetReason = 43
+	EnetReasonREASON_DROP_DIRECT          EnetReason = 44
+	EnetReasonREASON_DROP_CT_FULL         EnetReason = 45
+	EnetReasonREASON_DROP_NO_FLOW         EnetReason = 46
+	EnetReasonREASON_DROP_TOO_BIG         EnetReason = 47
+	EnetReasonREASON_DROP_NAT_CLASH       EnetReason = 48
+	EnetReasonREASON_DROP_ENDPOINT_GONE   EnetReason = 49
+	EnetReasonREASON_DROP_UNTRANSLATED    EnetReason = 50
+	EnetReasonREASON_MAX                  EnetReason = 51
 )
 
 type EnetSockRev struct {

@@ -30,6 +30,11 @@ enum reason {
 				 * enet_ct or enet_nat (LRU); not a verdict */
 	REASON_FRAG_REQUEUE,	/* a fragment that came before its datagram's first,
 				 * sent round once more to wait for it */
+	REASON_TO_BRIDGE_UNRESOLVED,	/* next hop not resolved: handed to the bridge
+					 * untranslated, for the kernel to resolve it or
+					 * answer host unreachable (enet_to_up translates) */
+	REASON_FWD_ICMP_ERROR,	/* the kernel's ICMP error about a translated flow,
+				 * translated back on its way out of the uplink */
 	REASON_DROP_MALFORMED = 32,	/* truncated or impossible headers */
 	REASON_DROP_NO_IFACE,	/* program runs on an interface it does not know */
 	REASON_DROP_SPOOF_MAC,	/* source MAC is not the endpoint's */
@@ -47,12 +52,14 @@ enum reason {
 	REASON_DROP_CT_FULL,	/* a conntrack or NAT entry could not be written */
 	REASON_DROP_NO_FLOW,	/* an ICMP error for no known flow */
 	REASON_DROP_TOO_BIG,	/* over the uplink's MTU without DF: cannot fragment */
-	REASON_DROP_NAT_TAKEN,	/* a published port's flow collides with another */
 	REASON_DROP_NAT_CLASH,	/* a flow whose port cannot change (none: GRE, ESP;
 				 * SCTP) and whose reply tuple another flow holds,
 				 * which netfilter drops too (insert_failed) */
 	REASON_DROP_ENDPOINT_GONE,	/* to a published port whose endpoint is gone: left to
 					 * the node, which holds nothing there and refuses it */
+	REASON_DROP_UNTRANSLATED,	/* an endpoint's packet the kernel forwarded to the
+					 * uplink with no translation, on a network whose
+					 * address must not leave */
 	REASON_MAX,
 };
 

@@ -39,6 +39,27 @@ static __always_inline int egress_fib_verdict(struct __sk_buff *skb, struct even
 	return ENET_CONTINUE;
 }
 
+/* egress_unresolved hands a packet whose next hop the neighbour table has
+ * not resolved to the bridge, untranslated, so the kernel routes it as it
+ * would without ebpfnet: it resolves the neighbour, or answers the
+ * endpoint with host unreachable once that fails, which
+ * bpf_redirect_neigh never does. enet_to_up translates it on its way out
+ * by the flow's entry, which must be written first. */
+static __always_inline int egress_unresolved(struct __sk_buff *skb, struct event *t, const struct network *net)
+{
+	return bridge_pass_as(skb, t, net, REASON_TO_BRIDGE_UNRESOLVED);
+}
+
+/* egress_to_kernel says whether a packet to translate goes to the kernel
+ * (egress_unresolved) rather than out translated. Not a fragment:
+ * enet_to_up could not tell a later one's ports, so a fragmented datagram
+ * leaves translated with bpf_redirect_neigh, which resolves the next hop
+ * too but drops the datagram without a word if it never resolves. */
+static __always_inline int egress_to_kernel(int res, const struct pkt *p)
+{
+	return res == FIB_OUT_NO_NEIGH && p->fragment == PKT_FRAG_NONE;
+}
+
 static __always_inline int egress_send(struct __sk_buff *skb, struct event *t, struct bpf_fib_lookup *fib, int res,
 		      __u8 ttl, __u32 reason)
 {
@@ -51,8 +72,10 @@ static __always_inline int egress_send(struct __sk_buff *skb, struct event *t, s
 
 /* egress_translated sends a packet of a known flow as *to says: into the
  * endpoint that owns the new destination, or out of the uplink. The route
- * is looked up before the rewrite, so what the kernel gets back is never
- * half translated. */
+ * is the kernel's for the packet from the endpoint's own address, so
+ * source policy rules hold as they would with netfilter, which routes
+ * before it masquerades; it is looked up before the rewrite, so what the
+ * kernel gets back is never half translated. */
 static __always_inline int egress_translated(struct __sk_buff *skb, struct event *t, const struct network *net,
 				const struct pkt *p, const struct ct_key *to, __u32 reason)
 {
@@ -70,10 +93,12 @@ static __always_inline int egress_translated(struct __sk_buff *skb, struct event
 			return verdict_drop(t, REASON_DROP_MALFORMED);
 		return deliver_endpoint(skb, t, ipv4_load(to->daddr), REASON_FWD_HAIRPIN);
 	}
-	res = fib_out_lookup(skb, ip, ipv4_load(to->saddr), ipv4_load(to->daddr), cfg, &fib);
+	res = fib_out_lookup(skb, ip, ip->saddr, ipv4_load(to->daddr), cfg, &fib);
 	ret = egress_fib_verdict(skb, t, net, res, 1);
 	if (ret != ENET_CONTINUE)
 		return ret;
+	if (egress_to_kernel(res, p))
+		return egress_unresolved(skb, t, net);
 	if (nat_rewrite(skb, p, to) < 0)
 		return verdict_drop(t, REASON_DROP_MALFORMED);
 	return egress_send(skb, t, &fib, res, ttl, reason);
@@ -92,7 +117,10 @@ static __always_inline int egress_internal(struct __sk_buff *skb, struct event *
 }
 
 /* egress_outside handles a packet for beyond every subnet that belongs
- * to no known flow. */
+ * to no known flow. It is routed from the endpoint's own address, as the
+ * kernel routes it: rules on the source hold, and a route that prohibits,
+ * is unreachable or a blackhole leaves the packet to the kernel, which
+ * answers as it would. */
 static __always_inline int egress_outside(struct __sk_buff *skb, struct event *t, const struct network *net,
 			     const struct pkt *p, int have_tuple)
 {
@@ -101,7 +129,6 @@ static __always_inline int egress_outside(struct __sk_buff *skb, struct event *t
 	struct bpf_fib_lookup fib;
 	struct iphdr *ip;
 	struct ct_key to;
-	__be32 src;
 	int res, ret;
 	__u8 ttl;
 
@@ -115,13 +142,15 @@ static __always_inline int egress_outside(struct __sk_buff *skb, struct event *t
 	if (!cfg || !cfg->uplink_ifindex || ip->ttl <= 1)
 		return bridge_pass(skb, t, net);
 	ttl = ip->ttl;
-	src = masq ? ipv4_load(cfg->snat_ip) : ip->saddr;
-	res = fib_out_lookup(skb, ip, src, ip->daddr, cfg, &fib);
+	res = fib_out_lookup(skb, ip, ip->saddr, ip->daddr, cfg, &fib);
 	ret = egress_fib_verdict(skb, t, net, res, masq);
 	if (ret != ENET_CONTINUE)
 		return ret;
-	if (!masq)
+	if (!masq) {
+		if (res == FIB_OUT_NO_NEIGH)
+			return egress_unresolved(skb, t, net);
 		return egress_send(skb, t, &fib, res, ttl, REASON_FWD_ROUTED);
+	}
 	/* Only a first fragment starts a flow: a later one whose flow is
 	 * gone, or never was, has nothing to follow. */
 	if (p->fragment == PKT_FRAG_LATER)
@@ -131,10 +160,12 @@ static __always_inline int egress_outside(struct __sk_buff *skb, struct event *t
 	if (p->icmp_error)
 		return verdict_drop(t, REASON_DROP_NO_FLOW);
 	to = p->tuple;
-	ipv4_store(to.saddr, src);
+	__builtin_memcpy(to.saddr, cfg->snat_ip, 4);
 	ret = nat_create(p, &to, skb->ingress_ifindex, CT_F_SNAT, 0);
 	if (ret)
 		return verdict_drop(t, ret);
+	if (egress_to_kernel(res, p))
+		return egress_unresolved(skb, t, net);
 	if (nat_rewrite(skb, p, &to) < 0)
 		return verdict_drop(t, REASON_DROP_MALFORMED);
 	return egress_send(skb, t, &fib, res, ttl, REASON_FWD_SNAT);

@@ -28,7 +28,8 @@ enum fib_out {
 	FIB_OUT_TOO_BIG,	/* too big for the uplink, and fragmenting is allowed */
 };
 
-/* fib_out_lookup asks the kernel's FIB where a packet from src goes. The
+/* fib_out_lookup asks the kernel's FIB where a packet from src that came
+ * in on the endpoint's veth goes, rules on source and input included. The
  * length is left to the kernel (tot_len 0), which checks GSO packets by
  * their segments rather than their total size. */
 static __always_inline int fib_out_lookup(struct __sk_buff *skb, const struct iphdr *ip, __be32 src, __be32 dst,
@@ -60,7 +61,9 @@ static __always_inline int fib_out_lookup(struct __sk_buff *skb, const struct ip
 }
 
 /* fib_redirect_out sends a packet whose route fib_out_lookup found out of the
- * uplink's egress. */
+ * uplink's egress. An unresolved next hop is left to bpf_redirect_neigh,
+ * which drops the packet silently if it never resolves: only packets
+ * that cannot go to the kernel untranslated come here with one. */
 static __always_inline long fib_redirect_out(struct __sk_buff *skb, struct bpf_fib_lookup *fib, int res)
 {
 	skb->mark = ENET_MARK_OUT;

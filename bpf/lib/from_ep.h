@@ -78,7 +78,9 @@ static __always_inline int from_ep_other_network(struct __sk_buff *skb, struct e
 	return verdict_drop(t, REASON_DROP_ISOLATION);
 }
 
-/* from_ep_rewritten sends on a packet an ICMP error translation rewrote. */
+/* from_ep_rewritten sends on a packet an ICMP error translation rewrote,
+ * routed as the endpoint's own (t->saddr). Once rewritten it cannot go to
+ * the kernel to have its next hop resolved: bpf_redirect_neigh does. */
 static __always_inline int from_ep_rewritten(struct __sk_buff *skb, struct event *t, const struct network *net)
 {
 	const struct config *cfg = config_get();
@@ -92,7 +94,7 @@ static __always_inline int from_ep_rewritten(struct __sk_buff *skb, struct event
 		return deliver_endpoint(skb, t, ip->daddr, REASON_FWD_REPLY);
 	if (ip->ttl <= 1)
 		return bridge_pass(skb, t, net);
-	res = fib_out_lookup(skb, ip, ip->saddr, ip->daddr, cfg, &fib);
+	res = fib_out_lookup(skb, ip, ipv4_load(t->saddr), ip->daddr, cfg, &fib);
 	ret = egress_fib_verdict(skb, t, net, res, 1);
 	if (ret != ENET_CONTINUE)
 		return ret;

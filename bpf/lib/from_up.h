@@ -30,9 +30,12 @@ static __always_inline int from_up_translated(struct __sk_buff *skb, struct even
 }
 
 /* from_up_published: the first packet of a flow to a published port. The
- * client's address is kept, as Docker's DNAT keeps it. A port published
- * on every address answers on any address of the node the packet is
- * sent to, as Docker's DNAT (--dst-type LOCAL) does. */
+ * client's address is kept, as Docker's DNAT keeps it, and its port too
+ * unless the reply tuple is taken: one client port to two host ports
+ * published to the same endpoint port is two flows with the same reply,
+ * and the second gets another source port, as netfilter's NAT gives it. A
+ * port published on every address answers on any address of the node the
+ * packet is sent to, as Docker's DNAT (--dst-type LOCAL) does. */
 static __always_inline int from_up_published(struct __sk_buff *skb, struct event *t, const struct config *cfg, const struct pkt *p)
 {
 	__be32 daddr = ipv4_load(p->tuple.daddr);
@@ -52,9 +55,9 @@ static __always_inline int from_up_published(struct __sk_buff *skb, struct event
 	to = p->tuple;
 	__builtin_memcpy(to.daddr, port->addr, 4);
 	to.dport = port->port;
-	err = flow_create(p, &to, ep->ifindex, CT_F_DNAT, 0);
+	err = nat_create(p, &to, ep->ifindex, CT_F_DNAT, 0);
 	if (err)
-		return verdict_drop(t, err == FLOW_TAKEN ? REASON_DROP_NAT_TAKEN : REASON_DROP_CT_FULL);
+		return verdict_drop(t, err);
 	if (nat_rewrite(skb, p, &to) < 0)
 		return verdict_drop(t, REASON_DROP_MALFORMED);
 	return deliver_endpoint(skb, t, ipv4_load(to.daddr), REASON_FWD_DNAT);

@@ -14,7 +14,16 @@
 #include "tuple.h"
 #include "verdict.h"
 
+/* Random ports tried before the range is walked in order. */
 #define NAT_PORT_TRIES 32
+/* Ports walked in order after them: the whole range, up to this many.
+ * Near exhaustion a refused flow costs a lookup or two for each: 0.25 ms
+ * for these under BPF_PROG_RUN, where walking all of 1024-65535 took 30 ms,
+ * which an endpoint could make the node pay per packet. */
+#define NAT_PORT_WALK 1024
+/* Ports a new flow tries to take: its own, then ports found free, which
+ * another CPU's new flow may take first. */
+#define NAT_PORT_RACES 3
 
 /* nat_find returns the translation for p, seen on ifindex, with its flow's
  * live conntrack entry in *ctp. An entry whose flow expired or lost its
@@ -61,24 +70,81 @@ static __always_inline int nat_port_fixed(__u8 proto)
 	return 1;
 }
 
-/* nat_create records a flow whose packets leave as *to, taking the
- * packet's own source port if that is free, else a random one in the
- * configured range. *to comes in with the addresses and destination port
- * set and leaves with the source port chosen. A flow whose port is fixed
- * and taken is refused, as netfilter refuses it: two endpoints' GRE to
- * one remote would share the node's side of it. Returns 0 or a drop
- * reason. */
-static __always_inline int nat_create(const struct pkt *p, struct ct_key *to, __u32 ifindex, __u32 ct_flags, __u32 nat_flags)
+/* A search for a free source port, as nat_probe sees it: the reply tuple
+ * the flow would have, with its destination port (the flow's source port)
+ * the one tried. */
+struct nat_search {
+	const struct pkt *p;
+	struct ct_key reply;
+	__u64 now;
+	__u32 min;
+	__u32 span;
+	__u32 start;
+	int port;		/* the free port found, or -1 */
+};
+
+/* nat_probe is one step of the search, as bpf_loop runs it: a random port
+ * for the first NAT_PORT_TRIES (cheap while the range is mostly free, and
+ * they keep flows spread over it), then ports in turn from a random one,
+ * all of a range of NAT_PORT_WALK or fewer, so that a flow is refused only
+ * when none is free; of a larger one, when those are not. A port is free
+ * when no flow's reply holds the tuple, or only a dead flow's or p's own,
+ * as flow_reclaim decides. It is a lookup: a failed BPF_NOEXIST update of
+ * the LRU map takes a free node first and may evict a live entry for it. */
+static long nat_probe(__u32 i, void *ctx)
+{
+	struct nat_search *s = ctx;
+	struct nat_entry *e;
+	__u32 off;
+
+	if (i < NAT_PORT_TRIES) {
+		off = bpf_get_prandom_u32() % s->span;
+	} else {
+		off = s->start + i - NAT_PORT_TRIES;
+		if (off >= s->span)
+			off -= s->span;
+	}
+	s->reply.dport = s->min + off;
+	e = bpf_map_lookup_elem(&enet_nat, &s->reply);
+	if (e && ct_lookup(&e->flow, s->now) && !tuple_eq(&e->flow, &s->p->tuple))
+		return 0;
+	s->port = s->reply.dport;
+	return 1;
+}
+
+/* nat_free_port finds a source port in the configured range for the flow
+ * of p leaving as *to, or returns -1 when it finds none. Netfilter's search
+ * (nf_nat_l4proto_unique_tuple) is bounded too, at 240 ports. */
+static __noinline int nat_free_port(const struct pkt *p, const struct ct_key *to)
 {
 	const struct config *cfg = config_get();
-	__u32 span;
-	int i, err;
+	struct nat_search s;
 
-	if (!cfg)
-		return REASON_DROP_CT_FULL;
+	if (!cfg || cfg->port_max < cfg->port_min)
+		return -1;
+	s.p = p;
+	tuple_reverse(&s.reply, to);
+	s.now = bpf_ktime_get_ns();
+	s.min = cfg->port_min;
+	s.span = (__u32)cfg->port_max - cfg->port_min + 1;
+	s.start = bpf_get_prandom_u32() % s.span;
+	s.port = -1;
+	bpf_loop(NAT_PORT_TRIES + (s.span < NAT_PORT_WALK ? s.span : NAT_PORT_WALK), nat_probe, &s, 0);
+	return s.port;
+}
+
+/* nat_create records a flow whose packets leave as *to, taking the
+ * packet's own source port if that is free, else one nat_free_port finds.
+ * *to comes in with the addresses and destination port set and leaves
+ * with the source port chosen. A flow whose port is fixed and taken is
+ * refused, as netfilter refuses it: two endpoints' GRE to one remote
+ * would share the node's side of it. Returns 0 or a drop reason. */
+static __always_inline int nat_create(const struct pkt *p, struct ct_key *to, __u32 ifindex, __u32 ct_flags, __u32 nat_flags)
+{
+	int i, err, port;
+
 	to->sport = p->tuple.sport;
-	span = (__u32)cfg->port_max - cfg->port_min + 1;
-	for (i = 0; i < NAT_PORT_TRIES; i++) {
+	for (i = 0; i < NAT_PORT_RACES; i++) {
 		err = flow_create(p, to, ifindex, ct_flags, nat_flags);
 		if (err == 0)
 			return 0;
@@ -86,9 +152,10 @@ static __always_inline int nat_create(const struct pkt *p, struct ct_key *to, __
 			return REASON_DROP_CT_FULL;
 		if (nat_port_fixed(p->tuple.proto))
 			return REASON_DROP_NAT_CLASH;
-		if (cfg->port_max < cfg->port_min)
+		port = nat_free_port(p, to);
+		if (port < 0)
 			break;
-		to->sport = cfg->port_min + bpf_get_prandom_u32() % span;
+		to->sport = port;
 	}
 	return REASON_DROP_NAT_EXHAUSTED;
 }

@@ -13,6 +13,7 @@ func TestPublished(t *testing.T) {
 	t.Run("from the uplink", func(t *testing.T) { publishedFromUplink(t, w) })
 	t.Run("replies", func(t *testing.T) { publishedReplies(t, w) })
 	t.Run("flow life", func(t *testing.T) { publishedFlowLife(t, w) })
+	t.Run("client port taken", func(t *testing.T) { publishedPortTaken(t, w) })
 	t.Run("hairpin", func(t *testing.T) { hairpin(t, w) })
 }
 
@@ -70,11 +71,30 @@ func publishedFromUplink(t *testing.T, w *nodeWorld) {
 		{"published for the other protocol", nil, in(remote, snatIP).udp(40000, 8080), toStack, pkt{}, nil},
 		{"published for an endpoint that is gone", nil, synOn("198.51.100.1", 7070), endpointGone, pkt{}, nil},
 		{"later packet of the flow", withSyn, ack, dnatTo(m1), ack.delivered(m1, 80), []flow{dnatFlow(m1, syn, 80)}},
-		{"reply tuple held by the flow of another host port", withSyn, synOn("198.51.100.1", 8082), shot(natTaken),
-			pkt{}, []flow{dnatFlow(m1, syn, 80)}},
+		// The kernel routes it, and its time exceeded quotes it as
+		// translated: enet_to_up translates that back (TestToUplinkICMPErrors).
+		{"TTL 1", nil, syn.with(func(p *pkt) { p.ttl = 1 }), toStack, syn.with(func(p *pkt) { p.ttl = 1 }).to(m1.IP, 80),
+			[]flow{dnatFlow(m1, syn, 80)}},
+		// docker -p 8080:80 -p 8082:80, one client port to both: the
+		// second flow's reply would be the first's, so it reaches the
+		// endpoint from another port, as netfilter's NAT has it.
+		{"reply tuple held by the flow of another host port", func(n *node) { n.narrowPorts(); withSyn(n) },
+			synOn("198.51.100.1", 8082), dnatTo(m1), synOn("198.51.100.1", 8082).delivered(m1, 80).from(remote, portMin),
+			[]flow{dnatFlow(m1, syn, 80), dnatFlowFrom(m1, synOn("198.51.100.1", 8082), portMin, 80)}},
 		{"reply tuple held by the endpoint's own flow", func(n *node) {
+			n.narrowPorts()
 			n.fromEp(m1, out(m1, remote).tcp(80, 40000, tcpSYN), snatOut)
-		}, syn, shot(natTaken), pkt{}, []flow{masqFlow(m1, out(m1, remote).tcp(80, 40000, tcpSYN), 80)}},
+		}, syn, dnatTo(m1), syn.delivered(m1, 80).from(remote, portMin),
+			[]flow{masqFlow(m1, out(m1, remote).tcp(80, 40000, tcpSYN), 80), dnatFlowFrom(m1, syn, portMin, 80)}},
+		{"reply tuple held, no port free", func(n *node) {
+			n.narrowPorts()
+			withSyn(n)
+			n.fromUp(in(remote, snatIP).tcp(40001, 8080, tcpSYN), dnatTo(m1))
+			n.fromUp(in(remote, snatIP).tcp(portMin, 8082, tcpSYN), dnatTo(m1))
+		}, synOn("198.51.100.1", 8082), shot(exhausted), pkt{}, []flow{
+			dnatFlow(m1, syn, 80), dnatFlow(m1, in(remote, snatIP).tcp(40001, 8080, tcpSYN), 80),
+			dnatFlow(m1, in(remote, snatIP).tcp(portMin, 8082, tcpSYN), 80),
+		}},
 		{"reply tuple held by a dead flow", func(n *node) {
 			n.fromUp(synOn("198.51.100.1", 8082), dnatTo(m1))
 			n.expire(synOn("198.51.100.1", 8082).tuple())
@@ -182,4 +202,27 @@ func publishedFlowLife(t *testing.T, w *nodeWorld) {
 				i, f.State, f.PacketsOrig, f.PacketsReply, s.state, orig, replies)
 		}
 	}
+}
+
+// publishedPortTaken: a client that reaches one endpoint port through two
+// host ports from one source port has two flows; the second reaches the
+// endpoint from another port, and each flow's answers go back to the
+// client's port from their own host port.
+func publishedPortTaken(t *testing.T, w *nodeWorld) {
+	n := w.node(t)
+	n.publish()
+	n.narrowPorts()
+	var (
+		syn80   = in(remote, snatIP).tcp(40000, 8080, tcpSYN)
+		syn82   = in(remote, snatIP).tcp(40000, 8082, tcpSYN)
+		ack82   = in(remote, snatIP).tcp(40000, 8082, tcpACK)
+		answer1 = out(m1, remote).tcp(80, 40000, tcpSYN|tcpACK)
+		answer2 = out(m1, remote).tcp(80, portMin, tcpSYN|tcpACK)
+	)
+	checkOut(t, n.fromUp(syn80, dnatTo(m1)), syn80.delivered(m1, 80))
+	checkOut(t, n.fromUp(syn82, dnatTo(m1)), syn82.delivered(m1, 80).from(remote, portMin))
+	checkOut(t, n.fromEp(m1, answer1, replyOut), answer1.masqueraded(8080))
+	checkOut(t, n.fromEp(m1, answer2, replyOut), answer2.masqueraded(8082).to(remote, 40000))
+	checkOut(t, n.fromUp(ack82, dnatTo(m1)), ack82.delivered(m1, 80).from(remote, portMin))
+	n.checkFlows(dnatFlow(m1, syn80, 80), dnatFlowFrom(m1, syn82, portMin, 80))
 }

@@ -69,6 +69,7 @@ func TestEgress(t *testing.T) {
 		rGRE     = out(r1, remote).with(func(p *pkt) { p.proto, p.payload = layers.IPProtocolGRE, make([]byte, 8) })
 		rFrag    = rUDP.with(func(p *pkt) { p.mf = true })
 		toSide   = out(m1, sideDst).udp(40000, 53)
+		unres    = out(m1, noNeigh).udp(40000, 53)
 		// What m1 received of its flow, and answers with port unreachable.
 		reply    = in(remote, snatIP).udp(53, 40000)
 		received = reply.delivered(m1, 40000)
@@ -87,13 +88,25 @@ func TestEgress(t *testing.T) {
 		flows []flow
 	}{
 		{"masquerade", nil, m1, udp, snatOut, udp.masqueraded(40000), []flow{masqFlow(m1, udp, 40000)}},
-		{"masquerade, next hop unresolved", nil, m1, out(m1, noNeigh).udp(40000, 53), snatOut,
-			// bpf_redirect_neigh fills the MACs in.
-			out(m1, noNeigh).udp(40000, 53).with(func(p *pkt) { p.src, p.ttl = snatIP, 63 }),
-			[]flow{masqFlow(m1, out(m1, noNeigh).udp(40000, 53), 40000)}},
+		// The kernel resolves the next hop, or answers host unreachable;
+		// enet_to_up translates the packet by the flow recorded here.
+		{"masquerade, next hop unresolved", nil, m1, unres, toKernel, pkt{}, []flow{masqFlow(m1, unres, 40000)}},
+		{"masquerade, next hop unresolved, later packet", func(n *node) { n.fromEp(m1, unres, toKernel) },
+			m1, unres, toKernel, pkt{}, []flow{masqFlow(m1, unres, 40000)}},
+		{"masquerade, next hop unresolved, port taken", func(n *node) {
+			n.narrowPorts()
+			n.fromEp(m1, unres, toKernel)
+		}, m2, out(m2, noNeigh).udp(40000, 53), toKernel, pkt{},
+			[]flow{masqFlow(m1, unres, 40000), masqFlow(m2, out(m2, noNeigh).udp(40000, 53), portMin)}},
 		{"masquerade off", nil, r1, rUDP, routedOut, rUDP.routed(), nil},
-		{"masquerade off, next hop unresolved", nil, r1, out(r1, noNeigh).udp(40000, 53), routedOut,
-			out(r1, noNeigh).udp(40000, 53).with(func(p *pkt) { p.ttl = 63 }), nil},
+		{"masquerade off, next hop unresolved", nil, r1, out(r1, noNeigh).udp(40000, 53), toKernel, pkt{}, nil},
+		// Routed from the endpoint's own address, as the kernel routes it.
+		{"source rule prohibits", nil, m3, out(m3, remote).udp(40000, 53), passed, pkt{}, nil},
+		{"source rule prohibits a published port's reply", func(n *node) {
+			n.publish()
+			n.fromUp(in(remote, snatIP).tcp(40000, 8084, tcpSYN), dnatTo(m3))
+		}, m3, out(m3, remote).tcp(80, 40000, tcpSYN|tcpACK), passed, pkt{},
+			[]flow{dnatFlow(m3, in(remote, snatIP).tcp(40000, 8084, tcpSYN), 80)}},
 		{"internal network", nil, i1, out(i1, remote).udp(40000, 53), shot(dropInternal), pkt{}, nil},
 		// As with Docker, the node's own addresses stay reachable.
 		{"internal network to an address of the node", nil, i1, out(i1, snatIP).udp(40000, 53), passed, pkt{}, nil},

@@ -218,6 +218,16 @@ func fragMasquerade(t *testing.T, w *nodeWorld) {
 		through(t, rUDP, rUDP.routed(), func(f []byte) Result { return n.fragFromEp(r1, f, 0, routedOut) })
 		n.checkFlows()
 	})
+	// Not to the kernel with the rest of what has its next hop unresolved
+	// (egress_unresolved): enet_to_up could not tell a later fragment's
+	// ports. bpf_redirect_neigh resolves it, and fills the MACs in.
+	t.Run("next hop unresolved", func(t *testing.T) {
+		n := w.node(t)
+		unres := out(m1, noNeigh).udp(40000, 53).big()
+		through(t, unres, unres.with(func(p *pkt) { p.src, p.ttl = snatIP, 63 }),
+			func(f []byte) Result { return n.fragFromEp(m1, f, 0, snatOut) })
+		n.checkFlows(masqFlow(m1, unres, 40000))
+	})
 	// The FIB's answer holds for fragments as for any packet: one over the
 	// uplink's MTU without DF cannot be fragmented further here.
 	t.Run("a fragment over the uplink's MTU", func(t *testing.T) {

@@ -51,6 +51,9 @@ var (
 
 	m1 = Endpoint{Ifindex: 11, IP: addr("10.10.0.2"), MAC: hw("02:42:0a:0a:00:02"), NetID: 1}
 	m2 = Endpoint{Ifindex: 12, IP: addr("10.10.0.3"), MAC: hw("02:42:0a:0a:00:03"), NetID: 1}
+	// m3's source has a policy rule: `ip rule from 10.10.0.4 lookup 100`,
+	// and table 100 prohibits everything.
+	m3 = Endpoint{Ifindex: 13, IP: addr("10.10.0.4"), MAC: hw("02:42:0a:0a:00:04"), NetID: 1}
 	r1 = Endpoint{Ifindex: 21, IP: addr("10.20.0.2"), MAC: hw("02:42:0a:14:00:02"), NetID: 2}
 	i1 = Endpoint{Ifindex: 31, IP: addr("10.30.0.2"), MAC: hw("02:42:0a:1e:00:02"), NetID: 3}
 
@@ -62,7 +65,7 @@ var (
 	}
 
 	nodeNetworks  = []maps.Network{masqNet, routedNet, internalNet}
-	nodeEndpoints = []Endpoint{m1, m2, r1, i1}
+	nodeEndpoints = []Endpoint{m1, m2, m3, r1, i1}
 )
 
 // Conntrack timeouts in seconds, all different so an expiry tells the state.
@@ -75,6 +78,9 @@ const (
 
 const (
 	fwdSNAT      = loader.EnetReasonREASON_FWD_SNAT
+	unresolved   = loader.EnetReasonREASON_TO_BRIDGE_UNRESOLVED
+	fwdICMPError = loader.EnetReasonREASON_FWD_ICMP_ERROR
+	untranslated = loader.EnetReasonREASON_DROP_UNTRANSLATED
 	fwdRouted    = loader.EnetReasonREASON_FWD_ROUTED
 	fwdReply     = loader.EnetReasonREASON_FWD_REPLY
 	toHost       = loader.EnetReasonREASON_TO_HOST
@@ -120,8 +126,8 @@ func newNodeWorld(t *testing.T) *nodeWorld {
 // uplink with the node's address, a default route via the router, whose
 // MAC is a permanent neighbour entry so the FIB returns it, a route via an
 // unresolved neighbour, a device routing elsewhere, each endpoint's host
-// veth (bpf_fib_lookup needs the ingress device to exist and forward), and
-// forwarding on.
+// veth (bpf_fib_lookup needs the ingress device to exist and forward),
+// m3's source rule, and forwarding on.
 func setupNode() error {
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
@@ -174,6 +180,14 @@ func setupNode() error {
 			return netlink.RouteAdd(&netlink.Route{
 				LinkIndex: uplinkIdx, Dst: ipNet("203.0.113.128/25"), Gw: net.ParseIP("198.51.100.253"),
 			})
+		}},
+		{"prohibit everything in table 100", func() error {
+			return netlink.RouteAdd(&netlink.Route{Table: 100, Type: unix.RTN_PROHIBIT, Dst: ipNet("0.0.0.0/0")})
+		}},
+		{"add m3's source rule", func() error {
+			r := netlink.NewRule()
+			r.Src, r.Table = ipNet(m3.IP.String()+"/32"), 100
+			return netlink.RuleAdd(r)
 		}},
 		{"turn forwarding on", func() error {
 			return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
@@ -247,6 +261,7 @@ type verdict struct {
 
 var (
 	snatOut   = verdict{ActRedirect, fwdSNAT, uplinkIdx}
+	toKernel  = verdict{ActOK, unresolved, 0} // next hop unresolved
 	routedOut = verdict{ActRedirect, fwdRouted, uplinkIdx}
 	passed    = verdict{ActOK, toBridge, 0}
 	hostPass  = verdict{ActOK, hostFlow, 0}

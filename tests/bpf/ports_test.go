@@ -3,6 +3,8 @@ package bpftest
 import (
 	"slices"
 	"testing"
+
+	"github.com/ebpfnet/ebpfnet/maps"
 )
 
 // TestSourcePorts: a flow keeps its source port (or echo identifier) when
@@ -96,5 +98,66 @@ func TestSourcePortsOfDeadFlows(t *testing.T) {
 			checkOut(t, n.fromEp(m2, udp2, snatOut), udp2.masqueraded(40000))
 			n.checkFlows(masqFlow(m2, udp2, 40000))
 		})
+	}
+}
+
+// TestSourcePortSearch: with every port of the range but one held towards
+// a destination, a new flow that cannot keep its own port gets that last
+// one, whether it is free or held by a dead flow, found by walking the
+// range after the random tries; only when none is left is the packet
+// dropped as exhausted. The held ports here are replies of other flows'
+// translations, as many as the range has.
+func TestSourcePortSearch(t *testing.T) {
+	w := newNodeWorld(t)
+	var (
+		holder = out(m1, remote).udp(40000, 53) // a live flow the held ports point at
+		udp2   = out(m2, remote).udp(40000, 53) // 40000 is holder's
+		udp3   = out(m2, remote).udp(40001, 53) // 40001 is held too
+		dead   = out(m1, remote).udp(39999, 53).tuple()
+	)
+	cases := []struct {
+		name string
+		last uint16
+		by   maps.Tuple // the flow holding the last port; zero: none
+	}{
+		{"last port free", portMax - 17, maps.Tuple{}},
+		{"last port held by a dead flow", portMin + 3, dead},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n := w.node(t)
+			n.fromEp(m1, holder, snatOut)
+			n.holdPorts(holder, 40001, holder.tuple())
+			for p := uint16(portMin); p <= portMax; p++ {
+				if p != tc.last {
+					n.holdPorts(holder, p, holder.tuple())
+				} else if tc.by.Src.IsValid() {
+					n.holdPorts(holder, p, tc.by)
+				}
+			}
+			checkOut(t, n.fromEp(m2, udp2, snatOut), udp2.masqueraded(tc.last))
+			if got := n.counter(m2.Ifindex, exhausted); got.Packets != 0 {
+				t.Errorf("drop-nat-ports-exhausted counts %d packets, want 0", got.Packets)
+			}
+			before := n.tables()
+			checkOut(t, n.fromEp(m2, udp3, shot(exhausted)), udp3)
+			if after := n.tables(); !slices.Equal(after, before) {
+				t.Errorf("maps changed with the refused flow")
+			}
+			back := udp2.masqueraded(tc.last).reply()
+			checkOut(t, n.fromUp(back, replyTo(m2)), back.delivered(m2, 40000))
+		})
+	}
+}
+
+// holdPorts writes the reply translation of a flow like p leaving from
+// port, owned by the flow flow: the port is held for p's destination
+// while that flow lives.
+func (n *node) holdPorts(p pkt, port uint16, flow maps.Tuple) {
+	n.t.Helper()
+	sent := p.masqueraded(port).tuple()
+	must(n.t, n.Maps.NAT.Restore(maps.Translation{Tuple: sent.Reverse(), To: p.tuple().Reverse(), Flow: flow, Reply: true}))
+	if _, ok, err := n.Maps.NAT.Get(sent.Reverse()); err != nil || !ok {
+		n.t.Fatalf("hold port %d: %v, written %t", port, err, ok)
 	}
 }

@@ -26,13 +26,13 @@ var (
 		{Proto: tcpProto, HostIP: nodeIP2, HostPort: 8443, Target: netip.AddrPortFrom(m2.IP, 443)},
 		{Proto: tcpProto, HostIP: loopback, HostPort: 9090, Target: netip.AddrPortFrom(m2.IP, 80)},
 		{Proto: tcpProto, HostPort: 7070, Target: netip.AddrPortFrom(goneIP, 80)},
+		{Proto: tcpProto, HostPort: 8084, Target: netip.AddrPortFrom(m3.IP, 80)},
 	}
 )
 
 const (
 	fwdDNAT    = loader.EnetReasonREASON_FWD_DNAT
 	fwdHairpin = loader.EnetReasonREASON_FWD_HAIRPIN
-	natTaken   = loader.EnetReasonREASON_DROP_NAT_TAKEN
 )
 
 // replyOut: an endpoint's packet of a translated flow, out of the uplink.
@@ -51,6 +51,14 @@ func (n *node) publish() {
 // port, delivered to e's port.
 func dnatFlow(e Endpoint, p pkt, port uint16) flow {
 	return flow{orig: p.tuple(), to: p.delivered(e, port).tuple(), ifindex: e.Ifindex, kind: loader.EnetCtFlagCT_F_DNAT}
+}
+
+// dnatFlowFrom is dnatFlow for a flow whose client port the endpoint sees
+// as sport: the reply tuple of the client's own was taken.
+func dnatFlowFrom(e Endpoint, p pkt, sport, port uint16) flow {
+	f := dnatFlow(e, p, port)
+	f.to = p.delivered(e, port).from(p.src, sport).tuple()
+	return f
 }
 
 // hairpinFlow is the flow of p, an endpoint's packet to a published port,

@@ -93,3 +93,109 @@ func TestToUplinkUncounted(t *testing.T) {
 		})
 	}
 }
+
+// TestToUplinkRoutedByKernel: an endpoint's packet that enet_from_ep left
+// to the kernel, its next hop unresolved, leaves translated by its flow's
+// entry, neither counted in its flow twice nor rewritten for a flow it
+// has not; a masquerading or internal network's endpoint never leaves
+// with its own address. What the kernel routes for a routed network's
+// endpoints passes (TestToUplinkUncounted).
+func TestToUplinkRoutedByKernel(t *testing.T) {
+	w := newNodeWorld(t)
+	var (
+		udp    = out(m1, noNeigh).udp(40000, 53)
+		udp2   = out(m2, noNeigh).udp(40000, 53) // leaves from portMin
+		syn    = in(noNeigh, snatIP).tcp(40000, 8080, tcpSYN)
+		synAck = out(m1, noNeigh).tcp(80, 40000, tcpSYN|tcpACK)
+		frag   = out(m1, noNeigh).udp(40000, 53).with(func(p *pkt) { p.mf = true })
+		sent   = verdict{ActOK, fwdSNAT, 0}
+	)
+	cases := []struct {
+		name  string
+		setup func(n *node)
+		in    pkt // as the kernel routed it: MACs of the uplink and next hop, TTL down
+		want  verdict
+		out   pkt // zero: the packet passes unchanged
+		flows []flow
+	}{
+		{"a masqueraded flow's packet", func(n *node) { n.fromEp(m1, udp, toKernel) },
+			udp.routed(), sent, udp.masqueraded(40000), []flow{masqFlow(m1, udp, 40000)}},
+		{"from a port taken", func(n *node) {
+			n.narrowPorts()
+			n.fromEp(m1, udp, toKernel)
+			n.fromEp(m2, udp2, toKernel)
+		}, udp2.routed(), sent, udp2.masqueraded(portMin), []flow{masqFlow(m1, udp, 40000), masqFlow(m2, udp2, portMin)}},
+		{"a published flow's reply", func(n *node) { n.publish(); n.fromUp(syn, dnatTo(m1)) },
+			synAck.routed(), verdict{ActOK, fwdReply, 0}, synAck.masqueraded(8080), []flow{dnatFlow(m1, syn, 80)}},
+		{"no flow", nil, udp.routed(), shot(untranslated), pkt{}, nil},
+		{"a dead flow", func(n *node) { n.fromEp(m1, udp, toKernel); n.expire(udp.tuple()) },
+			udp.routed(), shot(untranslated), pkt{}, []flow{masqFlow(m1, udp, 40000)}},
+		{"a fragment", nil, frag.routed(), shot(untranslated), pkt{}, nil},
+		{"an internal network's endpoint", nil, out(i1, noNeigh).udp(40000, 53).routed(), shot(untranslated), pkt{}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n := w.node(t)
+			if tc.setup != nil {
+				tc.setup(n)
+			}
+			var before []uint64
+			for _, f := range tc.flows {
+				c := n.flow(f.orig)
+				before = append(before, c.PacketsOrig+c.PacketsReply)
+			}
+			n.checkRun(n.toUp(tc.in, tc.want), tc.in, tc.out, tc.flows)
+			for i, f := range tc.flows {
+				if c := n.flow(f.orig); c.PacketsOrig+c.PacketsReply != before[i] {
+					t.Errorf("flow %v counts %d packets, counted %d before: enet_from_ep counts them", f.orig,
+						c.PacketsOrig+c.PacketsReply, before[i])
+				}
+			}
+		})
+	}
+}
+
+// TestToUplinkICMPErrors: the node's ICMP error about a packet it got
+// translated (one whose TTL ran out at the node, to a published port or a
+// masqueraded flow's reply) quotes the packet as translated; it leaves
+// quoting what the sender sent, as netfilter has it, so traceroute sees
+// the node. An error about no flow passes as it is (TestToUplinkUncounted).
+func TestToUplinkICMPErrors(t *testing.T) {
+	w := newNodeWorld(t)
+	var (
+		ttl1    = func(p *pkt) { p.ttl = 1 }
+		syn     = in(remote, snatIP).tcp(40000, 8080, tcpSYN).with(ttl1)
+		dns     = in(remote, snatIP).udp(40000, 5353).with(ttl1)
+		udp     = out(m1, remote).udp(40000, 53)
+		reply   = in(remote, snatIP).udp(53, 40000).with(ttl1)
+		quoted  = func(p pkt, e Endpoint, port uint16) pkt { return p.to(e.IP, port) } // as the kernel got it
+		exceed  = func(q []byte) pkt { return host(remote).icmpError(11, 0, 0, q) }
+		handled = verdict{ActOK, fwdICMPError, 0}
+	)
+	cases := []struct {
+		name  string
+		setup func(n *node)
+		in    pkt
+		out   pkt
+		flows []flow
+	}{
+		{"time exceeded about a published TCP port", func(n *node) { n.fromUp(syn, toStack) },
+			exceed(quote(t, quoted(syn, m1, 80), 28)), exceed(quote(t, syn, 28)), []flow{dnatFlow(m1, syn, 80)}},
+		{"time exceeded about a published UDP port", func(n *node) { n.fromUp(dns, toStack) },
+			exceed(quote(t, quoted(dns, m1, 53), 28)),
+			exceed(requote(t, quoted(dns, m1, 53), dns, 28)), []flow{dnatFlow(m1, dns, 53)}},
+		{"time exceeded about a masqueraded flow's reply", func(n *node) {
+			n.fromEp(m1, udp, snatOut)
+			n.fromUp(reply, toStack)
+		}, exceed(quote(t, quoted(reply, m1, 40000), 28+7)),
+			exceed(requote(t, quoted(reply, m1, 40000), reply, 28+7)), []flow{masqFlow(m1, udp, 40000)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n := w.node(t)
+			n.publish()
+			tc.setup(n)
+			n.checkRun(n.toUp(tc.in, handled), tc.in, tc.out, tc.flows)
+		})
+	}
+}

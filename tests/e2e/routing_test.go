@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,5 +105,33 @@ func TestNodeAndEndpoint(t *testing.T) {
 		return slices.Contains(f.Flags, "snat")
 	}) {
 		t.Fatalf("traffic between node and endpoint was masqueraded: %+v", flows)
+	}
+}
+
+// Issue 19, point 8: a source rule for an endpoint's address holds, as it
+// does for netfilter's path: table 100 prohibits everything, and the
+// kernel answers the endpoint with "packet filtered"; another endpoint of
+// the network is masqueraded as before.
+func TestSourcePolicyRouting(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.MustCLI("network", "create", "web", "--subnet", "10.32.0.0/24")
+	a, b := w.Name("a"), w.Name("b")
+	aIP := newEndpoint(t, w, a, "web")
+	newEndpoint(t, w, b, "web")
+	srv := startServer(t, w.Ext, extServer)
+	w.MustExec(w.Node, "ip", "route", "add", "prohibit", "default", "table", "100")
+	w.MustExec(w.Node, "ip", "rule", "add", "from", aIP.String(), "lookup", "100")
+
+	out, err := w.Exec(a, "ping", "-n", "-c", "1", "-W", "2", world.ExtIP.String())
+	if err == nil || !strings.Contains(out, "Packet filtered") {
+		t.Fatalf("ping from %s, whose source table 100 prohibits: %v\n%s", aIP, err, out)
+	}
+	if _, err := dialTCP(a, netip.AddrPort{}, srv.Addr, 5*time.Second); !errors.Is(err, syscall.EHOSTUNREACH) {
+		t.Fatalf("connect from %s: %v, want EHOSTUNREACH", aIP, err)
+	}
+	mustPing(t, w, b, world.ExtIP.String())
+	if c := mustDialTCP(t, b, netip.AddrPort{}, srv.Addr); c.Seen.Addr() != world.NodeIP {
+		t.Fatalf("ext saw b from %s, want %s", c.Seen, world.NodeIP)
 	}
 }
