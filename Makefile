@@ -43,6 +43,10 @@ fuzz: ## run each fuzz target for FUZZTIME (port specs, CIDRs, API bodies)
 demo: deps build ## the whole story in a netns world, then tear it down (root)
 	@tests/demo.sh $(BIN)
 
+.PHONY: twin
+twin: deps ## compare ebpfnet with its netfilter twin (issue 19) and rewrite the table in docs/datapath.md (root)
+	$(GO) test -count=1 ./tests/e2e -run '^TestNetfilterTwin$$' -twin-doc
+
 .PHONY: bench
 bench: deps build ## benchmark ebpfnet against the iptables datapath and raw veth
 	$(GO) run ./tests/bench -out results

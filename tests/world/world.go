@@ -54,7 +54,8 @@ type World struct {
 	cgroupFD *os.File
 }
 
-// New builds a world and registers its teardown with t.Cleanup.
+// New builds a world and registers its teardown with t.Cleanup. With bin
+// "" it is a world without ebpfnet, as NewNetfilter's.
 func New(t T, bin string) *World {
 	t.Helper()
 	id := "w" + randHex(5)
@@ -169,15 +170,25 @@ func (w *World) StopDaemon() {
 	w.MustCLI("daemon", "stop")
 }
 
-// Close resets ebpfnet, removes the namespaces and the temp dir, then fails
-// the test if anything of the world is left.
+// Close resets ebpfnet (if the world has it), removes the namespaces and
+// the temp dir, then fails the test if anything of the world is left.
 func (w *World) Close() {
+	if w.Bin == "" { // a world without ebpfnet: the netfilter twin
+		w.removeAll()
+		return
+	}
 	if out, err := w.CLI(append([]string{"system", "reset"}, w.DaemonArgs()...)...); err != nil {
 		w.t.Logf("world %s: system reset: %v\n%s", w.ID, err, out)
 	}
 	if log, err := os.ReadFile(filepath.Join(w.Dir, "state", "daemon.log")); err == nil && len(log) > 0 {
 		w.t.Logf("daemon log of world %s:\n%s", w.ID, tail(log, 40))
 	}
+	w.removeAll()
+}
+
+// removeAll removes the namespaces, the temp dir and the cgroup, then
+// fails the test if anything of the world is left.
+func (w *World) removeAll() {
 	for _, ns := range w.netns() {
 		_ = exec.Command("ip", "netns", "del", ns).Run()
 	}
