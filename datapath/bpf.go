@@ -195,6 +195,8 @@ func (m *Manager) mapFill() []api.MapFill {
 		loader.EnetMapEnetStats:     m.dp.EnetStats,
 		loader.EnetMapEnetCt:        m.dp.EnetCt,
 		loader.EnetMapEnetNat:       m.dp.EnetNat,
+		loader.EnetMapEnetCtNew:     m.dp.EnetCtNew,
+		loader.EnetMapEnetNatNew:    m.dp.EnetNatNew,
 		loader.EnetMapEnetPorts:     m.dp.EnetPorts,
 		loader.EnetMapEnetSockRev:   m.dp.EnetSockRev,
 	}

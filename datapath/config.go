@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ebpfnet/ebpfnet/loader"
+	"github.com/ebpfnet/ebpfnet/maps"
 )
 
 // Version is reported by `ebpfnet status`.
@@ -27,7 +28,8 @@ type Config struct {
 	PortMin       uint16 // range for masquerade source ports that must change
 	PortMax       uint16
 	GCInterval    time.Duration
-	Cgroup        string // cgroup v2 dir for the socket programs; empty: the root
+	CTTimeouts    maps.CTTimeouts // conntrack timeouts; netfilter's defaults for those it lacks
+	Cgroup        string          // cgroup v2 dir for the socket programs; empty: the root
 	Log           *zap.Logger
 }
 
@@ -39,16 +41,6 @@ const (
 	DefaultPortMin    = 1024
 	DefaultPortMax    = 65535
 	DefaultGCInterval = 15 * time.Second
-)
-
-// Conntrack timeouts in seconds, per state (Cilium's and Linux's values).
-const (
-	timeoutSYN         = 60
-	timeoutEstablished = 6 * 3600
-	timeoutClosing     = 10
-	timeoutUDP         = 30
-	timeoutUDPStream   = 120
-	timeoutICMP        = 30
 )
 
 // Defaults for the paths.

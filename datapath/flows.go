@@ -33,6 +33,7 @@ func flagNames(f loader.EnetCtFlag) []string {
 		{loader.EnetCtFlagCT_F_HOST, "host"},
 		{loader.EnetCtFlagCT_F_SNAT, "snat"},
 		{loader.EnetCtFlagCT_F_DNAT, "dnat"},
+		{loader.EnetCtFlagCT_F_ASSURED, "assured"},
 	} {
 		if f&n.bit != 0 {
 			names = append(names, n.name)

@@ -21,8 +21,7 @@ func (m *Manager) setupUplink() error {
 		return err
 	}
 	cfg.PortMin, cfg.PortMax = m.cfg.PortMin, m.cfg.PortMax
-	cfg.TimeoutSyn, cfg.TimeoutEstablished, cfg.TimeoutClosing = timeoutSYN, timeoutEstablished, timeoutClosing
-	cfg.TimeoutUdp, cfg.TimeoutUdpStream, cfg.TimeoutIcmp = timeoutUDP, timeoutUDPStream, timeoutICMP
+	m.cfg.CTTimeouts.Apply(&cfg)
 	cfg.UplinkIfindex, cfg.SnatIp = 0, [4]byte{}
 	if m.uplink != nil {
 		addr, err := uplinkAddr(m.uplink)

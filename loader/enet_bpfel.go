@@ -14,19 +14,25 @@ import (
 )
 
 type EnetConfig struct {
-	_                  structs.HostLayout
-	Flags              EnetConfigFlag
-	UplinkIfindex      uint32
-	SnatIp             [4]uint8
-	PortMin            uint16
-	PortMax            uint16
-	TimeoutSyn         uint32
-	TimeoutEstablished uint32
-	TimeoutClosing     uint32
-	TimeoutUdp         uint32
-	TimeoutUdpStream   uint32
-	TimeoutIcmp        uint32
-	NetnsCookie        uint64
+	_                        structs.HostLayout
+	Flags                    EnetConfigFlag
+	UplinkIfindex            uint32
+	SnatIp                   [4]uint8
+	PortMin                  uint16
+	PortMax                  uint16
+	TimeoutTcpSynSent        uint32
+	TimeoutTcpSynRecv        uint32
+	TimeoutTcpEstablished    uint32
+	TimeoutTcpFinWait        uint32
+	TimeoutTcpCloseWait      uint32
+	TimeoutTcpLastAck        uint32
+	TimeoutTcpTimeWait       uint32
+	TimeoutTcpClose          uint32
+	TimeoutTcpUnacknowledged uint32
+	TimeoutUdp               uint32
+	TimeoutUdpStream         uint32
+	TimeoutIcmp              uint32
+	NetnsCookie              uint64
 }
 
 type EnetConfigFlag uint32
@@ -48,6 +54,7 @@ type EnetCtEntry struct {
 	Flags        EnetCtFlag
 	Ifindex      uint32
 	Reply        EnetCtKey
+	Tcp          [2]EnetCtTcpSide
 	_            [4]byte
 }
 
@@ -58,6 +65,7 @@ const (
 	EnetCtFlagCT_F_HOST       EnetCtFlag = 2
 	EnetCtFlagCT_F_SNAT       EnetCtFlag = 4
 	EnetCtFlagCT_F_DNAT       EnetCtFlag = 8
+	EnetCtFlagCT_F_ASSURED    EnetCtFlag = 16
 )
 
 type EnetCtKey struct {
@@ -74,10 +82,24 @@ type EnetCtState uint32
 
 const (
 	EnetCtStateCT_NEW         EnetCtState = 0
-	EnetCtStateCT_SYN         EnetCtState = 1
-	EnetCtStateCT_ESTABLISHED EnetCtState = 2
-	EnetCtStateCT_CLOSING     EnetCtState = 3
+	EnetCtStateCT_SYN_SENT    EnetCtState = 1
+	EnetCtStateCT_SYN_RECV    EnetCtState = 2
+	EnetCtStateCT_ESTABLISHED EnetCtState = 3
+	EnetCtStateCT_FIN_WAIT    EnetCtState = 4
+	EnetCtStateCT_CLOSE_WAIT  EnetCtState = 5
+	EnetCtStateCT_LAST_ACK    EnetCtState = 6
+	EnetCtStateCT_TIME_WAIT   EnetCtState = 7
+	EnetCtStateCT_CLOSE       EnetCtState = 8
 )
+
+type EnetCtTcpSide struct {
+	_      structs.HostLayout
+	End    uint32
+	Maxwin uint32
+	Wscale uint8
+	Flags  uint8
+	Pad    uint16
+}
 
 type EnetEndpoint struct {
 	_       structs.HostLayout
@@ -187,6 +209,7 @@ const (
 	EnetReasonREASON_FWD_DNAT           EnetReason = 8
 	EnetReasonREASON_FWD_HAIRPIN        EnetReason = 9
 	EnetReasonREASON_FLOW_EVICTED       EnetReason = 10
+	EnetReasonREASON_TCP_RST_IGNORED    EnetReason = 11
 	EnetReasonREASON_DROP_MALFORMED     EnetReason = 32
 	EnetReasonREASON_DROP_NO_IFACE      EnetReason = 33
 	EnetReasonREASON_DROP_SPOOF_MAC     EnetReason = 34
@@ -204,7 +227,8 @@ const (
 	EnetReasonREASON_DROP_NO_FLOW       EnetReason = 46
 	EnetReasonREASON_DROP_TOO_BIG       EnetReason = 47
 	EnetReasonREASON_DROP_NAT_TAKEN     EnetReason = 48
-	EnetReasonREASON_MAX                EnetReason = 49
+	EnetReasonREASON_DROP_TCP_NO_FLOW   EnetReason = 49
+	EnetReasonREASON_MAX                EnetReason = 50
 )
 
 type EnetSockRev struct {
@@ -252,10 +276,12 @@ type EnetSubnetKey struct {
 const (
 	EnetMapEnetConfig     = "enet_config"
 	EnetMapEnetCt         = "enet_ct"
+	EnetMapEnetCtNew      = "enet_ct_new"
 	EnetMapEnetEndpoints  = "enet_endpoints"
 	EnetMapEnetEvents     = "enet_events"
 	EnetMapEnetIfaces     = "enet_ifaces"
 	EnetMapEnetNat        = "enet_nat"
+	EnetMapEnetNatNew     = "enet_nat_new"
 	EnetMapEnetNetworks   = "enet_networks"
 	EnetMapEnetPorts      = "enet_ports"
 	EnetMapEnetScratch    = "enet_scratch"
@@ -329,10 +355,12 @@ type EnetProgramSpecs struct {
 type EnetMapSpecs struct {
 	EnetConfig    *ebpf.MapSpec `ebpf:"enet_config"`
 	EnetCt        *ebpf.MapSpec `ebpf:"enet_ct"`
+	EnetCtNew     *ebpf.MapSpec `ebpf:"enet_ct_new"`
 	EnetEndpoints *ebpf.MapSpec `ebpf:"enet_endpoints"`
 	EnetEvents    *ebpf.MapSpec `ebpf:"enet_events"`
 	EnetIfaces    *ebpf.MapSpec `ebpf:"enet_ifaces"`
 	EnetNat       *ebpf.MapSpec `ebpf:"enet_nat"`
+	EnetNatNew    *ebpf.MapSpec `ebpf:"enet_nat_new"`
 	EnetNetworks  *ebpf.MapSpec `ebpf:"enet_networks"`
 	EnetPorts     *ebpf.MapSpec `ebpf:"enet_ports"`
 	EnetScratch   *ebpf.MapSpec `ebpf:"enet_scratch"`
@@ -370,10 +398,12 @@ func (o *EnetObjects) Close() error {
 type EnetMaps struct {
 	EnetConfig    *ebpf.Map `ebpf:"enet_config"`
 	EnetCt        *ebpf.Map `ebpf:"enet_ct"`
+	EnetCtNew     *ebpf.Map `ebpf:"enet_ct_new"`
 	EnetEndpoints *ebpf.Map `ebpf:"enet_endpoints"`
 	EnetEvents    *ebpf.Map `ebpf:"enet_events"`
 	EnetIfaces    *ebpf.Map `ebpf:"enet_ifaces"`
 	EnetNat       *ebpf.Map `ebpf:"enet_nat"`
+	EnetNatNew    *ebpf.Map `ebpf:"enet_nat_new"`
 	EnetNetworks  *ebpf.Map `ebpf:"enet_networks"`
 	EnetPorts     *ebpf.Map `ebpf:"enet_ports"`
 	EnetScratch   *ebpf.Map `ebpf:"enet_scratch"`
@@ -386,10 +416,12 @@ func (m *EnetMaps) Close() error {
 	return _EnetClose(
 		m.EnetConfig,
 		m.EnetCt,
+		m.EnetCtNew,
 		m.EnetEndpoints,
 		m.EnetEvents,
 		m.EnetIfaces,
 		m.EnetNat,
+		m.EnetNatNew,
 		m.EnetNetworks,
 		m.EnetPorts,
 		m.EnetScratch,

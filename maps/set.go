@@ -24,8 +24,8 @@ func For(dp *loader.Datapath) *Set {
 		Networks:  Networks{Networks: m.EnetNetworks, Subnets: m.EnetSubnets},
 		Stats:     Stats{m.EnetStats},
 		Config:    Config{m.EnetConfig},
-		CT:        newCT(m.EnetCt),
-		NAT:       newNAT(m.EnetNat),
+		CT:        newCT(m.EnetCt, m.EnetCtNew),
+		NAT:       newNAT(m.EnetNat, m.EnetNatNew),
 		Ports:     Ports{m.EnetPorts},
 		SockRevs:  SockRevs{m.EnetSockRev},
 	}

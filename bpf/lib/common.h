@@ -28,6 +28,8 @@ enum reason {
 	REASON_FWD_HAIRPIN,	/* endpoint to a published port, back to an endpoint */
 	REASON_FLOW_EVICTED,	/* a packet of a flow that lost an entry to a full
 				 * enet_ct or enet_nat (LRU); not a verdict */
+	REASON_TCP_RST_IGNORED,	/* a TCP RST outside its flow's window, passed on
+				 * without closing the flow; not a verdict */
 	REASON_DROP_MALFORMED = 32,	/* truncated or impossible headers */
 	REASON_DROP_NO_IFACE,	/* program runs on an interface it does not know */
 	REASON_DROP_SPOOF_MAC,	/* source MAC is not the endpoint's */
@@ -45,6 +47,8 @@ enum reason {
 	REASON_DROP_NO_FLOW,	/* an ICMP error for no known flow */
 	REASON_DROP_TOO_BIG,	/* over the uplink's MTU without DF: cannot fragment */
 	REASON_DROP_NAT_TAKEN,	/* a published port's flow collides with another */
+	REASON_DROP_TCP_NO_FLOW,	/* a TCP segment that cannot start a flow
+					 * (RST, FIN, SYN-ACK) and belongs to none */
 	REASON_MAX,
 };
 

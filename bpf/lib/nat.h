@@ -16,18 +16,19 @@
 
 #define NAT_PORT_TRIES 32
 
-/* nat_find returns the translation for p, seen on ifindex, with its flow's
- * live conntrack entry in *ctp. An entry whose flow expired or lost its
- * conntrack entry is removed, so a new flow can take its tuple. */
-static __always_inline struct nat_entry *nat_find(const struct pkt *p, struct ct_entry **ctp, __u64 now, __u32 ifindex)
+/* nat_find_in looks p up in one pair of maps (enet_nat with enet_ct, or
+ * the _new maps). An entry whose flow expired or lost its conntrack entry
+ * is removed, so a new flow can take its tuple. */
+static __always_inline struct nat_entry *nat_find_in(void *nat, void *cts, const struct pkt *p, struct ct_entry **ctp,
+						     __u64 now, __u32 ifindex)
 {
-	struct nat_entry *e = bpf_map_lookup_elem(&enet_nat, &p->tuple);
+	struct nat_entry *e = bpf_map_lookup_elem(nat, &p->tuple);
 	struct ct_entry *ct;
 	struct ct_key flow, reply;
 
 	if (!e)
 		return NULL;
-	ct = bpf_map_lookup_elem(&enet_ct, &e->flow);
+	ct = bpf_map_lookup_elem(cts, &e->flow);
 	if (ct && ct->expires_ns >= now) {
 		*ctp = ct;
 		return e;
@@ -41,8 +42,18 @@ static __always_inline struct nat_entry *nat_find(const struct pkt *p, struct ct
 		reply = p->tuple;
 	else
 		tuple_reverse(&reply, &e->to);
-	flow_delete(&flow, &reply);
+	flow_delete_in(nat, cts, &flow, &reply);
 	return NULL;
+}
+
+/* nat_find returns the translation for p, seen on ifindex, with its flow's
+ * live conntrack entry in *ctp: an assured flow's, else one of the
+ * others'. */
+static __always_inline struct nat_entry *nat_find(const struct pkt *p, struct ct_entry **ctp, __u64 now, __u32 ifindex)
+{
+	struct nat_entry *e = nat_find_in(&enet_nat, &enet_ct, p, ctp, now, ifindex);
+
+	return e ? e : nat_find_in(&enet_nat_new, &enet_ct_new, p, ctp, now, ifindex);
 }
 
 /* nat_create records a flow whose packets leave as *to, taking the

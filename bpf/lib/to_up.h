@@ -45,11 +45,16 @@ static __always_inline int to_up_host(struct __sk_buff *skb, struct event *t, co
 		return TC_ACT_OK;
 	e = nat_find(&p, &ct, now, t->ifindex);
 	if (e) {
-		ct_update(ct, cfg, &p, e->flags & NAT_F_REPLY, now);
-		if (nat_rewrite(skb, &p, &e->to) < 0)
+		to = e->to;
+		flow_update(e, ct, &p, now, t->ifindex);
+		if (nat_rewrite(skb, &p, &to) < 0)
 			return verdict_drop(t, REASON_DROP_MALFORMED);
 		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
 	}
+	/* A RST, FIN or SYN-ACK (the node refusing or answering a port
+	 * scan's SYN) holds no port worth keeping. */
+	if (!ct_starts(&p))
+		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
 	if (!to_up_opens(&p)) {
 		/* Anything else keeps its tuple, recorded if it is free. */
 		flow_create(&p, &p.tuple, 0, CT_F_HOST, NAT_F_HOST);

@@ -8,17 +8,13 @@
 #include "common.h"
 #include "ipv4.h"
 #include "maps.h"
+#include "tcp.h"
 
 #define ICMP_ECHOREPLY 0
 #define ICMP_DEST_UNREACH 3
 #define ICMP_ECHO 8
 #define ICMP_TIME_EXCEEDED 11
 #define ICMP_PARAMETERPROB 12
-
-#define TCP_F_FIN 0x01
-#define TCP_F_SYN 0x02
-#define TCP_F_RST 0x04
-#define TCP_F_ACK 0x10
 
 struct icmp4 {
 	__u8 type;
@@ -37,6 +33,7 @@ struct pkt {
 	__u8 icmp_type;
 	__u8 icmp_error;	/* an ICMP error carrying the packet it is about */
 	__u8 fragment;
+	struct tcp_seg tcp;	/* TCP: what conntrack follows */
 };
 
 /* tuple_ports fills the ports of a tuple from the L4 header at off. ICMP echo
@@ -46,17 +43,22 @@ struct pkt {
 static __always_inline int tuple_ports(struct __sk_buff *skb, __u32 off, struct ct_key *t, struct pkt *p)
 {
 	struct icmp4 icmp;
+	struct tcp_head th;
 	__be16 ports[2];
-	__u8 tcp_flags;
 
 	switch (t->proto) {
 	case IPPROTO_TCP:
-		/* Only a packet's own header is read for its flags: an ICMP
+		/* Only a packet's own header is read past the ports: an ICMP
 		 * error may quote no more than 8 bytes of TCP (RFC 792). */
 		if (p) {
-			if (bpf_skb_load_bytes(skb, off + 13, &tcp_flags, 1) < 0)
+			__u32 hdrs = off - IP_OFF;
+
+			if (tcp_parse(skb, off, p->len > hdrs ? p->len - hdrs : 0, &th, &p->tcp) < 0)
 				return -1;
-			p->tcp_flags = tcp_flags;
+			p->tcp_flags = th.flags;
+			t->sport = bpf_ntohs(th.sport);
+			t->dport = bpf_ntohs(th.dport);
+			return 0;
 		}
 		/* fallthrough */
 	case IPPROTO_UDP:

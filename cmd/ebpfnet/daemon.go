@@ -22,6 +22,7 @@ import (
 	"github.com/ebpfnet/ebpfnet/datapath"
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/loader"
+	"github.com/ebpfnet/ebpfnet/maps"
 )
 
 const logFile = "daemon.log"
@@ -40,6 +41,8 @@ func daemonFlags() []cli.Flag {
 			Usage: "range for masquerade source ports that cannot be kept"},
 		&cli.StringFlag{Name: "cgroup", Usage: "cgroup v2 dir whose processes get the socket rewrite for published ports (default: the cgroup2 root)"},
 		&cli.DurationFlag{Name: "gc-interval", Value: datapath.DefaultGCInterval, Usage: "how often expired flows are removed"},
+		&cli.StringSliceFlag{Name: "ct-timeout", Usage: "a conntrack timeout, NAME=DURATION, repeatable; NAME as netfilter's " +
+			"nf_conntrack_*_timeout_* sysctls, default theirs: " + strings.Join(maps.CTTimeoutNames(), ", ")},
 		&cli.BoolFlag{Name: "foreground", Usage: "stay in the foreground and log to stderr"},
 	}
 }
@@ -70,6 +73,10 @@ func daemonConfig(c *cli.Context) (datapath.Config, error) {
 	if c.Duration("gc-interval") < time.Second {
 		return datapath.Config{}, fmt.Errorf("--gc-interval must be at least 1s")
 	}
+	timeouts, err := maps.ParseCTTimeouts(c.StringSlice("ct-timeout"))
+	if err != nil {
+		return datapath.Config{}, err
+	}
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
 	return datapath.Config{
 		StateDir:      abs(c.String("state-dir")),
@@ -84,6 +91,7 @@ func daemonConfig(c *cli.Context) (datapath.Config, error) {
 		PortMax:       hi,
 		GCInterval:    c.Duration("gc-interval"),
 		Cgroup:        c.String("cgroup"),
+		CTTimeouts:    timeouts,
 	}, nil
 }
 
