@@ -22,9 +22,11 @@ declare -A need=(
 	[tcpdump]=tcpdump
 	[curl]=curl
 	[python3]=python3
+	[nmap]=nmap
 )
 declare -A files=(
 	[/usr/lib/cni/bridge]=containernetworking-plugins
+	[/usr/lib/python3/dist-packages/scapy]=python3-scapy
 )
 
 missing=()
