@@ -14,21 +14,27 @@ import (
 )
 
 type EnetConfig struct {
-	_                  structs.HostLayout
-	Flags              EnetConfigFlag
-	UplinkIfindex      uint32
-	SnatIp             [4]uint8
-	PortMin            uint16
-	PortMax            uint16
-	TimeoutSyn         uint32
-	TimeoutEstablished uint32
-	TimeoutClosing     uint32
-	TimeoutUdp         uint32
-	TimeoutUdpStream   uint32
-	TimeoutIcmp        uint32
-	TimeoutGeneric     uint32
-	_                  [4]byte
-	NetnsCookie        uint64
+	_                        structs.HostLayout
+	Flags                    EnetConfigFlag
+	UplinkIfindex            uint32
+	SnatIp                   [4]uint8
+	PortMin                  uint16
+	PortMax                  uint16
+	TimeoutTcpSynSent        uint32
+	TimeoutTcpSynRecv        uint32
+	TimeoutTcpEstablished    uint32
+	TimeoutTcpFinWait        uint32
+	TimeoutTcpCloseWait      uint32
+	TimeoutTcpLastAck        uint32
+	TimeoutTcpTimeWait       uint32
+	TimeoutTcpClose          uint32
+	TimeoutTcpUnacknowledged uint32
+	TimeoutUdp               uint32
+	TimeoutUdpStream         uint32
+	TimeoutIcmp              uint32
+	TimeoutGeneric           uint32
+	_                        [4]byte
+	NetnsCookie              uint64
 }
 
 type EnetConfigFlag uint32
@@ -50,6 +56,7 @@ type EnetCtEntry struct {
 	Flags        EnetCtFlag
 	Ifindex      uint32
 	Reply        EnetCtKey
+	Tcp          [2]EnetCtTcpSide
 	_            [4]byte
 }
 
@@ -60,6 +67,7 @@ const (
 	EnetCtFlagCT_F_HOST       EnetCtFlag = 2
 	EnetCtFlagCT_F_SNAT       EnetCtFlag = 4
 	EnetCtFlagCT_F_DNAT       EnetCtFlag = 8
+	EnetCtFlagCT_F_ASSURED    EnetCtFlag = 16
 )
 
 type EnetCtKey struct {
@@ -76,10 +84,24 @@ type EnetCtState uint32
 
 const (
 	EnetCtStateCT_NEW         EnetCtState = 0
-	EnetCtStateCT_SYN         EnetCtState = 1
-	EnetCtStateCT_ESTABLISHED EnetCtState = 2
-	EnetCtStateCT_CLOSING     EnetCtState = 3
+	EnetCtStateCT_SYN_SENT    EnetCtState = 1
+	EnetCtStateCT_SYN_RECV    EnetCtState = 2
+	EnetCtStateCT_ESTABLISHED EnetCtState = 3
+	EnetCtStateCT_FIN_WAIT    EnetCtState = 4
+	EnetCtStateCT_CLOSE_WAIT  EnetCtState = 5
+	EnetCtStateCT_LAST_ACK    EnetCtState = 6
+	EnetCtStateCT_TIME_WAIT   EnetCtState = 7
+	EnetCtStateCT_CLOSE       EnetCtState = 8
 )
+
+type EnetCtTcpSide struct {
+	_      structs.HostLayout
+	End    uint32
+	Maxwin uint32
+	Wscale uint8
+	Flags  uint8
+	Pad    uint16
+}
 
 type EnetEndpoint struct {
 	_       structs.HostLayout
@@ -226,6 +248,7 @@ const (
 	EnetReasonREASON_FRAG_REQUEUE         EnetReason = 11
 	EnetReasonREASON_TO_BRIDGE_UNRESOLVED EnetReason = 12
 	EnetReasonREASON_FWD_ICMP_ERROR       EnetReason = 13
+	EnetReasonREASON_TCP_RST_IGNORED      EnetReason = 14
 	EnetReasonREASON_DROP_MALFORMED       EnetReason = 32
 	EnetReasonREASON_DROP_NO_IFACE        EnetReason = 33
 	EnetReasonREASON_DROP_SPOOF_MAC       EnetReason = 34
@@ -245,7 +268,8 @@ const (
 	EnetReasonREASON_DROP_NAT_CLASH       EnetReason = 48
 	EnetReasonREASON_DROP_ENDPOINT_GONE   EnetReason = 49
 	EnetReasonREASON_DROP_UNTRANSLATED    EnetReason = 50
-	EnetReasonREASON_MAX                  EnetReason = 51
+	EnetReasonREASON_DROP_TCP_NO_FLOW     EnetReason = 51
+	EnetReasonREASON_MAX                  EnetReason = 52
 )
 
 type EnetSockRev struct {
@@ -293,11 +317,13 @@ type EnetSubnetKey struct {
 const (
 	EnetMapEnetConfig     = "enet_config"
 	EnetMapEnetCt         = "enet_ct"
+	EnetMapEnetCtNew      = "enet_ct_new"
 	EnetMapEnetEndpoints  = "enet_endpoints"
 	EnetMapEnetEvents     = "enet_events"
 	EnetMapEnetFrags      = "enet_frags"
 	EnetMapEnetIfaces     = "enet_ifaces"
 	EnetMapEnetNat        = "enet_nat"
+	EnetMapEnetNatNew     = "enet_nat_new"
 	EnetMapEnetNetworks   = "enet_networks"
 	EnetMapEnetNodeAddrs  = "enet_node_addrs"
 	EnetMapEnetPorts      = "enet_ports"
@@ -372,11 +398,13 @@ type EnetProgramSpecs struct {
 type EnetMapSpecs struct {
 	EnetConfig    *ebpf.MapSpec `ebpf:"enet_config"`
 	EnetCt        *ebpf.MapSpec `ebpf:"enet_ct"`
+	EnetCtNew     *ebpf.MapSpec `ebpf:"enet_ct_new"`
 	EnetEndpoints *ebpf.MapSpec `ebpf:"enet_endpoints"`
 	EnetEvents    *ebpf.MapSpec `ebpf:"enet_events"`
 	EnetFrags     *ebpf.MapSpec `ebpf:"enet_frags"`
 	EnetIfaces    *ebpf.MapSpec `ebpf:"enet_ifaces"`
 	EnetNat       *ebpf.MapSpec `ebpf:"enet_nat"`
+	EnetNatNew    *ebpf.MapSpec `ebpf:"enet_nat_new"`
 	EnetNetworks  *ebpf.MapSpec `ebpf:"enet_networks"`
 	EnetNodeAddrs *ebpf.MapSpec `ebpf:"enet_node_addrs"`
 	EnetPorts     *ebpf.MapSpec `ebpf:"enet_ports"`
@@ -415,11 +443,13 @@ func (o *EnetObjects) Close() error {
 type EnetMaps struct {
 	EnetConfig    *ebpf.Map `ebpf:"enet_config"`
 	EnetCt        *ebpf.Map `ebpf:"enet_ct"`
+	EnetCtNew     *ebpf.Map `ebpf:"enet_ct_new"`
 	EnetEndpoints *ebpf.Map `ebpf:"enet_endpoints"`
 	EnetEvents    *ebpf.Map `ebpf:"enet_events"`
 	EnetFrags     *ebpf.Map `ebpf:"enet_frags"`
 	EnetIfaces    *ebpf.Map `ebpf:"enet_ifaces"`
 	EnetNat       *ebpf.Map `ebpf:"enet_nat"`
+	EnetNatNew    *ebpf.Map `ebpf:"enet_nat_new"`
 	EnetNetworks  *ebpf.Map `ebpf:"enet_networks"`
 	EnetNodeAddrs *ebpf.Map `ebpf:"enet_node_addrs"`
 	EnetPorts     *ebpf.Map `ebpf:"enet_ports"`
@@ -433,11 +463,13 @@ func (m *EnetMaps) Close() error {
 	return _EnetClose(
 		m.EnetConfig,
 		m.EnetCt,
+		m.EnetCtNew,
 		m.EnetEndpoints,
 		m.EnetEvents,
 		m.EnetFrags,
 		m.EnetIfaces,
 		m.EnetNat,
+		m.EnetNatNew,
 		m.EnetNetworks,
 		m.EnetNodeAddrs,
 		m.EnetPorts,

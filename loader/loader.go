@@ -58,6 +58,8 @@ func Load(pinDir string, opts Options) (*Datapath, []string, error) {
 	}
 	resize(spec, MapEnetCt, opts.CTMax)
 	resize(spec, MapEnetNat, opts.NATMax)
+	resize(spec, MapEnetCtNew, newFlowsMax(opts.CTMax))
+	resize(spec, MapEnetNatNew, 2*newFlowsMax(opts.NATMax/2))
 	var replaced []string
 	if pinDir == "" {
 		for _, m := range spec.Maps {
@@ -84,9 +86,21 @@ func Load(pinDir string, opts Options) (*Datapath, []string, error) {
 
 // Names of the maps the daemon sizes.
 const (
-	MapEnetCt  = "enet_ct"
-	MapEnetNat = "enet_nat"
+	MapEnetCt     = "enet_ct"
+	MapEnetNat    = "enet_nat"
+	MapEnetCtNew  = "enet_ct_new"
+	MapEnetNatNew = "enet_nat_new"
 )
+
+// newFlowsMax sizes the maps of flows not assured (bpf/lib/maps.h) from
+// their assured counterpart's size: a quarter, at least 1. 0 keeps the
+// object's default.
+func newFlowsMax(n uint32) uint32 {
+	if n == 0 {
+		return 0
+	}
+	return max(n/4, 1)
+}
 
 func resize(spec *ebpf.CollectionSpec, name string, n uint32) {
 	if m, ok := spec.Maps[name]; ok && n > 0 {

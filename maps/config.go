@@ -3,7 +3,6 @@ package maps
 import (
 	"fmt"
 	"net/netip"
-	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -61,15 +60,7 @@ type Settings struct {
 	SnatIP        netip.Addr // the masquerade source; invalid without an uplink
 	PortMin       uint16     // range for source ports that must change
 	PortMax       uint16
-	Timeouts      Timeouts
-}
-
-// Timeouts are how long a flow lives without a packet, per state.
-type Timeouts struct {
-	SYN, Established, Closing time.Duration // TCP
-	UDP, UDPStream            time.Duration // UDP before and after a reply
-	ICMP                      time.Duration
-	Generic                   time.Duration // protocols without ports (GRE, ESP, ...)
+	Timeouts      CTTimeouts // netfilter's defaults for those it lacks
 }
 
 // Apply writes the settings, keeping the trace flags and netns cookie.
@@ -83,14 +74,9 @@ func (m Config) Apply(s Settings) error {
 		c.SnatIp = s.SnatIP.As4()
 	}
 	c.PortMin, c.PortMax = s.PortMin, s.PortMax
-	t := s.Timeouts
-	c.TimeoutSyn, c.TimeoutEstablished, c.TimeoutClosing = secs(t.SYN), secs(t.Established), secs(t.Closing)
-	c.TimeoutUdp, c.TimeoutUdpStream, c.TimeoutIcmp = secs(t.UDP), secs(t.UDPStream), secs(t.ICMP)
-	c.TimeoutGeneric = secs(t.Generic)
+	s.Timeouts.Apply(&c)
 	return m.Set(c)
 }
-
-func secs(d time.Duration) uint32 { return uint32(d / time.Second) }
 
 // SetNetnsCookie scopes the socket programs to one network namespace.
 func (m Config) SetNetnsCookie(cookie uint64) error {

@@ -30,6 +30,7 @@ func (f Flow) FlagNames() []string {
 		{loader.EnetCtFlagCT_F_HOST, "host"},
 		{loader.EnetCtFlagCT_F_SNAT, "snat"},
 		{loader.EnetCtFlagCT_F_DNAT, "dnat"},
+		{loader.EnetCtFlagCT_F_ASSURED, "assured"},
 	} {
 		if f.Flags&n.bit != 0 {
 			names = append(names, n.name)

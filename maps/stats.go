@@ -33,6 +33,7 @@ var reasonNames = map[Reason]string{
 	loader.EnetReasonREASON_FRAG_REQUEUE:         "fragment-requeued",
 	loader.EnetReasonREASON_TO_BRIDGE_UNRESOLVED: "to-bridge-unresolved",
 	loader.EnetReasonREASON_FWD_ICMP_ERROR:       "forward-icmp-error",
+	loader.EnetReasonREASON_TCP_RST_IGNORED:      "tcp-rst-out-of-window",
 
 	loader.EnetReasonREASON_DROP_INTERNAL:      "drop-internal",
 	loader.EnetReasonREASON_DROP_NAT_EXHAUSTED: "drop-nat-ports-exhausted",
@@ -46,6 +47,7 @@ var reasonNames = map[Reason]string{
 	loader.EnetReasonREASON_DROP_NAT_CLASH:     "drop-nat-clash",
 	loader.EnetReasonREASON_DROP_ENDPOINT_GONE: "drop-endpoint-gone",
 	loader.EnetReasonREASON_DROP_UNTRANSLATED:  "drop-untranslated",
+	loader.EnetReasonREASON_DROP_TCP_NO_FLOW:   "drop-tcp-no-flow",
 }
 
 // ReasonName is the name `ebpfnet bpf stats` shows for a reason.

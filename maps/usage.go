@@ -28,6 +28,8 @@ func pinned(dp *loader.Datapath) map[string]*ebpf.Map {
 		loader.EnetMapEnetStats:     dp.EnetStats,
 		loader.EnetMapEnetCt:        dp.EnetCt,
 		loader.EnetMapEnetNat:       dp.EnetNat,
+		loader.EnetMapEnetCtNew:     dp.EnetCtNew,
+		loader.EnetMapEnetNatNew:    dp.EnetNatNew,
 		loader.EnetMapEnetPorts:     dp.EnetPorts,
 		loader.EnetMapEnetSockRev:   dp.EnetSockRev,
 		loader.EnetMapEnetFrags:     dp.EnetFrags,

@@ -31,6 +31,7 @@ declare -A need=(
 declare -A files=(
 	[/usr/lib/cni/bridge]=containernetworking-plugins
 	[/bin/busybox]=busybox-static
+	[/usr/lib/python3/dist-packages/scapy]=python3-scapy
 )
 
 missing=()

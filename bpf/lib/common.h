@@ -35,6 +35,8 @@ enum reason {
 					 * answer host unreachable (enet_to_up translates) */
 	REASON_FWD_ICMP_ERROR,	/* the kernel's ICMP error about a translated flow,
 				 * translated back on its way out of the uplink */
+	REASON_TCP_RST_IGNORED,	/* a TCP RST outside its flow's window, passed on
+				 * without closing the flow; not a verdict */
 	REASON_DROP_MALFORMED = 32,	/* truncated or impossible headers */
 	REASON_DROP_NO_IFACE,	/* program runs on an interface it does not know */
 	REASON_DROP_SPOOF_MAC,	/* source MAC is not the endpoint's */
@@ -60,6 +62,8 @@ enum reason {
 	REASON_DROP_UNTRANSLATED,	/* an endpoint's packet the kernel forwarded to the
 					 * uplink with no translation, on a network whose
 					 * address must not leave */
+	REASON_DROP_TCP_NO_FLOW,	/* a TCP segment that cannot start a flow
+					 * (RST, FIN, SYN-ACK) and belongs to none */
 	REASON_MAX,
 };
 

@@ -159,6 +159,8 @@ static __always_inline int egress_outside(struct __sk_buff *skb, struct event *t
 		return verdict_drop(t, REASON_DROP_NAT_PROTO);
 	if (p->icmp_error)
 		return verdict_drop(t, REASON_DROP_NO_FLOW);
+	if (!ct_starts(p))
+		return verdict_drop(t, REASON_DROP_TCP_NO_FLOW);
 	to = p->tuple;
 	__builtin_memcpy(to.saddr, cfg->snat_ip, 4);
 	ret = nat_create(p, &to, skb->ingress_ifindex, CT_F_SNAT, 0);

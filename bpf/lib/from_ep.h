@@ -117,7 +117,7 @@ static __always_inline int from_ep_hairpin(struct __sk_buff *skb, struct event *
 	struct ct_key to;
 	int err;
 
-	if (!cfg || (net->flags & NET_F_INTERNAL) || p->fragment == PKT_FRAG_LATER)
+	if (!cfg || (net->flags & NET_F_INTERNAL) || p->fragment == PKT_FRAG_LATER || !ct_starts(p))
 		return ENET_CONTINUE;
 	port = ports_lookup_pkt(p->tuple.proto, daddr, p->tuple.dport,
 			       daddr == ipv4_load(cfg->snat_ip) || daddr == ipv4_load(net->gateway));
@@ -148,6 +148,7 @@ static __always_inline int from_ep_flow(struct __sk_buff *skb, struct event *t, 
 	struct ct_entry *ct = NULL;
 	struct nat_entry *e;
 	struct ct_key to;
+	__u32 reason;
 
 	if (!cfg)
 		return ENET_CONTINUE;
@@ -160,8 +161,9 @@ static __always_inline int from_ep_flow(struct __sk_buff *skb, struct event *t, 
 	if (!e)
 		return from_ep_hairpin(skb, t, net, p);
 	to = e->to;
-	ct_update(ct, cfg, p, e->flags & NAT_F_REPLY, now);
-	return egress_translated(skb, t, net, p, &to, (e->flags & NAT_F_REPLY) ? REASON_FWD_REPLY : REASON_FWD_SNAT);
+	reason = (e->flags & NAT_F_REPLY) ? REASON_FWD_REPLY : REASON_FWD_SNAT;
+	flow_update(e, ct, p, now, t->ifindex);
+	return egress_translated(skb, t, net, p, &to, reason);
 }
 
 /* from_ep_ipv4 decides for an IPv4 packet whose source was checked. */

@@ -20,13 +20,13 @@
 #include "tuple.h"
 #include "verdict.h"
 
-/* from_up_translated delivers a packet that a NAT entry translated. */
-static __always_inline int from_up_translated(struct __sk_buff *skb, struct event *t, const struct nat_entry *e)
+/* from_up_translated delivers a packet that a NAT entry (its flags) sent
+ * to daddr. */
+static __always_inline int from_up_translated(struct __sk_buff *skb, struct event *t, __u32 flags, __be32 daddr)
 {
-	if (e->flags & NAT_F_HOST)
+	if (flags & NAT_F_HOST)
 		return verdict(t, REASON_TO_HOST, 0, TC_ACT_OK);
-	return deliver_endpoint(skb, t, ipv4_load(e->to.daddr),
-			  (e->flags & NAT_F_REPLY) ? REASON_FWD_REPLY : REASON_FWD_DNAT);
+	return deliver_endpoint(skb, t, daddr, (flags & NAT_F_REPLY) ? REASON_FWD_REPLY : REASON_FWD_DNAT);
 }
 
 /* from_up_published: the first packet of a flow to a published port. The
@@ -44,7 +44,7 @@ static __always_inline int from_up_published(struct __sk_buff *skb, struct event
 	struct ct_key to;
 	int err;
 
-	if (p->fragment == PKT_FRAG_LATER)
+	if (p->fragment == PKT_FRAG_LATER || !ct_starts(p))
 		return ENET_CONTINUE;
 	port = ports_lookup_pkt(p->tuple.proto, daddr, p->tuple.dport, daddr == ipv4_load(cfg->snat_ip));
 	if (!port)
@@ -86,8 +86,10 @@ static __always_inline int from_up_ipv4(struct __sk_buff *skb, struct event *t, 
 	struct ct_entry *ct = NULL;
 	struct nat_entry *e;
 	__be32 daddr = ip->daddr;
+	struct ct_key to;
 	struct pkt p;
 	int have, ret;
+	__u32 flags;
 
 	if (!cfg)
 		return verdict(t, REASON_TO_HOST, 0, TC_ACT_OK);
@@ -101,17 +103,19 @@ static __always_inline int from_up_ipv4(struct __sk_buff *skb, struct event *t, 
 		return from_up_untranslated(skb, t, daddr);
 	if (p.icmp_error) {
 		e = icmp_error_xlate(skb, &p, now, 0);
-		return e ? from_up_translated(skb, t, e) : from_up_untranslated(skb, t, daddr);
+		return e ? from_up_translated(skb, t, e->flags, ipv4_load(e->to.daddr)) : from_up_untranslated(skb, t, daddr);
 	}
 	e = nat_find(&p, &ct, now, t->ifindex);
 	if (!e) {
 		ret = from_up_published(skb, t, cfg, &p);
 		return ret != ENET_CONTINUE ? ret : from_up_untranslated(skb, t, daddr);
 	}
-	ct_update(ct, cfg, &p, e->flags & NAT_F_REPLY, now);
-	if (nat_rewrite(skb, &p, &e->to) < 0)
+	to = e->to;
+	flags = e->flags;
+	flow_update(e, ct, &p, now, t->ifindex);
+	if (nat_rewrite(skb, &p, &to) < 0)
 		return verdict_drop(t, REASON_DROP_MALFORMED);
-	return from_up_translated(skb, t, e);
+	return from_up_translated(skb, t, flags, ipv4_load(to.daddr));
 }
 
 #endif

@@ -74,12 +74,19 @@ struct config {
 	__u8 snat_ip[4];	/* the uplink's address: masquerade source */
 	__u16 port_min;		/* range for source ports that must change */
 	__u16 port_max;
-	/* conntrack timeouts in seconds, per state */
-	__u32 timeout_syn;
-	__u32 timeout_established;
-	__u32 timeout_closing;
+	/* Conntrack timeouts in seconds, named after netfilter's sysctls
+	 * (nf_conntrack_tcp_timeout_syn_sent, ...) and with their defaults. */
+	__u32 timeout_tcp_syn_sent;
+	__u32 timeout_tcp_syn_recv;
+	__u32 timeout_tcp_established;
+	__u32 timeout_tcp_fin_wait;
+	__u32 timeout_tcp_close_wait;
+	__u32 timeout_tcp_last_ack;
+	__u32 timeout_tcp_time_wait;
+	__u32 timeout_tcp_close;
+	__u32 timeout_tcp_unacknowledged;	/* picked up mid-stream, no reply yet */
 	__u32 timeout_udp;
-	__u32 timeout_udp_stream;	/* UDP after a reply was seen */
+	__u32 timeout_udp_stream;	/* UDP replied and still going after 2 s */
 	__u32 timeout_icmp;
 	__u32 timeout_generic;	/* protocols without ports: GRE, ESP, ... */
 	__u64 netns_cookie;	/* the daemon's netns: the socket programs act only there */
@@ -98,11 +105,18 @@ struct ct_key {
 	__u8 pad[3];
 };
 
+/* A flow's state: netfilter's TCP states (nf_conntrack_proto_tcp.c), in
+ * its order; CT_NEW for UDP and ICMP. */
 enum ct_state {
 	CT_NEW = 0,
-	CT_SYN,			/* TCP: handshake not complete */
-	CT_ESTABLISHED,
-	CT_CLOSING,		/* TCP: FIN or RST seen */
+	CT_SYN_SENT,		/* the originator's SYN */
+	CT_SYN_RECV,		/* and the reply's SYN-ACK */
+	CT_ESTABLISHED,		/* the handshake completed, or picked up mid-stream */
+	CT_FIN_WAIT,		/* one side sent a FIN */
+	CT_CLOSE_WAIT,		/* and the other acknowledged it: half closed */
+	CT_LAST_ACK,		/* both sent a FIN, one is not acknowledged yet */
+	CT_TIME_WAIT,		/* both FINs acknowledged */
+	CT_CLOSE,		/* reset */
 };
 
 enum ct_flag {
@@ -110,6 +124,26 @@ enum ct_flag {
 	CT_F_HOST = 1 << 1,	/* the node's own flow, recorded to keep its port */
 	CT_F_SNAT = 1 << 2,
 	CT_F_DNAT = 1 << 3,
+	CT_F_ASSURED = 1 << 4,	/* in enet_ct and enet_nat, not the _new maps */
+};
+
+/* Bits of struct ct_tcp_side.flags. */
+enum ct_tcp_flag {
+	CT_TCP_F_SEEN = 1 << 0,		/* end and maxwin hold what it sent */
+	CT_TCP_F_WSCALE = 1 << 1,	/* its SYN offered window scaling */
+	CT_TCP_F_FIN = 1 << 2,		/* it sent a FIN */
+	CT_TCP_F_FIN_ACKED = 1 << 3,	/* which the other side acknowledged */
+};
+
+/* One side of a TCP flow as it sends, netfilter's ip_ct_tcp_state cut to
+ * what tells a RST in the window from a blind one and a close from a
+ * half close. */
+struct ct_tcp_side {
+	__u32 end;		/* sequence number after the last it sent (td_end) */
+	__u32 maxwin;		/* the largest window it advertised, scaled (td_maxwin) */
+	__u8 wscale;		/* its window scale shift */
+	__u8 flags;		/* enum ct_tcp_flag */
+	__u16 pad;
 };
 
 /* enet_ct: one entry per flow, keyed by its original tuple. */
@@ -124,6 +158,7 @@ struct ct_entry {
 	enum ct_flag flags;
 	__u32 ifindex;		/* endpoint's host veth; 0 for the node's flows */
 	struct ct_key reply;	/* the reply tuple: key of the reverse NAT entry */
+	struct ct_tcp_side tcp[2];	/* TCP: the originator, the replier */
 };
 
 enum nat_flag {
@@ -250,6 +285,27 @@ struct {
 	__uint(max_entries, 8192);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } enet_frags SEC(".maps");
+
+/* The flows not assured yet (unreplied, in their handshake, ICMP) and the
+ * TCP flows that have closed live in maps of their own, with the same
+ * layout, so that a flood of them (a port scan, a SYN flood) evicts its
+ * own kind and never an assured flow, as netfilter's early_drop spares
+ * assured connections. Sizes follow enet_ct's and enet_nat's (loader). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ct_key);
+	__type(value, struct ct_entry);
+	__uint(max_entries, 65536);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_ct_new SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ct_key);
+	__type(value, struct nat_entry);
+	__uint(max_entries, 131072);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_nat_new SEC(".maps");
 
 /* enet_ports: a published port -> the endpoint port it leads to. addr
  * 0.0.0.0 is a port published on every address. */

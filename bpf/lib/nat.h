@@ -25,18 +25,19 @@
  * another CPU's new flow may take first. */
 #define NAT_PORT_RACES 3
 
-/* nat_find returns the translation for p, seen on ifindex, with its flow's
- * live conntrack entry in *ctp. An entry whose flow expired or lost its
- * conntrack entry is removed, so a new flow can take its tuple. */
-static __always_inline struct nat_entry *nat_find(const struct pkt *p, struct ct_entry **ctp, __u64 now, __u32 ifindex)
+/* nat_find_in looks p up in one pair of maps (enet_nat with enet_ct, or
+ * the _new maps). An entry whose flow expired or lost its conntrack entry
+ * is removed, so a new flow can take its tuple. */
+static __always_inline struct nat_entry *nat_find_in(void *nat, void *cts, const struct pkt *p, struct ct_entry **ctp,
+						     __u64 now, __u32 ifindex)
 {
-	struct nat_entry *e = bpf_map_lookup_elem(&enet_nat, &p->tuple);
+	struct nat_entry *e = bpf_map_lookup_elem(nat, &p->tuple);
 	struct ct_entry *ct;
 	struct ct_key flow, reply;
 
 	if (!e)
 		return NULL;
-	ct = bpf_map_lookup_elem(&enet_ct, &e->flow);
+	ct = bpf_map_lookup_elem(cts, &e->flow);
 	if (ct && ct->expires_ns >= now) {
 		*ctp = ct;
 		return e;
@@ -50,8 +51,18 @@ static __always_inline struct nat_entry *nat_find(const struct pkt *p, struct ct
 		reply = p->tuple;
 	else
 		tuple_reverse(&reply, &e->to);
-	flow_delete(&flow, &reply);
+	flow_delete_in(nat, cts, &flow, &reply);
 	return NULL;
+}
+
+/* nat_find returns the translation for p, seen on ifindex, with its flow's
+ * live conntrack entry in *ctp: an assured flow's, else one of the
+ * others'. */
+static __always_inline struct nat_entry *nat_find(const struct pkt *p, struct ct_entry **ctp, __u64 now, __u32 ifindex)
+{
+	struct nat_entry *e = nat_find_in(&enet_nat, &enet_ct, p, ctp, now, ifindex);
+
+	return e ? e : nat_find_in(&enet_nat_new, &enet_ct_new, p, ctp, now, ifindex);
 }
 
 /* nat_port_fixed: a flow of this protocol keeps its source port (or ICMP
@@ -83,6 +94,16 @@ struct nat_search {
 	int port;		/* the free port found, or -1 */
 };
 
+/* nat_port_held: a live flow of another than p holds the reply tuple the
+ * search tries, in one pair of maps (enet_nat with enet_ct, or the _new
+ * maps). */
+static __always_inline int nat_port_held(void *nat, void *cts, const struct nat_search *s)
+{
+	struct nat_entry *e = bpf_map_lookup_elem(nat, &s->reply);
+
+	return e && ct_live(cts, &e->flow, s->now) && !tuple_eq(&e->flow, &s->p->tuple);
+}
+
 /* nat_probe is one step of the search, as bpf_loop runs it: a random port
  * for the first NAT_PORT_TRIES (cheap while the range is mostly free, and
  * they keep flows spread over it), then ports in turn from a random one,
@@ -94,7 +115,6 @@ struct nat_search {
 static long nat_probe(__u32 i, void *ctx)
 {
 	struct nat_search *s = ctx;
-	struct nat_entry *e;
 	__u32 off;
 
 	if (i < NAT_PORT_TRIES) {
@@ -105,8 +125,7 @@ static long nat_probe(__u32 i, void *ctx)
 			off -= s->span;
 	}
 	s->reply.dport = s->min + off;
-	e = bpf_map_lookup_elem(&enet_nat, &s->reply);
-	if (e && ct_lookup(&e->flow, s->now) && !tuple_eq(&e->flow, &s->p->tuple))
+	if (nat_port_held(&enet_nat, &enet_ct, s) || nat_port_held(&enet_nat_new, &enet_ct_new, s))
 		return 0;
 	s->port = s->reply.dport;
 	return 1;

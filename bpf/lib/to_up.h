@@ -49,11 +49,16 @@ static __always_inline int to_up_host(struct __sk_buff *skb, struct event *t, co
 
 	e = nat_find(p, &ct, now, t->ifindex);
 	if (e) {
-		ct_update(ct, cfg, p, e->flags & NAT_F_REPLY, now);
-		if (nat_rewrite(skb, p, &e->to) < 0)
+		to = e->to;
+		flow_update(e, ct, p, now, t->ifindex);
+		if (nat_rewrite(skb, p, &to) < 0)
 			return verdict_drop(t, REASON_DROP_MALFORMED);
 		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
 	}
+	/* A RST, FIN or SYN-ACK (the node refusing or answering a port
+	 * scan's SYN) holds no port worth keeping. */
+	if (!ct_starts(p))
+		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
 	if (!to_up_opens(p)) {
 		/* Anything else keeps its tuple, recorded if it is free. */
 		flow_create(p, &p->tuple, 0, CT_F_HOST, NAT_F_HOST);
@@ -92,9 +97,10 @@ static __always_inline int to_up_untranslated(struct event *t, const struct endp
 static __always_inline int to_up_endpoint(struct __sk_buff *skb, struct event *t, const struct endpoint *ep,
 					  const struct pkt *p, __u64 now)
 {
-	struct nat_entry *e = bpf_map_lookup_elem(&enet_nat, &p->tuple);
+	struct ct_entry *ct = NULL;
+	struct nat_entry *e = nat_find(p, &ct, now, t->ifindex);
 
-	if (!e || (e->flags & NAT_F_HOST) || !ct_lookup(&e->flow, now))
+	if (!e || (e->flags & NAT_F_HOST))
 		return to_up_untranslated(t, ep);
 	if (nat_rewrite(skb, p, &e->to) < 0)
 		return verdict_drop(t, REASON_DROP_MALFORMED);

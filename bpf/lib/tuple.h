@@ -8,6 +8,7 @@
 #include "common.h"
 #include "ipv4.h"
 #include "maps.h"
+#include "tcp.h"
 
 #define ICMP_ECHOREPLY 0
 #define ICMP_DEST_UNREACH 3
@@ -20,11 +21,6 @@
 #define ICMP_INFO_REPLY 16
 #define ICMP_ADDRESS 17
 #define ICMP_ADDRESSREPLY 18
-
-#define TCP_F_FIN 0x01
-#define TCP_F_SYN 0x02
-#define TCP_F_RST 0x04
-#define TCP_F_ACK 0x10
 
 struct icmp4 {
 	__u8 type;
@@ -43,6 +39,7 @@ struct pkt {
 	__u8 icmp_type;
 	__u8 icmp_error;	/* an ICMP error carrying the packet it is about */
 	__u8 fragment;		/* PKT_FRAG_* */
+	struct tcp_seg tcp;	/* TCP: what conntrack follows */
 };
 
 /* struct pkt.fragment: a datagram's first fragment carries its L4 header,
@@ -82,17 +79,22 @@ static __always_inline int tuple_icmp_query(__u8 type)
 static __always_inline int tuple_ports(struct __sk_buff *skb, __u32 off, struct ct_key *t, struct pkt *p)
 {
 	struct icmp4 icmp;
+	struct tcp_head th;
 	__be16 ports[2];
-	__u8 tcp_flags;
 
 	switch (t->proto) {
 	case IPPROTO_TCP:
-		/* Only a packet's own header is read for its flags: an ICMP
+		/* Only a packet's own header is read past the ports: an ICMP
 		 * error may quote no more than 8 bytes of TCP (RFC 792). */
 		if (p) {
-			if (bpf_skb_load_bytes(skb, off + 13, &tcp_flags, 1) < 0)
+			__u32 hdrs = off - IP_OFF;
+
+			if (tcp_parse(skb, off, p->len > hdrs ? p->len - hdrs : 0, &th, &p->tcp) < 0)
 				return -1;
-			p->tcp_flags = tcp_flags;
+			p->tcp_flags = th.flags;
+			t->sport = bpf_ntohs(th.sport);
+			t->dport = bpf_ntohs(th.dport);
+			return 0;
 		}
 		/* fallthrough */
 	case IPPROTO_UDP:

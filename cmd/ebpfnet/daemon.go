@@ -39,6 +39,8 @@ func daemonFlags() []cli.Flag {
 			Usage: "range for masquerade source ports that cannot be kept"},
 		&cli.StringFlag{Name: "cgroup", Usage: "cgroup v2 dir whose processes get the socket rewrite for published ports (default: the cgroup2 root)"},
 		&cli.DurationFlag{Name: "gc-interval", Value: daemon.DefaultGCInterval, Usage: "how often expired flows are removed"},
+		&cli.StringSliceFlag{Name: "ct-timeout", Usage: "a conntrack timeout, NAME=DURATION, repeatable; NAME as netfilter's " +
+			"nf_conntrack_*_timeout_* sysctls, default theirs: " + strings.Join(daemon.CTTimeoutNames(), ", ")},
 		&cli.BoolFlag{Name: "foreground", Usage: "stay in the foreground and log to stderr"},
 	}
 }
@@ -69,6 +71,10 @@ func daemonConfig(c *cli.Context) (daemon.Config, error) {
 	if c.Duration("gc-interval") < time.Second {
 		return daemon.Config{}, fmt.Errorf("--gc-interval must be at least 1s")
 	}
+	timeouts, err := daemon.ParseCTTimeouts(c.StringSlice("ct-timeout"))
+	if err != nil {
+		return daemon.Config{}, err
+	}
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
 	return daemon.Config{
 		StateDir:      abs(c.String("state-dir")),
@@ -83,6 +89,7 @@ func daemonConfig(c *cli.Context) (daemon.Config, error) {
 		PortMax:       hi,
 		GCInterval:    c.Duration("gc-interval"),
 		Cgroup:        c.String("cgroup"),
+		CTTimeouts:    timeouts,
 	}, nil
 }
 

@@ -30,12 +30,20 @@ type Config struct {
 	PortMin       uint16 // range for masquerade source ports that must change
 	PortMax       uint16
 	GCInterval    time.Duration
-	Cgroup        string // cgroup v2 dir for the socket programs; empty: the root
+	CTTimeouts    maps.CTTimeouts // conntrack timeouts; netfilter's defaults for those it lacks
+	Cgroup        string          // cgroup v2 dir for the socket programs; empty: the root
 	Log           *zap.Logger
 }
 
 // ParseAttach checks a --attach value: auto, tcx or tc.
 func ParseAttach(s string) (loader.Mode, error) { return loader.ParseMode(s) }
+
+// CTTimeoutNames are the names --ct-timeout takes: netfilter's
+// nf_conntrack_*_timeout_* sysctls, dashed.
+func CTTimeoutNames() []string { return maps.CTTimeoutNames() }
+
+// ParseCTTimeouts reads --ct-timeout NAME=DURATION settings.
+func ParseCTTimeouts(specs []string) (maps.CTTimeouts, error) { return maps.ParseCTTimeouts(specs) }
 
 // Defaults sized like Cilium's: its global CT tables hold 512k TCP and
 // 256k other entries.
@@ -46,18 +54,6 @@ const (
 	DefaultPortMax    = 65535
 	DefaultGCInterval = 15 * time.Second
 )
-
-// timeouts are how long a flow lives without a packet, per state
-// (Cilium's and Linux's values).
-var timeouts = maps.Timeouts{
-	SYN:         60 * time.Second,
-	Established: 6 * time.Hour,
-	Closing:     10 * time.Second,
-	UDP:         30 * time.Second,
-	UDPStream:   120 * time.Second,
-	ICMP:        30 * time.Second,
-	Generic:     600 * time.Second, // netfilter's generic timeout
-}
 
 // Defaults for the paths.
 const (

@@ -81,7 +81,7 @@ func (d *daemon) setupUplink() error {
 	if err := netdev.WriteSysctl("net/ipv4/ip_forward", "1"); err != nil {
 		return err
 	}
-	set := maps.Settings{PortMin: d.cfg.PortMin, PortMax: d.cfg.PortMax, Timeouts: timeouts}
+	set := maps.Settings{PortMin: d.cfg.PortMin, PortMax: d.cfg.PortMax, Timeouts: d.cfg.CTTimeouts}
 	if d.uplink != nil {
 		addr, err := netdev.Netlink{}.UplinkAddr(d.uplink.Index)
 		if err != nil {

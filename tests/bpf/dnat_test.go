@@ -2,8 +2,7 @@ package bpftest
 
 import (
 	"testing"
-
-	"github.com/ebpfnet/ebpfnet/loader"
+	"time"
 )
 
 // TestPublished: the DNAT of published ports, from the uplink and from
@@ -164,43 +163,40 @@ func publishedReplies(t *testing.T, w *nodeWorld) {
 	}
 }
 
-// publishedFlowLife: a published TCP flow's conntrack entry through
-// the handshake and the close, the client's packets on the uplink and the
-// endpoint's answers, each translated as the first.
+// publishedFlowLife: a published TCP flow through the handshake and the
+// close, the client's packets on the uplink and the endpoint's answers,
+// each translated as the first; a client's half close leaves the
+// endpoint's late answer going out from the published port.
 func publishedFlowLife(t *testing.T, w *nodeWorld) {
-	n := w.node(t)
-	n.publish()
-	const synAck, finAck = tcpSYN | tcpACK, tcpFIN | tcpACK
-	steps := []struct {
-		fromUp bool
-		tcp    uint8
-		state  loader.EnetCtState
-	}{
-		{true, tcpSYN, loader.EnetCtStateCT_SYN},
-		{false, synAck, loader.EnetCtStateCT_SYN},
-		{true, tcpACK, loader.EnetCtStateCT_ESTABLISHED},
-		{false, tcpACK, loader.EnetCtStateCT_ESTABLISHED},
-		{true, finAck, loader.EnetCtStateCT_CLOSING},
-		{false, finAck, loader.EnetCtStateCT_CLOSING},
+	handshake := []tcpStep{
+		o(tcpSYN).is(synSent, toSynSent, false),
+		r(synAck).is(synRecv, toSynRecv, false),
+		o(tcpACK).is(est, toEstablished, true),
+		r(tcpACK).bytes(10).is(est, toEstablished, true),
 	}
-	first := in(remote, snatIP).tcp(40000, 8080, tcpSYN)
-	var orig, replies uint64
-	for i, s := range steps {
-		if s.fromUp {
-			p := in(remote, snatIP).tcp(40000, 8080, s.tcp)
-			checkOut(t, n.fromUp(p, dnatTo(m1)), p.delivered(m1, 80))
-			orig++
-		} else {
-			p := out(m1, remote).tcp(80, 40000, s.tcp)
-			checkOut(t, n.fromEp(m1, p, replyOut), p.masqueraded(8080))
-			replies++
-		}
-		n.checkFlows(dnatFlow(m1, first, 80))
-		f := n.flow(first.tuple())
-		if f.State != s.state || f.PacketsOrig != orig || f.PacketsReply != replies {
-			t.Errorf("after packet %d: state %d, %d packets in, %d back; want state %d, %d in, %d back",
-				i, f.State, f.PacketsOrig, f.PacketsReply, s.state, orig, replies)
-		}
+	cases := []struct {
+		name  string
+		steps []tcpStep
+	}{
+		{"closed", append(handshake,
+			o(finAck).is(finWait, toFinWait, true),
+			r(finAck).is(lastAck, toLastAck, false),
+			o(tcpACK).is(timeWait, toTimeWait, false),
+		)},
+		{"half closed by the client, the endpoint's answer 15s on", append(handshake,
+			o(finAck).is(finWait, toFinWait, true),
+			r(tcpACK).is(closeWait, toCloseWait, true),
+			r(tcpACK).bytes(1000).after(15*time.Second).is(closeWait, toCloseWait, true),
+			r(finAck).is(lastAck, toLastAck, false),
+			o(tcpACK).is(timeWait, toTimeWait, false),
+		)},
+		{"refused by the endpoint", []tcpStep{
+			o(tcpSYN).is(synSent, toSynSent, false),
+			r(rstAck).isEnded(),
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { dnatPath.play(w.node(t), tc.steps) })
 	}
 }
 
@@ -224,5 +220,6 @@ func publishedPortTaken(t *testing.T, w *nodeWorld) {
 	checkOut(t, n.fromEp(m1, answer1, replyOut), answer1.masqueraded(8080))
 	checkOut(t, n.fromEp(m1, answer2, replyOut), answer2.masqueraded(8082).to(remote, 40000))
 	checkOut(t, n.fromUp(ack82, dnatTo(m1)), ack82.delivered(m1, 80).from(remote, portMin))
-	n.checkFlows(dnatFlow(m1, syn80, 80), dnatFlowFrom(m1, syn82, portMin, 80))
+	// The second flow completed its handshake: assured.
+	n.checkFlows(dnatFlow(m1, syn80, 80), dnatFlowFrom(m1, syn82, portMin, 80).assure())
 }

@@ -22,8 +22,8 @@ func TestMasqueradeNewFlow(t *testing.T) {
 		state   loader.EnetCtState
 		timeout uint64
 	}{
-		{"TCP SYN", out(m1, remote).tcp(40000, 80, tcpSYN), loader.EnetCtStateCT_SYN, toSyn},
-		{"TCP without SYN", out(m1, remote).tcp(40000, 80, tcpACK), loader.EnetCtStateCT_ESTABLISHED, toEstablished},
+		{"TCP SYN", out(m1, remote).tcp(40000, 80, tcpSYN), loader.EnetCtStateCT_SYN_SENT, toSynSent},
+		{"TCP picked up mid-stream", out(m1, remote).tcp(40000, 80, tcpACK), loader.EnetCtStateCT_ESTABLISHED, toUnack},
 		{"UDP", udp, loader.EnetCtStateCT_NEW, toUDP},
 		{"UDP without checksum", udp.with(func(p *pkt) { p.noUDPCsum = true }), loader.EnetCtStateCT_NEW, toUDP},
 		{"ICMP echo", out(m1, remote).echo(0x4242), loader.EnetCtStateCT_NEW, toICMP},

@@ -19,6 +19,13 @@ type flow struct {
 	orig, to maps.Tuple
 	ifindex  int               // the endpoint's host veth; 0 for the node's flows
 	kind     loader.EnetCtFlag // its conntrack flags among flowKinds
+	assured  bool              // in enet_ct and enet_nat, not the _new maps
+}
+
+// assure is f once assured.
+func (f flow) assure() flow {
+	f.assured = true
+	return f
 }
 
 // flowKinds are the conntrack flags that say what a flow is; the others
@@ -37,8 +44,8 @@ func hostFlowOf(p pkt, port uint16) flow {
 func (f flow) translations() []maps.Translation {
 	host := f.kind == loader.EnetCtFlagCT_F_HOST
 	return []maps.Translation{
-		{Tuple: f.orig, To: f.to, Flow: f.orig, Host: host},
-		{Tuple: f.to.Reverse(), To: f.orig.Reverse(), Flow: f.orig, Reply: true, Host: host},
+		{Tuple: f.orig, To: f.to, Flow: f.orig, Host: host, Assured: f.assured},
+		{Tuple: f.to.Reverse(), To: f.orig.Reverse(), Flow: f.orig, Reply: true, Host: host, Assured: f.assured},
 	}
 }
 
@@ -50,7 +57,8 @@ func (n *node) checkFlows(fs ...flow) {
 		for _, tr := range f.translations() {
 			want = append(want, fmt.Sprintf("nat %+v", tr))
 		}
-		want = append(want, fmt.Sprintf("ct %v reply %v ifindex %d kind %#x", f.orig, f.to.Reverse(), f.ifindex, f.kind))
+		want = append(want, fmt.Sprintf("ct %v reply %v ifindex %d kind %#x assured %t", f.orig, f.to.Reverse(), f.ifindex,
+			f.kind, f.assured))
 	}
 	if got := n.tables(); !slices.Equal(got, sorted(want)) {
 		n.t.Errorf("maps hold\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(sorted(want), "\n\t"))
@@ -71,7 +79,12 @@ func (n *node) tables() []string {
 	var out []string
 	for _, f := range cts {
 		created[f.Tuple] = f.CreatedNs
-		out = append(out, fmt.Sprintf("ct %v reply %v ifindex %d kind %#x", f.Tuple, f.Reply, f.Ifindex, f.Flags&flowKinds))
+		assured := f.Assured
+		if assured != (f.Flags&loader.EnetCtFlagCT_F_ASSURED != 0) {
+			n.t.Errorf("flow %v in enet_ct%s has flags %#x", f.Tuple, map[bool]string{false: "_new"}[assured], f.Flags)
+		}
+		out = append(out, fmt.Sprintf("ct %v reply %v ifindex %d kind %#x assured %t", f.Tuple, f.Reply, f.Ifindex,
+			f.Flags&flowKinds, assured))
 	}
 	for _, tr := range trs {
 		if c, ok := created[tr.Flow]; ok && c == tr.CreatedNs {
@@ -108,11 +121,11 @@ func (n *node) expire(orig maps.Tuple) {
 // setExpiry sets when a flow expires, in CLOCK_MONOTONIC ns.
 func (n *node) setExpiry(orig maps.Tuple, ns uint64) {
 	n.t.Helper()
-	var v loader.EnetCtEntry
-	k := orig.Key()
-	must(n.t, n.EnetCt.Lookup(&k, &v))
-	v.ExpiresNs = ns
-	must(n.t, n.EnetCt.Put(&k, &v))
+	f := n.flow(orig)
+	f.ExpiresNs = ns
+	_, _, err := n.Maps.CT.Take(orig)
+	must(n.t, err)
+	must(n.t, n.Maps.CT.Restore(f))
 }
 
 // translation is the enet_nat entry at t; the test fails without one.

@@ -97,13 +97,14 @@ var (
 	gcReply1         = gcFlow1.to.Reverse()
 )
 
-// expire1 makes flow1 long dead; expireLater dead only to a clock 100s
-// ahead, as the GC's is in the test that uses it.
+// expire1 makes flow1 long dead; expireLater dead only to a clock 20s
+// ahead, as the GC's is in the test that uses it: a packet gives it 30
+// (toUDP).
 func expire1(n *node)     { n.expire(gcFlow1.orig) }
 func start1(n *node)      { n.fromEp(m1, gcUDP1, snatOut) }
 func start2(n *node)      { n.fromEp(m2, gcUDP2, snatOut) }
 func orphan1(n *node)     { n.forgetCT(gcFlow1.orig) }
-func expireLater(n *node) { n.setExpiry(gcFlow1.orig, monoNow(n.t)+uint64(60*time.Second)) }
+func expireLater(n *node) { n.setExpiry(gcFlow1.orig, monoNow(n.t)+uint64(10*time.Second)) }
 
 // TestGCRaces: the datapath takes a dead flow's tuples for a new flow, or
 // refreshes a flow, between the GC's reading an entry and its removing
@@ -129,7 +130,7 @@ func TestGCRaces(t *testing.T) {
 			race{step: "nat take", key: gcReply1, move: start1}, []flow{gcFlow1}, fresh, maps.Collected{Flows: 1}},
 		{"expired flow's reply tuple taken by another flow", expire1, 2 * maps.GCGrace,
 			race{step: "nat take", key: gcReply1, move: start2}, []flow{gcFlow2}, gone, maps.Collected{Flows: 1}},
-		{"flow refreshed between the read and the take", expireLater, 100 * time.Second,
+		{"flow refreshed between the read and the take", expireLater, 20 * time.Second,
 			race{step: "ct take", key: gcFlow1.orig, move: func(n *node) {
 				back := gcUDP1.masqueraded(40000).reply()
 				n.fromUp(back, replyTo(m1))
@@ -221,4 +222,26 @@ func TestRemoveFlow(t *testing.T) {
 	start2(n)
 	must(t, maps.RemoveFlow(n.Maps.CT, n.Maps.NAT, n.flow(gcFlow1.orig)))
 	n.checkFlows(gcFlow2)
+}
+
+// TestGCAssured: the GC removes an assured flow (in enet_ct and enet_nat)
+// that expired as it does the others, and leaves a live one.
+func TestGCAssured(t *testing.T) {
+	w := newNodeWorld(t)
+	for _, expired := range []bool{false, true} {
+		n := w.node(t)
+		c := newConn()
+		for _, s := range []tcpStep{o(tcpSYN), r(synAck), o(tcpACK)} {
+			masqPath.send(n, c.packet(s, masqPath.fwd, masqPath.back), s.reply)
+		}
+		want, removed := []flow{masqPath.flow.assure()}, maps.Collected{}
+		if expired {
+			n.expire(masqPath.fwd.tuple())
+			want, removed = nil, maps.Collected{Flows: 1}
+		}
+		if got := n.collect(nil, collectAt(t, 2*maps.GCGrace)); got != removed {
+			t.Errorf("expired %t: the GC removed %+v, want %+v", expired, got, removed)
+		}
+		n.checkFlows(want...)
+	}
 }

@@ -70,10 +70,11 @@ var (
 
 // Conntrack timeouts in seconds, all different so an expiry tells the state.
 const (
-	toSyn, toEstablished, toClosing = 60, 3600, 10
-	toUDP, toUDPStream, toICMP      = 30, 180, 20
-	toGeneric                       = 90
-	portMin, portMax                = 61000, 61999
+	toSynSent, toSynRecv, toEstablished, toUnack  = 121, 61, 3600, 301
+	toFinWait, toCloseWait, toLastAck, toTimeWait = 122, 62, 31, 123
+	toClose, toUDP, toUDPStream, toICMP           = 10, 30, 180, 20
+	toGeneric                                     = 90
+	portMin, portMax                              = 61000, 61999
 )
 
 const (
@@ -102,7 +103,9 @@ func nodeConfig() loader.EnetConfig {
 	return loader.EnetConfig{
 		Flags:         loader.EnetConfigFlagCONFIG_F_TRACE,
 		UplinkIfindex: uplinkIdx, SnatIp: snatIP.As4(), PortMin: portMin, PortMax: portMax,
-		TimeoutSyn: toSyn, TimeoutEstablished: toEstablished, TimeoutClosing: toClosing,
+		TimeoutTcpSynSent: toSynSent, TimeoutTcpSynRecv: toSynRecv, TimeoutTcpEstablished: toEstablished,
+		TimeoutTcpFinWait: toFinWait, TimeoutTcpCloseWait: toCloseWait, TimeoutTcpLastAck: toLastAck,
+		TimeoutTcpTimeWait: toTimeWait, TimeoutTcpClose: toClose, TimeoutTcpUnacknowledged: toUnack,
 		TimeoutUdp: toUDP, TimeoutUdpStream: toUDPStream, TimeoutIcmp: toICMP, TimeoutGeneric: toGeneric,
 	}
 }

@@ -37,6 +37,14 @@ type pkt struct {
 	id, seq        uint16 // ICMP: echo identifier and sequence; in "fragmentation needed" seq is the MTU
 	noUDPCsum      bool   // a UDP packet sent without checksum (0)
 	payload        []byte
+	seg            *tcpSeg // TCP sequence numbers, window and options; nil: fixed ones
+}
+
+// tcpSeg is what a TCP segment says of its connection.
+type tcpSeg struct {
+	seq, ack uint32
+	win      uint16
+	wscale   int // window scale option offered; -1: none
 }
 
 // out is a packet an endpoint sends beyond its subnet: to its gateway's MAC.
@@ -238,6 +246,18 @@ func (p pkt) ip(t testing.TB) []byte {
 		tcp := &layers.TCP{
 			SrcPort: layers.TCPPort(p.sport), DstPort: layers.TCPPort(p.dport), Seq: 1000, Ack: 2000, Window: 64240,
 			FIN: p.tcpFlags&tcpFIN != 0, SYN: p.tcpFlags&tcpSYN != 0, RST: p.tcpFlags&tcpRST != 0, ACK: p.tcpFlags&tcpACK != 0,
+		}
+		if s := p.seg; s != nil {
+			tcp.Seq, tcp.Ack, tcp.Window = s.seq, s.ack, s.win
+			if s.wscale >= 0 {
+				// As Linux sends them, the shift last.
+				tcp.Options = []layers.TCPOption{
+					{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{0x05, 0xb4}},
+					{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2},
+					{OptionType: layers.TCPOptionKindNop, OptionLength: 1},
+					{OptionType: layers.TCPOptionKindWindowScale, OptionLength: 3, OptionData: []byte{byte(s.wscale)}},
+				}
+			}
 		}
 		must(t, tcp.SetNetworkLayerForChecksum(ip))
 		ls = append(ls, tcp)

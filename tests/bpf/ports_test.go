@@ -108,6 +108,7 @@ func TestSourcePortsOfDeadFlows(t *testing.T) {
 // dropped as exhausted. The held ports here are replies of other flows'
 // translations, as many as the range has.
 func TestSourcePortSearch(t *testing.T) {
+	const searchMax = portMin + 299
 	w := newNodeWorld(t)
 	var (
 		holder = out(m1, remote).udp(40000, 53) // a live flow the held ports point at
@@ -120,15 +121,20 @@ func TestSourcePortSearch(t *testing.T) {
 		last uint16
 		by   maps.Tuple // the flow holding the last port; zero: none
 	}{
-		{"last port free", portMax - 17, maps.Tuple{}},
+		{"last port free", searchMax - 17, maps.Tuple{}},
 		{"last port held by a dead flow", portMin + 3, dead},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			n := w.node(t)
+			// A range whose held ports fit enet_nat_new, where the
+			// translations of a flow not assured yet live.
+			c := nodeConfig()
+			c.PortMax = searchMax
+			n.SetConfig(c)
 			n.fromEp(m1, holder, snatOut)
 			n.holdPorts(holder, 40001, holder.tuple())
-			for p := uint16(portMin); p <= portMax; p++ {
+			for p := uint16(portMin); p <= searchMax; p++ {
 				if p != tc.last {
 					n.holdPorts(holder, p, holder.tuple())
 				} else if tc.by.Src.IsValid() {

@@ -18,15 +18,16 @@ const ctFull = loader.EnetReasonREASON_DROP_CT_FULL
 // for the refusal: the LRU maps evict instead.
 func TestFlowRollback(t *testing.T) {
 	ns := NewNetns(t, setupNode)
-	// fullOne makes one of the flow maps a plain hash of one entry, the
-	// other as small as Load makes it.
+	// fullOne makes one of the maps new flows go to a plain hash of one
+	// entry, the other flow maps as small as Load makes them.
 	fullOne := func(name string) *Datapath {
 		return LoadEdited(t, func(specs map[string]*ebpf.MapSpec) {
 			specs[loader.MapEnetCt].MaxEntries, specs[loader.MapEnetNat].MaxEntries = 1024, 2048
+			specs[loader.MapEnetCtNew].MaxEntries, specs[loader.MapEnetNatNew].MaxEntries = 256, 512
 			specs[name].Type, specs[name].MaxEntries = ebpf.Hash, 1
 		})
 	}
-	natOne, ctOne := fullOne(loader.MapEnetNat), fullOne(loader.MapEnetCt)
+	natOne, ctOne := fullOne(loader.MapEnetNatNew), fullOne(loader.MapEnetCtNew)
 	udp := out(m1, remote).udp(40001, 53)
 	published := in(remote, snatIP).udp(40001, 5353)
 	cases := []struct {

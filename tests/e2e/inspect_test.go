@@ -32,6 +32,22 @@ func mapEntries(t *testing.T, w *world.World, name string) int {
 	return 0
 }
 
+// flowEntries is how many entries `ebpfnet status` says the conntrack
+// maps (enet_ct, enet_ct_new) and the NAT maps (enet_nat, enet_nat_new)
+// hold.
+func flowEntries(t *testing.T, w *world.World) (ct, nat int) {
+	t.Helper()
+	for _, m := range cliJSON[api.Status](t, w, "status", "--json").Maps {
+		switch m.Name {
+		case "enet_ct", "enet_ct_new":
+			ct += m.Entries
+		case "enet_nat", "enet_nat_new":
+			nat += m.Entries
+		}
+	}
+	return ct, nat
+}
+
 // findFlow is the live flow `ebpfnet bpf ct` shows for a protocol and
 // original source and destination.
 func findFlow(t *testing.T, w *world.World, proto string, src, dst netip.AddrPort) (api.BPFFlow, bool) {

@@ -10,10 +10,11 @@ import (
 	"github.com/ebpfnet/ebpfnet/tests/world"
 )
 
-// TestMapSizes: --ct-max and --nat-max size enet_ct and enet_nat, as
-// `ebpfnet status` and the kernel (bpftool on the pinned maps) say; the
-// defaults are Cilium-sized; a restart with other sizes replaces the
-// pinned maps with maps of the new sizes.
+// TestMapSizes: --ct-max and --nat-max size enet_ct and enet_nat, and
+// enet_ct_new and enet_nat_new a quarter of them, as `ebpfnet status` and
+// the kernel (bpftool on the pinned maps) say; the defaults are
+// Cilium-sized; a restart with other sizes replaces the pinned maps with
+// maps of the new sizes.
 func TestMapSizes(t *testing.T) {
 	t.Parallel()
 	w := world.New(t, bin)
@@ -35,7 +36,7 @@ func TestMapSizes(t *testing.T) {
 		for _, m := range []struct {
 			name string
 			want uint32
-		}{{"enet_ct", s.ct}, {"enet_nat", s.nat}} {
+		}{{"enet_ct", s.ct}, {"enet_nat", s.nat}, {"enet_ct_new", s.ct / 4}, {"enet_nat_new", s.nat / 4}} {
 			if got := mapMax(t, w, m.name); got != m.want {
 				t.Errorf("%s: ebpfnet status: %s holds at most %d entries, want %d", s.name, m.name, got, m.want)
 			}

@@ -176,7 +176,7 @@ func nonIPFrames(t *testing.T, s side) string {
 	}{{"0x88b5", 0}, {"0x88b5 in VLAN 10", 10}} {
 		marker := []byte(fmt.Sprintf("twin-frame-vlan-%d-padding-to-the-minimum-frame", c.vlan))
 		n := framesWith(t, b, "eth0", marker, func() {
-			sendFrames(t, a, "eth0", slices.Repeat([][]byte{ethFrame(bMAC, aMAC, 0x88b5, c.vlan, marker)}, 3)...)
+			twinSendFrames(t, a, "eth0", slices.Repeat([][]byte{ethFrame(bMAC, aMAC, 0x88b5, c.vlan, marker)}, 3)...)
 		})
 		got = append(got, c.name+" "+count(n, 3))
 	}

@@ -159,8 +159,8 @@ func tcpHeader(b []byte) (sport, dport uint16, seq, ack uint32, ok bool) {
 		binary.BigEndian.Uint32(b[8:]), true
 }
 
-// sendFrames sends Ethernet frames out of a device of a netns.
-func sendFrames(t *testing.T, ns, dev string, frames ...[]byte) {
+// twinSendFrames sends Ethernet frames out of a device of a netns.
+func twinSendFrames(t *testing.T, ns, dev string, frames ...[]byte) {
 	t.Helper()
 	err := inNetns(ns, func() error {
 		ifc, err := net.InterfaceByName(dev)
@@ -217,8 +217,6 @@ func framesWith(t *testing.T, ns, dev string, marker []byte, send func()) int {
 	}
 	return n
 }
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // ethFrame is a frame from src to dst MAC of the given EtherType; a VLAN
 // id puts an 802.1Q tag before it.

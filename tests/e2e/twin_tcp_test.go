@@ -17,9 +17,9 @@ import (
 // Issue 19, items 2, 3, 4 and 14: TCP's states and how long the node
 // keeps its entries.
 
-// lateServer waits for the client's FIN, then answers after 13 s, past
+// twinLateServer waits for the client's FIN, then answers after 13 s, past
 // ebpfnet's 10 s closing timeout.
-func lateServer(c *net.TCPConn) {
+func twinLateServer(c *net.TCPConn) {
 	_, _ = io.Copy(io.Discard, c)
 	time.Sleep(13 * time.Second)
 	fmt.Fprintln(c, "late")
@@ -31,8 +31,8 @@ func halfClosed(t *testing.T, s side) string {
 	w := s.World()
 	a := s.Endpoint(t, "halfclose", 44)
 	ext := netip.AddrPortFrom(world.ExtIP, 7044)
-	tcpServer(t, w.Ext, ext, lateServer)
-	tcpServer(t, a, fromPort(80), lateServer)
+	tcpServer(t, w.Ext, ext, twinLateServer)
+	tcpServer(t, a, fromPort(80), twinLateServer)
 	if err := s.Publish(a, "8044:80"); err != nil {
 		t.Fatal(err)
 	}

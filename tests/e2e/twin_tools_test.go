@@ -77,7 +77,7 @@ func lifetime(s float64) string {
 var (
 	pingCount = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`)
 	pingError = regexp.MustCompile(`Packet filtered|Destination \w+ Unreachable|Time to live exceeded`)
-	hopLine   = regexp.MustCompile(`(?m)^\s*\d+\s+(\S+)`)
+	twinHopRE = regexp.MustCompile(`(?m)^\s*\d+\s+(\S+)`)
 )
 
 // pingSaw is what ping printed: replies of requests, and the first ICMP
@@ -97,7 +97,7 @@ func pingSaw(out string) string {
 // hops is the path traceroute printed: each hop's address, or *.
 func hops(out string) string {
 	var hs []string
-	for _, m := range hopLine.FindAllStringSubmatch(out, -1) {
+	for _, m := range twinHopRE.FindAllStringSubmatch(out, -1) {
 		hs = append(hs, m[1])
 	}
 	return strings.Join(hs, " ")
