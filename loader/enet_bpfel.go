@@ -33,7 +33,7 @@ type EnetConfig struct {
 	TimeoutUdpStream         uint32
 	TimeoutIcmp              uint32
 	TimeoutGeneric           uint32
-	_                        [4]byte
+	DefragIfindex            uint32
 	NetnsCookie              uint64
 }
 
@@ -157,6 +157,7 @@ type EnetFragFlag uint32
 
 const (
 	EnetFragFlagFRAG_F_CONFLICT EnetFragFlag = 1
+	EnetFragFlagFRAG_F_DETOURED EnetFragFlag = 2
 )
 
 type EnetFragKey struct {
@@ -249,6 +250,8 @@ const (
 	EnetReasonREASON_TO_BRIDGE_UNRESOLVED EnetReason = 12
 	EnetReasonREASON_FWD_ICMP_ERROR       EnetReason = 13
 	EnetReasonREASON_TCP_RST_IGNORED      EnetReason = 14
+	EnetReasonREASON_FRAG_DETOUR          EnetReason = 15
+	EnetReasonREASON_FRAG_REASSEMBLED     EnetReason = 16
 	EnetReasonREASON_DROP_MALFORMED       EnetReason = 32
 	EnetReasonREASON_DROP_NO_IFACE        EnetReason = 33
 	EnetReasonREASON_DROP_SPOOF_MAC       EnetReason = 34
@@ -331,6 +334,7 @@ const (
 	EnetMapEnetSockRev    = "enet_sock_rev"
 	EnetMapEnetStats      = "enet_stats"
 	EnetMapEnetSubnets    = "enet_subnets"
+	EnetProgEnetFromDfrg  = "enet_from_dfrg"
 	EnetProgEnetFromEp    = "enet_from_ep"
 	EnetProgEnetFromUp    = "enet_from_up"
 	EnetProgEnetSockConn4 = "enet_sock_conn4"
@@ -383,6 +387,7 @@ type EnetSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type EnetProgramSpecs struct {
+	EnetFromDfrg  *ebpf.ProgramSpec `ebpf:"enet_from_dfrg"`
 	EnetFromEp    *ebpf.ProgramSpec `ebpf:"enet_from_ep"`
 	EnetFromUp    *ebpf.ProgramSpec `ebpf:"enet_from_up"`
 	EnetSockConn4 *ebpf.ProgramSpec `ebpf:"enet_sock_conn4"`
@@ -491,6 +496,7 @@ type EnetVariables struct {
 //
 // It can be passed to LoadEnetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type EnetPrograms struct {
+	EnetFromDfrg  *ebpf.Program `ebpf:"enet_from_dfrg"`
 	EnetFromEp    *ebpf.Program `ebpf:"enet_from_ep"`
 	EnetFromUp    *ebpf.Program `ebpf:"enet_from_up"`
 	EnetSockConn4 *ebpf.Program `ebpf:"enet_sock_conn4"`
@@ -502,6 +508,7 @@ type EnetPrograms struct {
 
 func (p *EnetPrograms) Close() error {
 	return _EnetClose(
+		p.EnetFromDfrg,
 		p.EnetFromEp,
 		p.EnetFromUp,
 		p.EnetSockConn4,

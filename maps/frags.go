@@ -23,6 +23,7 @@ type Frag struct {
 	Seen         uint32 // payload bytes of the fragments seen
 	Total        uint32 // the datagram's payload bytes; 0 until its last fragment came
 	Conflict     bool   // two first fragments with other ports: the datagram is dropped
+	Detoured     bool   // a later fragment came first: the datagram goes to the helper namespace
 }
 
 func (f Frag) key() loader.EnetFragKey {
@@ -34,6 +35,9 @@ func (f Frag) entry() loader.EnetFragEntry {
 	if f.Conflict {
 		v.Flags |= loader.EnetFragFlagFRAG_F_CONFLICT
 	}
+	if f.Detoured {
+		v.Flags |= loader.EnetFragFlagFRAG_F_DETOURED
+	}
 	return v
 }
 
@@ -41,7 +45,7 @@ func fragOf(k loader.EnetFragKey, v loader.EnetFragEntry) Frag {
 	return Frag{
 		Src: netip.AddrFrom4(k.Saddr), Dst: netip.AddrFrom4(k.Daddr), Ifindex: int(k.Ifindex), ID: k.Id, Proto: k.Proto,
 		Sport: v.Sport, Dport: v.Dport, TCPFlags: v.TcpFlags, ExpiresNs: v.ExpiresNs, Seen: v.Seen, Total: v.Total,
-		Conflict: v.Flags&loader.EnetFragFlagFRAG_F_CONFLICT != 0,
+		Conflict: v.Flags&loader.EnetFragFlagFRAG_F_CONFLICT != 0, Detoured: v.Flags&loader.EnetFragFlagFRAG_F_DETOURED != 0,
 	}
 }
 

@@ -34,6 +34,8 @@ var reasonNames = map[Reason]string{
 	loader.EnetReasonREASON_TO_BRIDGE_UNRESOLVED: "to-bridge-unresolved",
 	loader.EnetReasonREASON_FWD_ICMP_ERROR:       "forward-icmp-error",
 	loader.EnetReasonREASON_TCP_RST_IGNORED:      "tcp-rst-out-of-window",
+	loader.EnetReasonREASON_FRAG_DETOUR:          "fragment-detoured",
+	loader.EnetReasonREASON_FRAG_REASSEMBLED:     "fragment-reassembled",
 
 	loader.EnetReasonREASON_DROP_INTERNAL:      "drop-internal",
 	loader.EnetReasonREASON_DROP_NAT_EXHAUSTED: "drop-nat-ports-exhausted",

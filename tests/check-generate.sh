@@ -7,7 +7,7 @@ if ! command -v clang-19 >/dev/null; then
 	echo "check-generate: clang-19 not found, skipped"
 	exit 0
 fi
-files=(loader/enet_bpfel.go loader/enet_bpfel.o)
+files=(loader/enet_bpfel.go loader/enet_bpfel.o loader/defrag_bpfel.go loader/defrag_bpfel.o)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cp "${files[@]}" "$tmp/"

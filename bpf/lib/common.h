@@ -37,6 +37,12 @@ enum reason {
 				 * translated back on its way out of the uplink */
 	REASON_TCP_RST_IGNORED,	/* a TCP RST outside its flow's window, passed on
 				 * without closing the flow; not a verdict */
+	REASON_FRAG_DETOUR,	/* a fragment of a datagram whose first fragment came
+				 * late, sent to the helper namespace to be
+				 * reassembled (frag.h) */
+	REASON_FRAG_REASSEMBLED,	/* a fragment the helper sent back, its datagram
+					 * reassembled and cut again in order, to the
+					 * uplink's ingress */
 	REASON_DROP_MALFORMED = 32,	/* truncated or impossible headers */
 	REASON_DROP_NO_IFACE,	/* program runs on an interface it does not know */
 	REASON_DROP_SPOOF_MAC,	/* source MAC is not the endpoint's */

@@ -5,15 +5,27 @@
  * find the same flow and get the same address translation. They need no
  * L4 checksum change: the checksum is in the first fragment and covers
  * the whole datagram. Fragments are translated one by one, never
- * reassembled: each keeps its size, so PMTU discovery is untouched.
+ * reassembled here: each keeps its size, so PMTU discovery is untouched.
  *
  * A later fragment that comes before its first (it was reordered on the
- * way) goes round once more through the interface's ingress queue, a few
- * times at most, which lets a first fragment already queued behind it
- * come first. One still unmatched is never translated by a guess: it goes
- * on as a packet without ports would, to the node's stack on the uplink
- * (the kernel's reassembly drops it as incomplete after ipfrag_time), or
- * dropped (drop-fragment) where leaving an endpoint needs masquerade. */
+ * way, or sent so) has no ports to go by. On the uplink, where the daemon
+ * has its helper namespace (config.defrag_ifindex), the datagram takes a
+ * detour: its record says so, and every fragment of it, the first one
+ * too, goes into the helper, whose kernel reassembles it as netfilter's
+ * defragmentation would before NAT, forwards it back and cuts it again in
+ * order, each fragment no larger than the largest that came
+ * (frag_max_size). enet_from_dfrg marks those and hands them back to the
+ * uplink's ingress, where the first fragment now comes first. A marked
+ * fragment never takes the detour again.
+ *
+ * Elsewhere (an endpoint's egress, whose own stack sends in order; the
+ * uplink of a daemon without the helper) such a fragment goes round once
+ * more through the interface's ingress queue, a few times at most, which
+ * lets a first fragment already queued behind it come first. One still
+ * unmatched is never translated by a guess: it goes on as a packet
+ * without ports would, to the node's stack on the uplink (the kernel's
+ * reassembly drops it as incomplete after ipfrag_time), or dropped
+ * (drop-fragment) where leaving an endpoint needs masquerade. */
 #ifndef ENET_FRAG_H
 #define ENET_FRAG_H
 
@@ -38,11 +50,21 @@
 #define ENET_MARK_FRAG 0x454e4600
 #define ENET_MARK_FRAG_MASK 0xffffff00
 
+/* A fragment back from the helper, in order, carries this mark (set by
+ * enet_from_dfrg: the mark does not survive the namespace crossing). */
+#define ENET_MARK_DEFRAG 0x454e4400
+
 /* Results of frag_tuple. */
 #define FRAG_OK 0	/* the packet has its tuple */
 #define FRAG_NONE 1	/* it has none */
 #define FRAG_WAIT 2	/* its first fragment may still come: requeue it */
 #define FRAG_DROP 3	/* its datagram had two first fragments */
+#define FRAG_DETOUR 4	/* its datagram goes to the helper to be reassembled */
+
+/* What becomes of a fragment whose datagram has no record yet. */
+#define FRAG_WAY_REQUEUE 0	/* it waits in the ingress queue: no helper here */
+#define FRAG_WAY_DETOUR 1	/* it goes to the helper */
+#define FRAG_WAY_RETURNED 2	/* back from the helper: it came in order */
 
 static __always_inline void frag_key_of(struct frag_key *k, const struct iphdr *ip, __u32 ifindex)
 {
@@ -84,7 +106,8 @@ static __always_inline int frag_complete(const struct frag_entry *e)
  * fragment with the same ports is a duplicate; with other ports, while
  * the datagram is incomplete, it overlaps it (an IP id reused too soon,
  * or forged): the datagram is dropped, all of it, as the kernel's
- * reassembly would drop it. A complete datagram's id is free again. */
+ * reassembly would drop it. A complete datagram's id is free again, and
+ * so is a detoured one's once its first fragment is back. */
 static __always_inline int frag_first(const struct frag_key *k, const struct iphdr *ip, const struct pkt *p, __u64 now)
 {
 	struct frag_entry *e = bpf_map_lookup_elem(&enet_frags, k);
@@ -95,7 +118,7 @@ static __always_inline int frag_first(const struct frag_key *k, const struct iph
 		.tcp_flags = p->tcp_flags,
 	};
 
-	if (e && frag_live(e, now) && !frag_complete(e)) {
+	if (e && frag_live(e, now) && !frag_complete(e) && !(e->flags & FRAG_F_DETOURED)) {
 		if (e->flags & FRAG_F_CONFLICT)
 			return FRAG_DROP;
 		if (e->sport != p->tuple.sport || e->dport != p->tuple.dport) {
@@ -123,15 +146,43 @@ static __always_inline __u32 frag_rounds(const struct __sk_buff *skb)
 	return skb->mark & ~ENET_MARK_FRAG_MASK;
 }
 
+/* frag_detour_start records a datagram whose later fragment came first
+ * as detoured, so the rest of it follows that fragment to the helper. A
+ * write the map refuses leaves the fragment to wait, as without a helper. */
+static __always_inline int frag_detour_start(const struct __sk_buff *skb, const struct frag_key *k, __u64 now)
+{
+	struct frag_entry e = { .expires_ns = now + FRAG_TIMEOUT_NS, .flags = FRAG_F_DETOURED };
+
+	if (bpf_map_update_elem(&enet_frags, k, &e, BPF_ANY) == 0)
+		return FRAG_DETOUR;
+	return frag_rounds(skb) < FRAG_REQUEUE_MAX ? FRAG_WAIT : FRAG_NONE;
+}
+
+/* frag_unmatched: a later fragment whose datagram has no record. */
+static __always_inline int frag_unmatched(const struct __sk_buff *skb, const struct frag_key *k, __u64 now, int way)
+{
+	switch (way) {
+	case FRAG_WAY_DETOUR:
+		return frag_detour_start(skb, k, now);
+	case FRAG_WAY_RETURNED:
+		/* Its first fragment came back before it and left no record:
+		 * waiting brings nothing. */
+		return FRAG_NONE;
+	}
+	return frag_rounds(skb) < FRAG_REQUEUE_MAX ? FRAG_WAIT : FRAG_NONE;
+}
+
 /* frag_later gives a later fragment its datagram's ports, or says why
  * not. */
 static __always_inline int frag_later(const struct __sk_buff *skb, const struct frag_key *k, const struct iphdr *ip,
-				      struct pkt *p, __u64 now)
+				      struct pkt *p, __u64 now, int way)
 {
 	struct frag_entry *e = bpf_map_lookup_elem(&enet_frags, k);
 
 	if (!e || !frag_live(e, now))
-		return frag_rounds(skb) < FRAG_REQUEUE_MAX ? FRAG_WAIT : FRAG_NONE;
+		return frag_unmatched(skb, k, now, way);
+	if (e->flags & FRAG_F_DETOURED)
+		return way == FRAG_WAY_DETOUR ? FRAG_DETOUR : FRAG_NONE;
 	if (e->flags & FRAG_F_CONFLICT)
 		return FRAG_DROP;
 	p->tuple.sport = e->sport;
@@ -141,23 +192,56 @@ static __always_inline int frag_later(const struct __sk_buff *skb, const struct 
 	return FRAG_OK;
 }
 
+/* frag_detoured says whether a datagram's fragments go to the helper. */
+static __always_inline int frag_detoured(const struct frag_key *k, __u64 now)
+{
+	struct frag_entry *e = bpf_map_lookup_elem(&enet_frags, k);
+
+	return e && frag_live(e, now) && (e->flags & FRAG_F_DETOURED);
+}
+
 /* frag_tuple completes the tuple of a fragment: parsed says whether
  * tuple_parse found one. An ICMP error is not tracked: it is never
  * fragmented by a sender that keeps RFC 1812's 576 bytes. */
-static __always_inline int frag_tuple(struct __sk_buff *skb, const struct iphdr *ip, struct pkt *p, int parsed)
+static __always_inline int frag_tuple(struct __sk_buff *skb, const struct iphdr *ip, struct pkt *p, int parsed, int way)
 {
 	__u64 now = bpf_ktime_get_ns();
 	struct frag_key k;
 
 	frag_key_of(&k, ip, skb->ingress_ifindex);
 	if (p->fragment == PKT_FRAG_FIRST) {
+		/* The rest of its datagram is in the helper: it joins them,
+		 * whatever its L4 header. */
+		if (way == FRAG_WAY_DETOUR && frag_detoured(&k, now))
+			return FRAG_DETOUR;
 		if (!parsed)
 			return FRAG_NONE;
 		if (p->icmp_error)
 			return FRAG_OK;
 		return frag_first(&k, ip, p, now);
 	}
-	return frag_later(skb, &k, ip, p, now);
+	return frag_later(skb, &k, ip, p, now, way);
+}
+
+/* frag_way: what becomes of the fragment if its datagram has no record,
+ * where the helper is detour (0: none). The helper forwards the
+ * datagram, which it would drop if its TTL ran out there. */
+static __always_inline int frag_way(const struct __sk_buff *skb, const struct iphdr *ip, __u32 detour)
+{
+	if (!detour)
+		return FRAG_WAY_REQUEUE;
+	if (skb->mark == ENET_MARK_DEFRAG)
+		return FRAG_WAY_RETURNED;
+	return ip->ttl > 1 ? FRAG_WAY_DETOUR : FRAG_WAY_REQUEUE;
+}
+
+/* frag_detour sends a fragment into the helper namespace: straight into
+ * the peer of its veth, as if the helper had received it. */
+static __always_inline int frag_detour(struct __sk_buff *skb, struct event *t, __u32 ifindex)
+{
+	skb->mark = 0;
+	verdict(t, REASON_FRAG_DETOUR, ifindex, TC_ACT_OK);
+	return bpf_redirect_peer(ifindex, 0);
 }
 
 /* frag_requeue sends a fragment round the interface's ingress once more,
@@ -171,16 +255,21 @@ static __always_inline int frag_requeue(struct __sk_buff *skb, struct event *t)
 
 /* frag_step is what the tc programs do with a fragment before they use
  * its tuple: *have says whether tuple_parse found one and then whether
- * the packet has one. Returns ENET_CONTINUE or the packet's verdict. */
+ * the packet has one; detour is the helper's veth where the program may
+ * send the fragment, 0 where not. Returns ENET_CONTINUE or the packet's
+ * verdict. */
 static __always_inline int frag_step(struct __sk_buff *skb, struct event *t, const struct iphdr *ip, struct pkt *p,
-				     int *have)
+				     int *have, __u32 detour)
 {
-	int res = frag_tuple(skb, ip, p, *have);
+	int way = frag_way(skb, ip, detour);
+	int res = frag_tuple(skb, ip, p, *have, way);
 
 	if (res == FRAG_WAIT)
 		return frag_requeue(skb, t);
-	/* The count is ours: it must not reach the node's routing. */
-	if (frag_rounds(skb))
+	if (res == FRAG_DETOUR)
+		return frag_detour(skb, t, detour);
+	/* The marks are ours: they must not reach the node's routing. */
+	if (way == FRAG_WAY_RETURNED || frag_rounds(skb))
 		skb->mark = 0;
 	switch (res) {
 	case FRAG_OK:

@@ -197,7 +197,7 @@ static __always_inline int from_ep_ipv4(struct __sk_buff *skb, struct event *t, 
 		return verdict_drop(t, REASON_DROP_MALFORMED);
 	have_tuple = tuple_parse(skb, ip, &p) == 0;
 	if (p.fragment) {
-		ret = frag_step(skb, t, ip, &p, &have_tuple);
+		ret = frag_step(skb, t, ip, &p, &have_tuple, 0);
 		if (ret != ENET_CONTINUE)
 			return ret;
 	}

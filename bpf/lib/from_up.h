@@ -95,7 +95,7 @@ static __always_inline int from_up_ipv4(struct __sk_buff *skb, struct event *t, 
 		return verdict(t, REASON_TO_HOST, 0, TC_ACT_OK);
 	have = tuple_parse(skb, ip, &p) == 0;
 	if (p.fragment) {
-		ret = frag_step(skb, t, ip, &p, &have);
+		ret = frag_step(skb, t, ip, &p, &have, cfg->defrag_ifindex);
 		if (ret != ENET_CONTINUE)
 			return ret;
 	}

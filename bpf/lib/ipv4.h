@@ -108,15 +108,21 @@ static __always_inline int ipv4_is_bcast_mcast(__be32 dst, __be32 subnet, __u32 
 	return (dst & mask) == subnet && (dst | mask) == 0xffffffff;
 }
 
+/* ipv4_ttl_set changes the TTL of a packet from one value to another, its
+ * header checksum with it. */
+static __always_inline int ipv4_ttl_set(struct __sk_buff *skb, __u8 from, __u8 to)
+{
+	__u16 old = bpf_htons((__u16)from << 8), new = bpf_htons((__u16)to << 8);
+
+	if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, old, new, sizeof(new)) < 0)
+		return -1;
+	return bpf_skb_store_bytes(skb, IP_TTL_OFF, &to, sizeof(to), 0);
+}
+
 /* ipv4_ttl_dec takes one off the TTL of a routed packet. */
 static __always_inline int ipv4_ttl_dec(struct __sk_buff *skb, __u8 ttl)
 {
-	__u16 from = bpf_htons((__u16)ttl << 8), to = bpf_htons((__u16)(ttl - 1) << 8);
-	__u8 new_ttl = ttl - 1;
-
-	if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, from, to, sizeof(to)) < 0)
-		return -1;
-	return bpf_skb_store_bytes(skb, IP_TTL_OFF, &new_ttl, sizeof(new_ttl), 0);
+	return ipv4_ttl_set(skb, ttl, ttl - 1);
 }
 
 #endif

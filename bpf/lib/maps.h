@@ -89,6 +89,9 @@ struct config {
 	__u32 timeout_udp_stream;	/* UDP replied and still going after 2 s */
 	__u32 timeout_icmp;
 	__u32 timeout_generic;	/* protocols without ports: GRE, ESP, ... */
+	__u32 defrag_ifindex;	/* the node side of the helper namespace's veth, where
+				 * the uplink's fragments that come before their first
+				 * are reassembled (frag.h); 0: no helper */
 	__u64 netns_cookie;	/* the daemon's netns: the socket programs act only there */
 };
 
@@ -263,6 +266,9 @@ enum frag_flag {
 	FRAG_F_CONFLICT = 1 << 0,	/* two first fragments with other ports: the
 					 * datagram is dropped, as the kernel drops
 					 * overlapping fragments */
+	FRAG_F_DETOURED = 1 << 1,	/* a later fragment came first: the datagram's
+					 * fragments go to the helper namespace to be
+					 * reassembled; no ports are known */
 };
 
 struct frag_entry {

@@ -25,6 +25,7 @@ import (
 const (
 	uplinkIdx = 40 // "uplink", whose peer is "router"
 	sideIdx   = 41 // "side": 192.0.2.0/24 is routed out of it
+	defragIdx = 42 // "dfrg": the node side of the helper namespace's veth (frag.h)
 )
 
 var (
@@ -139,7 +140,7 @@ func setupNode() error {
 	uplink := veth("uplink", uplinkIdx, "router")
 	uplink.HardwareAddr, uplink.PeerHardwareAddr = uplinkMAC, routerMAC
 	side := veth("side", sideIdx, "side-peer")
-	links := []netlink.Link{lo, uplink, side}
+	links := []netlink.Link{lo, uplink, side, veth("dfrg", defragIdx, "dfrg-peer")}
 	for _, e := range nodeEndpoints {
 		name := fmt.Sprintf("ep%d", e.Ifindex)
 		links = append(links, veth(name, e.Ifindex, name+"-peer"))
