@@ -78,6 +78,7 @@ const (
 	FromEndpoint Program = iota // enet_from_ep: ingress of an endpoint's host veth
 	FromUplink                  // enet_from_up: ingress of the uplink
 	ToUplink                    // enet_to_up: egress of the uplink
+	FromDefrag                  // enet_from_dfrg: ingress of the helper namespace's veth
 )
 
 // program is the loaded program and the hook it runs on.
@@ -87,6 +88,8 @@ func (dp *Datapath) program(p Program) (*ebpf.Program, Hook) {
 		return dp.EnetFromUp, Ingress
 	case ToUplink:
 		return dp.EnetToUp, Egress
+	case FromDefrag:
+		return dp.EnetFromDfrg, Ingress
 	}
 	return dp.EnetFromEp, Ingress
 }

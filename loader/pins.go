@@ -12,7 +12,8 @@ import (
 
 // The pin layout under the pin dir: every map by its name (all start
 // with mapPinPrefix), and LinkDir holding the tcx links as
-// IFNAME_HOOK and the cgroup links by their SockHook names.
+// IFNAME_HOOK, the cgroup links by their SockHook names, and the helper
+// namespace's netfilter link as defragPin.
 
 // mapPinPrefix starts the name of every map ebpfnet pins.
 const mapPinPrefix = "enet_"
@@ -31,7 +32,9 @@ func parseLinkPin(pin string) (string, Hook, bool) {
 }
 
 // SweepLinks detaches the tcx links pinned for interfaces keep does not
-// want, and removes pins that name no hook.
+// want, and removes pins that name no hook. The cgroup links and the
+// helper namespace's netfilter link belong to no interface: the daemon
+// keeps them.
 func (dp *Datapath) SweepLinks(keep func(ifname string) bool) error {
 	dir := filepath.Join(dp.PinDir, LinkDir)
 	entries, err := os.ReadDir(dir)
@@ -41,13 +44,13 @@ func (dp *Datapath) SweepLinks(keep func(ifname string) bool) error {
 	if err != nil {
 		return fmt.Errorf("list link pins: %w", err)
 	}
-	sock := map[string]bool{}
+	daemons := map[string]bool{defragPin: true}
 	for _, h := range SockHooks {
-		sock[h.Name] = true
+		daemons[h.Name] = true
 	}
 	var errs []error
 	for _, e := range entries {
-		if sock[e.Name()] {
+		if daemons[e.Name()] {
 			continue
 		}
 		ifname, hook, ok := parseLinkPin(e.Name())
