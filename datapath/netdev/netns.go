@@ -39,6 +39,12 @@ func (Netlink) CreateNetns(path string) error {
 	if err := ensureNetnsDir(); err != nil {
 		return err
 	}
+	return createNetnsAt(path)
+}
+
+// createNetnsAt creates a new network namespace and bind-mounts it at
+// path.
+func createNetnsAt(path string) error {
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
 	if errors.Is(err, os.ErrExist) {
 		// A file no namespace is mounted on: left by a crash between the
