@@ -87,3 +87,15 @@ func (m Config) SetNetnsCookie(cookie uint64) error {
 	c.NetnsCookie = cookie
 	return m.Set(c)
 }
+
+// SetDefrag tells enet_from_up where the uplink's fragments that come
+// before their first go to be reassembled: the node side of the helper
+// namespace's veth; 0 for nowhere.
+func (m Config) SetDefrag(ifindex int) error {
+	c, err := m.Get()
+	if err != nil {
+		return err
+	}
+	c.DefragIfindex = uint32(ifindex)
+	return m.Set(c)
+}

@@ -42,6 +42,7 @@ func status(c *cli.Context) error {
 	fmt.Printf("daemon:     pid %d, version %s, up %s\n", st.PID, st.Version, time.Since(st.Started).Round(time.Second))
 	fmt.Printf("state:      %s\nbpffs:      %s\nsocket:     %s\n", st.StateDir, st.BPFFS, st.Socket)
 	fmt.Printf("uplink:     %s\nattach:     %s\n", orDash(st.Uplink), st.AttachMode)
+	fmt.Printf("defrag:     %s\n", defrag(st.Defrag))
 	fmt.Printf("networks:   %d\nendpoints:  %d\ndrops:      %d (%sebpfnet bpf stats)\n", st.Networks, st.Endpoints, st.Drops,
 		byReason(st.DropsBy))
 	fmt.Printf("evicted:    %d packets of flows that lost an entry to a full enet_ct or enet_nat\n", st.Evicted)
@@ -100,6 +101,15 @@ func pools(use []api.NetworkUse) ([]string, error) {
 		}
 	}
 	return warnings, t.flush()
+}
+
+// defrag says where the uplink's datagrams whose first fragment comes
+// last are reassembled, or why they are not.
+func defrag(d api.Defrag) string {
+	if !d.On {
+		return "off (" + d.Why + "): a datagram whose first fragment comes last on the uplink is lost"
+	}
+	return fmt.Sprintf("on: %s into the helper namespace %s, netfilter link %d (program %d)", d.Device, d.Netns, d.LinkID, d.ProgID)
 }
 
 // byReason is "reason n, ...; " for the reasons that have drops.

@@ -118,6 +118,7 @@ type Status struct {
 	Socket     string    `json:"socket"`
 	Uplink     string    `json:"uplink,omitempty"`
 	AttachMode string    `json:"attach_mode"`
+	Defrag     Defrag    `json:"defrag"`
 	Programs   []Program `json:"programs"`
 	Maps       []MapFill `json:"maps"`
 	Drops      uint64    `json:"drops"`
@@ -130,6 +131,19 @@ type Status struct {
 	Endpoints int          `json:"endpoints"`
 	Pools     []NetworkUse `json:"pools"`
 	Resources Resources    `json:"resources"`
+}
+
+// Defrag is the uplink's defragmentation helper: a network namespace of
+// the daemon's whose kernel reassembles the datagrams whose later
+// fragment comes first, reached through a veth.
+type Defrag struct {
+	On      bool   `json:"on"`
+	Why     string `json:"why,omitempty"` // why it is off
+	Device  string `json:"device,omitempty"`
+	Ifindex int    `json:"ifindex,omitempty"`
+	Netns   string `json:"netns,omitempty"`   // where the namespace is mounted
+	LinkID  uint32 `json:"link_id,omitempty"` // the netfilter link that defragments there
+	ProgID  uint32 `json:"prog_id,omitempty"` // and its program
 }
 
 // NetworkUse is how much of a network's two limits its endpoints take:

@@ -77,6 +77,9 @@ type Config struct {
 	// Uplink is the node's device to the outside, which the sweep keeps;
 	// nil without one.
 	Uplink *netdev.Uplink
+	// Defrag is the defragmentation helper's veth (netdev.DefragDevice),
+	// which the daemon makes and removes and the sweep keeps.
+	Defrag string
 }
 
 // Control serializes every change: one request at a time plans, commits

@@ -115,6 +115,12 @@ func (c reconciler) want(nets []store.Network, eps []store.Endpoint) Desired {
 		d.Links[up.Name] = true
 		d.Ifindex[up.Index] = true
 	}
+	if name := c.cfg.Defrag; name != "" {
+		d.Links[name] = true
+		if idx := c.dev.LinkIndex(name); idx > 0 {
+			d.Ifindex[idx] = true
+		}
+	}
 	return d
 }
 

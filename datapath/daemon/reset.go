@@ -51,6 +51,9 @@ func wipe(cfg Config, st *store.Store, log *zap.Logger) error {
 			errs = append(errs, nl.DeleteNetns(e.Netns))
 		}
 	}
+	// The defragmentation helper's veth went with the devices; its
+	// namespace goes once its netfilter link is unpinned below.
+	errs = append(errs, nl.DeleteNetns(netdev.DefragNetns(cfg.StateDir)))
 	errs = append(errs, loader.Unpin(cfg.BPFFS))
 	errs = append(errs, st.Close(), os.Remove(store.Path(cfg.StateDir)))
 	err = errors.Join(errs...)

@@ -34,6 +34,7 @@ type daemon struct {
 	dp     *loader.Datapath
 	maps   *maps.Set
 	uplink *netdev.Uplink // nil without one
+	defrag api.Defrag     // the defragmentation helper, on or why not
 	kernel *control.Kernel
 	flows  *flows.Table
 	pub    *ports.Publisher

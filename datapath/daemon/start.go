@@ -42,7 +42,8 @@ func (d *daemon) load() (func(), error) {
 	if d.uplink != nil && d.uplink.MTU > 0 {
 		mtu = d.uplink.MTU
 	}
-	cc := control.Config{MTU: mtu, OwnNetns: own, DefaultSubnet: d.cfg.DefaultSubnet, Uplink: d.uplink}
+	cc := control.Config{MTU: mtu, OwnNetns: own, DefaultSubnet: d.cfg.DefaultSubnet, Uplink: d.uplink,
+		Defrag: netdev.DefragDevice}
 	d.ctl = control.New(cc, d.store, netdev.Netlink{}, d.kernel, d.pub, d.log)
 	return func() {
 		// Before the API socket goes, so that a daemon started as soon
@@ -56,12 +57,14 @@ func (d *daemon) load() (func(), error) {
 	}, nil
 }
 
-// start sets up the uplink and socket programs, makes sure the default
-// network exists and reconciles the kernel with the store.
+// start sets up the uplink, its defragmentation helper and the socket
+// programs, makes sure the default network exists and reconciles the
+// kernel with the store.
 func (d *daemon) start() error {
 	if err := d.setupUplink(); err != nil {
 		return err
 	}
+	d.setupDefrag()
 	if err := d.setupSockets(); err != nil {
 		return err
 	}

@@ -29,6 +29,7 @@ type Daemon struct {
 	Uplink   *netdev.Uplink // nil without one
 	// AttachMode is the mode as configured, with what auto resolved to.
 	AttachMode func() string
+	Defrag     api.Defrag // the defragmentation helper, as the daemon set it up
 }
 
 // Inspector reads the store, the maps and the kernel; it changes nothing

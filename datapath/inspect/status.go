@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/datapath/ipam"
 	"github.com/ebpfnet/ebpfnet/datapath/logf"
@@ -23,10 +25,11 @@ func (in *Inspector) Status(context.Context) (*api.Status, error) {
 		return nil, err
 	}
 	d := in.daemon
+	df := in.defrag()
 	st := &api.Status{
 		PID: d.PID, Version: d.Version, BuildID: loader.BuildNumber(), Started: d.Started, StateDir: d.StateDir,
-		BPFFS: d.BPFFS, Socket: d.Socket, AttachMode: d.AttachMode(),
-		Programs: in.programs(nm), Networks: len(nm.networks), Endpoints: len(nm.eps),
+		BPFFS: d.BPFFS, Socket: d.Socket, AttachMode: d.AttachMode(), Defrag: df,
+		Programs: in.programs(nm, df), Networks: len(nm.networks), Endpoints: len(nm.eps),
 		Maps: mapUse(in.dp), Resources: resources(), Pools: pools(nm),
 	}
 	if d.Uplink != nil {
@@ -36,11 +39,30 @@ func (in *Inspector) Status(context.Context) (*api.Status, error) {
 	return st, nil
 }
 
-// programs lists what is attached to the uplink and the endpoints' veths.
-func (in *Inspector) programs(nm names) []api.Program {
+// defrag is the defragmentation helper, with the netfilter link that
+// defragments there.
+func (in *Inspector) defrag() api.Defrag {
+	df := in.daemon.Defrag
+	if !df.On {
+		return df
+	}
+	l, p, err := in.dp.DefragLink()
+	if err != nil {
+		in.log.Warn("read the defragmentation helper's link", logf.Err(err))
+	}
+	df.LinkID, df.ProgID = uint32(l), uint32(p)
+	return df
+}
+
+// programs lists what is attached to the uplink, the endpoints' veths and
+// the defragmentation helper.
+func (in *Inspector) programs(nm names, df api.Defrag) []api.Program {
 	devs := stdmaps.Clone(nm.ifaces)
 	if up := in.daemon.Uplink; up != nil {
 		devs[up.Index] = up.Name
+	}
+	if df.On {
+		devs[df.Ifindex] = df.Device
 	}
 	out := []api.Program{}
 	for idx, name := range devs {
@@ -54,6 +76,10 @@ func (in *Inspector) programs(nm names) []api.Program {
 				Name: loader.ProgramName(a.ProgID), ID: uint32(a.ProgID),
 			})
 		}
+	}
+	if df.ProgID != 0 {
+		out = append(out, api.Program{Interface: df.Netns, Hook: "prerouting", Mode: "netfilter",
+			Name: loader.ProgramName(ebpf.ProgramID(df.ProgID)), ID: df.ProgID})
 	}
 	slices.SortFunc(out, func(a, b api.Program) int { return strings.Compare(a.Interface, b.Interface) })
 	return out
