@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/cilium/ebpf"
-
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/datapath/ipam"
 	"github.com/ebpfnet/ebpfnet/datapath/logf"
@@ -55,7 +53,8 @@ func (in *Inspector) defrag() api.Defrag {
 }
 
 // programs lists what is attached to the uplink, the endpoints' veths and
-// the defragmentation helper.
+// the defragmentation helper's veth; the helper's netfilter program is
+// its own (api.Defrag).
 func (in *Inspector) programs(nm names, df api.Defrag) []api.Program {
 	devs := stdmaps.Clone(nm.ifaces)
 	if up := in.daemon.Uplink; up != nil {
@@ -76,10 +75,6 @@ func (in *Inspector) programs(nm names, df api.Defrag) []api.Program {
 				Name: loader.ProgramName(a.ProgID), ID: uint32(a.ProgID),
 			})
 		}
-	}
-	if df.ProgID != 0 {
-		out = append(out, api.Program{Interface: df.Netns, Hook: "prerouting", Mode: "netfilter",
-			Name: loader.ProgramName(ebpf.ProgramID(df.ProgID)), ID: df.ProgID})
 	}
 	slices.SortFunc(out, func(a, b api.Program) int { return strings.Compare(a.Interface, b.Interface) })
 	return out
