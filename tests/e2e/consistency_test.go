@@ -348,8 +348,9 @@ func (c *checker) ports() {
 // strays: every device, pin and namespace that looks like ebpfnet's is one
 // the store has.
 func (c *checker) strays() {
-	want := map[string]bool{}
-	pins := map[string]bool{world.UplinkDev + "_ingress": true, world.UplinkDev + "_egress": true}
+	want := map[string]bool{defragDev: true}
+	pins := map[string]bool{world.UplinkDev + "_ingress": true, world.UplinkDev + "_egress": true,
+		defragDev + "_ingress": true, "defrag": true}
 	for _, h := range sockHooks {
 		pins[h.name] = true
 	}
@@ -384,10 +385,22 @@ func (c *checker) strays() {
 	c.uplinkAndSockets()
 }
 
+// defragDev is the node side of the daemon's defragmentation helper's
+// veth.
+const defragDev = "enetdfrg0"
+
 func (c *checker) uplinkAndSockets() {
 	up := c.k.links[world.UplinkDev]
 	c.tcx(world.UplinkDev, up.Attrs().Index, ebpf.AttachTCXIngress, "enet_from_up")
 	c.tcx(world.UplinkDev, up.Attrs().Index, ebpf.AttachTCXEgress, "enet_to_up")
+	if df, ok := c.k.links[defragDev]; !ok {
+		c.addf("no %s: the defragmentation helper is missing", defragDev)
+	} else {
+		c.tcx(defragDev, df.Attrs().Index, ebpf.AttachTCXIngress, "enet_from_dfrg")
+	}
+	if pin, ok := c.k.pins["defrag"]; !ok || pin.prog != "enet_defrag" {
+		c.addf("links/defrag: pinned %v, holds %q; want the helper's netfilter link to enet_defrag", ok, pin.prog)
+	}
 	for _, h := range sockHooks {
 		pin, ok := c.k.pins[h.name]
 		if !ok || pin.cgroup != c.k.cgroupID || pin.prog != h.prog {

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	osexec "os/exec"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,8 +31,7 @@ const bigAnswer = 4000
 // published UDP port, with real tools: iperf3 -u -l 8000 from an endpoint
 // to ext and from ext to a published port, a 4,000-byte answer to an
 // endpoint's query and from a published port to ext's. None of it piles
-// up in the socket that holds the published port. A datagram whose first
-// fragment comes last gets through when its fragments arrive together.
+// up in the socket that holds the published port.
 func TestFragments(t *testing.T) {
 	t.Parallel()
 	w := pubWorld(t, "a")
@@ -65,46 +63,6 @@ func TestFragments(t *testing.T) {
 		t.Errorf("%d fragments dropped:\n%s", n, w.MustCLI("bpf", "stats"))
 	}
 	t.Logf("ebpfnet status: enet_frags holds %d entries", mapEntries(t, w, "enet_frags"))
-
-	firstLast(t, w, published)
-}
-
-// firstLast sends datagrams to a published UDP port cut into three
-// fragments, the first one last. Sent one at a time by ext's socket, each
-// fragment is through the node before the next is sent: the later ones go
-// round the uplink's ingress three times each, then to the node's stack
-// untranslated, where the kernel's reassembly drops them in time; the
-// datagram is lost. When the uplink's packets are processed on another CPU
-// than the sender's (RPS, as a NIC's queue would be), a datagram's
-// fragments queue up together and its first overtakes the others going
-// round: it gets through.
-func firstLast(t *testing.T, w *world.World, dst netip.AddrPort) {
-	t.Helper()
-	const tries = 10
-	rounds := func() uint64 { return counted(t, w, world.UplinkDev, "fragment-requeued") }
-	before := rounds()
-	got, err := askReversed(w.Ext, dst, tries, -1)
-	if r := rounds() - before; r == 0 || r > 2*3*tries {
-		t.Errorf("%d later fragments went round %d times, want 3 each at most, and the first at least once", 2*tries, r)
-	}
-	t.Logf("first fragment last, one at a time: %d of %d datagrams answered (%v); %d rounds", got, tries, err, rounds()-before)
-	if q := recvQ(t, w, strconv.Itoa(int(dst.Port()))); q != 0 {
-		t.Errorf("the socket holding %d/udp has %d bytes queued, want none", dst.Port(), q)
-	}
-	if runtime.NumCPU() < 2 {
-		t.Logf("one CPU: the first fragment cannot overtake")
-		return
-	}
-	if out, err := osexec.Command("ip", "netns", "exec", w.Node, "sh", "-c",
-		"echo 2 > /sys/class/net/"+world.UplinkDev+"/queues/rx-0/rps_cpus").CombinedOutput(); err != nil {
-		t.Fatalf("steer the uplink's packets to CPU 1: %v: %s", err, out)
-	}
-	before = rounds()
-	got, err = askReversed(w.Ext, dst, tries, 0)
-	t.Logf("first fragment last, handled on another CPU: %d of %d datagrams answered (%v); %d rounds", got, tries, err, rounds()-before)
-	if got == 0 {
-		t.Errorf("no datagram sent first fragment last got through")
-	}
 }
 
 // iperfUDP runs `iperf3 -u -l 8000` for a second from client to an
@@ -239,28 +197,15 @@ func answer(c *net.UDPConn, send func() error) (int, error) {
 // askReversed sends tries 3,000-byte queries from ns to dst, each cut
 // into fragments of 1,480 bytes sent from a raw socket, the first fragment
 // last, and waits for each one's answer to the UDP socket whose port it
-// came from. The sender runs on cpu, if it is not negative. It returns how
-// many were answered.
-func askReversed(ns string, dst netip.AddrPort, tries, cpu int) (int, error) {
+// came from. It returns how many were answered.
+func askReversed(ns string, dst netip.AddrPort, tries int) (int, error) {
 	answered := 0
 	err := inNetns(ns, func() error {
-		if cpu >= 0 {
-			var set unix.CPUSet
-			set.Set(cpu)
-			if err := unix.SchedSetaffinity(0, &set); err != nil {
-				return err
-			}
-		}
 		c, err := net.ListenUDP("udp4", nil)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		raw, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(raw)
 		src := netip.AddrPortFrom(world.ExtIP, c.LocalAddr().(*net.UDPAddr).AddrPort().Port())
 		buf := make([]byte, 65536)
 		for i := 0; i < tries; i++ {
@@ -269,12 +214,10 @@ func askReversed(ns string, dst netip.AddrPort, tries, cpu int) (int, error) {
 				return err
 			}
 			slices.Reverse(frags)
-			for _, f := range frags {
-				if err := unix.Sendto(raw, f, 0, &unix.SockaddrInet4{Addr: dst.Addr().As4()}); err != nil {
-					return err
-				}
+			if err := sendRawIP(dst.Addr(), frags); err != nil {
+				return err
 			}
-			_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
 			if _, _, err := c.ReadFrom(buf); err == nil {
 				answered++
 			} else if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -284,6 +227,22 @@ func askReversed(ns string, dst netip.AddrPort, tries, cpu int) (int, error) {
 		return nil
 	})
 	return answered, err
+}
+
+// sendRawIP sends IPv4 packets from a raw socket of the calling thread's
+// namespace.
+func sendRawIP(dst netip.Addr, pkts [][]byte) error {
+	raw, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(raw)
+	for _, p := range pkts {
+		if err := unix.Sendto(raw, p, 0, &unix.SockaddrInet4{Addr: dst.As4()}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ipFragments is a UDP datagram from src to dst cut into IPv4 fragments

@@ -63,6 +63,11 @@ func TestSystemReset(t *testing.T) {
 			if _, err := os.Stat(w.BPFFS); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("pin dir %s is still there (%v)", w.BPFFS, err)
 			}
+			// The defragmentation helper's namespace is mounted in the
+			// state dir.
+			if m := world.MountsUnder(w.Dir); len(m) > 0 {
+				t.Errorf("mounts left under the world's dir: %v", m)
+			}
 			if _, err := os.Stat(filepath.Join(w.Dir, "state", "ebpfnet.db")); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("the state file is still there (%v)", err)
 			}
@@ -84,12 +89,17 @@ func TestSystemReset(t *testing.T) {
 	}
 }
 
-// programIDs are the ids of the programs the daemon has attached.
+// programIDs are the ids of the programs the daemon has attached, its
+// defragmentation helper's netfilter program among them.
 func programIDs(t *testing.T, w *world.World) []uint32 {
 	t.Helper()
 	var ids []uint32
-	for _, p := range status(t, w).Programs {
+	st := status(t, w)
+	for _, p := range st.Programs {
 		ids = append(ids, p.ID)
+	}
+	if st.Defrag.ProgID != 0 {
+		ids = append(ids, st.Defrag.ProgID)
 	}
 	if len(ids) == 0 {
 		t.Fatalf("status shows no attached program")

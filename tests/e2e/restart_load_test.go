@@ -241,7 +241,10 @@ func hooks(t *testing.T, w *world.World) map[string]hooked {
 			t.Fatalf("read pinned link %s: %v", pin.Name(), err)
 		}
 		key, h := pin.Name(), hooked{Mode: "cgroup", Prog: info.Program}
-		if i := strings.LastIndex(key, "_"); !isSockHook(key) && i > 0 {
+		if key == "defrag" {
+			h.Mode = "netfilter"
+		}
+		if i := strings.LastIndex(key, "_"); !isSockHook(key) && key != "defrag" && i > 0 {
 			key = key[:i] + " " + key[i+1:]
 			if h = out[key]; h.Prog != info.Program {
 				t.Fatalf("the link pinned as %s holds program %d, %s runs %d", pin.Name(), info.Program, key, h.Prog)
@@ -264,12 +267,14 @@ func isSockHook(pin string) bool {
 // sameLinksNewPrograms checks what ran on the hooks after each start of
 // the daemon (seen and builds follow restartPhases): the same hooks in the
 // same mode, held by the same links, each with a new program carrying the
-// build id of the binary that loaded it.
+// build id of the binary that loaded it; but the defragmentation helper's
+// netfilter link keeps its program, which only accepts and which the
+// kernel cannot swap.
 func sameLinksNewPrograms(t *testing.T, mode string, seen []map[string]hooked, builds []uint32) {
 	t.Helper()
 	first := seen[0]
 	for key, h := range first {
-		if h.Mode != mode && h.Mode != "cgroup" || (h.Link != 0) != (h.Mode != "tc") {
+		if h.Mode != mode && h.Mode != "cgroup" && h.Mode != "netfilter" || (h.Link != 0) != (h.Mode != "tc") {
 			t.Errorf("%s: a %s attachment with link %d, want %s", key, h.Mode, h.Link, mode)
 		}
 	}
@@ -283,6 +288,10 @@ func sameLinksNewPrograms(t *testing.T, mode string, seen []map[string]hooked, b
 			switch {
 			case !ok || h.Link != want.Link || h.Mode != want.Mode:
 				t.Errorf("%s: %s is %+v, was %+v: not the same link", start, key, h, want)
+			case h.Mode == "netfilter":
+				if h.Prog != want.Prog {
+					t.Errorf("%s: %s runs program %d, was %d", start, key, h.Prog, want.Prog)
+				}
 			case i > 0 && h.Prog == seen[i-1][key].Prog:
 				t.Errorf("%s: %s still runs program %d", start, key, h.Prog)
 			case h.Mode != "cgroup" && !h.Built:

@@ -55,6 +55,13 @@ func TestUplink(t *testing.T) {
 			if out := w.MustCLI("status"); !strings.Contains(out, "uplink:     "+orDash(tc.uplink)) {
 				t.Fatalf("ebpfnet status does not show uplink %s:\n%s", orDash(tc.uplink), out)
 			}
+			// The defragmentation helper is the uplink's.
+			if df := status(t, w).Defrag; df.On != (tc.uplink != "") || (!df.On && df.Why != "no uplink") {
+				t.Errorf("ebpfnet status shows the defragmentation helper as %+v with uplink %q", df, tc.uplink)
+			}
+			if out := w.MustCLI("status"); tc.uplink == "" && !strings.Contains(out, "defrag:     off (no uplink)") {
+				t.Errorf("ebpfnet status does not say the defragmentation helper is off:\n%s", out)
+			}
 			w.MustCLI("network", "create", "web", "--subnet", "10.24.0.0/24")
 			w.MustExec(w.Ext, "ip", "route", "add", "10.24.0.0/24", "via", world.NodeIP.String())
 			a := w.Name("a")

@@ -211,12 +211,16 @@ func (w *World) netns() []string {
 	return out
 }
 
-// Leaks lists what of the world is still on the machine: namespaces, the
-// pin dir, and a daemon process.
+// Leaks lists what of the world is still on the machine: namespaces,
+// mounts under its dir (the daemon's defragmentation helper namespace is
+// one), the pin dir, and a daemon process.
 func (w *World) Leaks() []string {
 	var leaks []string
 	if ns := w.netns(); len(ns) > 0 {
 		leaks = append(leaks, "netns "+strings.Join(ns, ","))
+	}
+	if m := MountsUnder(w.Dir); len(m) > 0 {
+		leaks = append(leaks, "mounts "+strings.Join(m, ","))
 	}
 	if _, err := os.Stat(w.BPFFS); err == nil {
 		leaks = append(leaks, "pins under "+w.BPFFS)
@@ -235,6 +239,21 @@ func (w *World) Leaks() []string {
 		leaks = append(leaks, "daemon pid "+strings.TrimSpace(string(pids)))
 	}
 	return leaks
+}
+
+// MountsUnder lists the mount points below dir.
+func MountsUnder(dir string) []string {
+	raw, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return []string{"cannot read /proc/self/mountinfo: " + err.Error()}
+	}
+	var out []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if fs := strings.Fields(line); len(fs) > 4 && strings.HasPrefix(fs[4], dir+"/") {
+			out = append(out, fs[4])
+		}
+	}
+	return out
 }
 
 func tail(b []byte, n int) string {
