@@ -119,8 +119,11 @@ type Status struct {
 	Uplink     string    `json:"uplink,omitempty"`
 	AttachMode string    `json:"attach_mode"`
 	Programs   []Program `json:"programs"`
-	Maps       []MapFill `json:"maps"`
-	Drops      uint64    `json:"drops"`
+	// SocketPrograms are the socket programs on the cgroup, which rewrite
+	// the node's own connections to published ports.
+	SocketPrograms []SocketProgram `json:"socket_programs"`
+	Maps           []MapFill       `json:"maps"`
+	Drops          uint64          `json:"drops"`
 	// DropsBy is Drops per reason, as `ebpfnet bpf stats` names them.
 	DropsBy map[string]uint64 `json:"drops_by_reason"`
 	// Evicted counts packets of flows that lost an entry to a full
@@ -160,6 +163,16 @@ type Program struct {
 	Mode      string `json:"mode"` // tcx or tc
 	Name      string `json:"name"`
 	ID        uint32 `json:"id"`
+}
+
+// SocketProgram is a socket program's cgroup link.
+type SocketProgram struct {
+	Name       string `json:"name"`
+	ID         uint32 `json:"id"`
+	Hook       string `json:"hook"`        // the link's pin name under the bpffs dir
+	AttachType string `json:"attach_type"` // the kernel's, as cilium/ebpf names it
+	Cgroup     string `json:"cgroup"`      // its path, if it is the daemon's --cgroup
+	CgroupID   uint64 `json:"cgroup_id"`
 }
 
 // MapFill is how full a pinned map is.

@@ -20,7 +20,7 @@ type backend struct {
 func (d *daemon) backend() api.Backend {
 	insp := inspect.New(d.store, d.dp, d.maps, inspect.Daemon{
 		PID: os.Getpid(), Version: Version, Started: d.started, StateDir: d.cfg.StateDir, BPFFS: d.cfg.BPFFS,
-		Socket: d.cfg.Socket, Uplink: d.uplink, AttachMode: d.kernel.AttachMode,
+		Socket: d.cfg.Socket, Uplink: d.uplink, AttachMode: d.kernel.AttachMode, Cgroup: d.cfg.Cgroup,
 	}, d.log)
 	return backend{Control: d.ctl, Inspector: insp, d: d}
 }
