@@ -86,9 +86,9 @@ type Endpoint struct {
 	OnGone     string      `json:"on_gone"`
 	Interfaces []Interface `json:"interfaces"`
 	Created    time.Time   `json:"created"`
-	// Ports are what `endpoint create --publish` published, host ports
-	// chosen for a bare container port included; empty elsewhere.
-	Ports []Port `json:"ports,omitempty"`
+	// Ports are the endpoint's publications, host ports chosen for a bare
+	// container port included.
+	Ports []Port `json:"ports"`
 }
 
 // Interface is one of an endpoint's veth pairs.

@@ -63,7 +63,7 @@ func (c *Control) CreateEndpoint(_ context.Context, req api.EndpointCreate) (*ap
 		ports.Release(pubs)
 		return nil, errors.Join(err, c.removeEndpoint(ep.Name))
 	}
-	v := c.endpointView(ep)
+	v := withPorts(c.endpointView(ep), ep, nil)
 	if len(pubs) > 0 {
 		// An adopted namespace's processes may have sent already.
 		v.Ports = c.published(ep.Name, pubs, target)
@@ -134,8 +134,12 @@ func (c *Control) Endpoints(context.Context) ([]api.Endpoint, error) {
 	out := []api.Endpoint{}
 	err := c.store.View(func(tx *store.Tx) error {
 		eps, err := tx.Endpoints()
+		if err != nil {
+			return err
+		}
+		pubs, err := publicationsByEndpoint(tx)
 		for i := range eps {
-			out = append(out, c.endpointView(&eps[i]))
+			out = append(out, withPorts(c.endpointView(&eps[i]), &eps[i], pubs[eps[i].Name]))
 		}
 		return err
 	})
@@ -153,9 +157,10 @@ func (c *Control) Endpoint(_ context.Context, name string) (*api.Endpoint, error
 		if ep == nil {
 			return errdefs.NotFound("endpoint %q not found", name)
 		}
-		v := c.endpointView(ep)
+		pubs, err := ports.Of(tx, name, ports.All)
+		v := withPorts(c.endpointView(ep), ep, pubs)
 		out = &v
-		return nil
+		return err
 	})
 	return out, err
 }
