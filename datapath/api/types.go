@@ -53,6 +53,12 @@ type Attach struct {
 	Netns string `json:"netns,omitempty"`
 }
 
+// NetworkPruneReport is what POST /v1/networks/prune removed, as
+// Docker's API reports it.
+type NetworkPruneReport struct {
+	NetworksDeleted []string `json:"networks_deleted"`
+}
+
 // Publish is the body of POST /v1/endpoints/{name}/publish and /unpublish.
 type Publish struct {
 	Specs []string `json:"specs"`
