@@ -38,7 +38,12 @@ type EndpointCreate struct {
 	Name    string `json:"name"`
 	Network string `json:"network,omitempty"` // default network when empty
 	IP      string `json:"ip,omitempty"`
-	Netns   string `json:"netns,omitempty"` // adopt this namespace instead of creating one
+	// Networks, instead of Network and IP, are several networks to join,
+	// in order, as docker run with several --network joins them: eth0 and
+	// the default route on the first, eth1, eth2, ... on the others. If
+	// one cannot be joined, the endpoint is not created.
+	Networks []EndpointNetwork `json:"networks,omitempty"`
+	Netns    string            `json:"netns,omitempty"` // adopt this namespace instead of creating one
 	// Publish holds Docker -p specs published once the endpoint exists.
 	Publish []string `json:"publish,omitempty"`
 	// OnGone is what happens when the namespace goes away without the
@@ -51,6 +56,13 @@ type EndpointCreate struct {
 // gone endpoint takes; empty for a new /run/netns/NAME.
 type Attach struct {
 	Netns string `json:"netns,omitempty"`
+}
+
+// EndpointNetwork is a network a new endpoint joins, with the address
+// asked for on it (empty: the next free one).
+type EndpointNetwork struct {
+	Name string `json:"name"`
+	IP   string `json:"ip,omitempty"`
 }
 
 // NetworkPruneReport is what POST /v1/networks/prune removed, as
