@@ -42,7 +42,7 @@ func endpointCommand() *cli.Command {
 }
 
 func endpointCreate(c *cli.Context) error {
-	a, err := args(c, 1)
+	a, err := exactArgs(c, 1)
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func endpointCreate(c *cli.Context) error {
 }
 
 func endpointAttach(c *cli.Context) error {
-	a, err := args(c, 1)
+	a, err := exactArgs(c, 1)
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func endpointList(c *cli.Context) error {
 }
 
 func endpointInspect(c *cli.Context) error {
-	a, err := args(c, 1)
+	a, err := exactArgs(c, 1)
 	if err != nil {
 		return err
 	}
@@ -97,10 +97,11 @@ func endpointInspect(c *cli.Context) error {
 }
 
 func endpointRemove(c *cli.Context) error {
-	if c.NArg() == 0 {
-		return fmt.Errorf("endpoint rm takes one or more endpoint names")
+	names, err := minArgs(c, 1)
+	if err != nil {
+		return err
 	}
-	for _, name := range c.Args().Slice() {
+	for _, name := range names {
 		if err := client(c).RemoveEndpoint(c.Context, name); err != nil {
 			return err
 		}

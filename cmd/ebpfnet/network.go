@@ -40,17 +40,6 @@ func networkCommand() *cli.Command {
 	}
 }
 
-// args returns exactly n positional arguments or a usage error.
-func args(c *cli.Context, n int) ([]string, error) {
-	if c.NArg() != n {
-		// HelpName is the whole path, "ebpfnet network create"; FullName
-		// would say only "create".
-		name := strings.TrimPrefix(c.Command.HelpName, c.App.Name+" ")
-		return nil, fmt.Errorf("%s takes %d argument(s): %s", name, n, c.Command.ArgsUsage)
-	}
-	return c.Args().Slice(), nil
-}
-
 func parseOpts(opts []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, o := range opts {
@@ -64,7 +53,7 @@ func parseOpts(opts []string) (map[string]string, error) {
 }
 
 func networkCreate(c *cli.Context) error {
-	a, err := args(c, 1)
+	a, err := exactArgs(c, 1)
 	if err != nil {
 		return err
 	}
@@ -105,7 +94,7 @@ func orJSON(v any, err error) error {
 }
 
 func networkInspect(c *cli.Context) error {
-	a, err := args(c, 1)
+	a, err := exactArgs(c, 1)
 	if err != nil {
 		return err
 	}
@@ -113,10 +102,11 @@ func networkInspect(c *cli.Context) error {
 }
 
 func networkRemove(c *cli.Context) error {
-	if c.NArg() == 0 {
-		return fmt.Errorf("network rm takes one or more network names")
+	names, err := minArgs(c, 1)
+	if err != nil {
+		return err
 	}
-	for _, name := range c.Args().Slice() {
+	for _, name := range names {
 		if err := client(c).RemoveNetwork(c.Context, name); err != nil {
 			return err
 		}
@@ -126,7 +116,7 @@ func networkRemove(c *cli.Context) error {
 }
 
 func networkConnect(c *cli.Context) error {
-	a, err := args(c, 2)
+	a, err := exactArgs(c, 2)
 	if err != nil {
 		return err
 	}
@@ -143,7 +133,7 @@ func networkConnect(c *cli.Context) error {
 }
 
 func networkDisconnect(c *cli.Context) error {
-	a, err := args(c, 2)
+	a, err := exactArgs(c, 2)
 	if err != nil {
 		return err
 	}

@@ -28,10 +28,11 @@ func publishCommands() []*cli.Command {
 }
 
 func endpointAndSpecs(c *cli.Context) (string, []string, error) {
-	if c.NArg() < 2 {
-		return "", nil, fmt.Errorf("%s takes an endpoint and one or more port specs", c.Command.Name)
+	a, err := minArgs(c, 2)
+	if err != nil {
+		return "", nil, err
 	}
-	return c.Args().First(), c.Args().Tail(), nil
+	return a[0], a[1:], nil
 }
 
 func publish(c *cli.Context) error {
@@ -61,8 +62,8 @@ func unpublish(c *cli.Context) error {
 }
 
 func ports(c *cli.Context) error {
-	if c.NArg() > 1 {
-		return fmt.Errorf("port takes at most one endpoint")
+	if _, err := maxArgs(c, 1); err != nil {
+		return err
 	}
 	out, err := client(c).Ports(c.Context, c.Args().First())
 	if err != nil || c.Bool("json") {

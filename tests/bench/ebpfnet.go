@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -71,10 +72,12 @@ func (e *ebpfnetSide) cli(ctx context.Context, args ...string) (string, error) {
 	argv := append([]string{e.w.Bin, "--socket", e.w.Socket}, args...)
 	out, err := output(nsCmd(ctx, e.w.Node, argv...))
 	if err != nil {
-		msg := strings.TrimPrefix(message(err), "ebpfnet: ")
-		if strings.Contains(msg, "No help topic for") {
-			return "", na("`ebpfnet %s` is not in this build (%s)", args[0], msg)
+		var ce *cmdError
+		if errors.As(err, &ce) && (strings.Contains(ce.stderr, "ebpfnet: unknown command: ") ||
+			strings.Contains(ce.stderr, "No help topic for")) {
+			return "", na("`ebpfnet %s` is not in this build (%s)", args[0], strings.SplitN(strings.TrimSpace(ce.stderr), "\n", 2)[0])
 		}
+		msg := strings.TrimPrefix(strings.TrimPrefix(message(err), "ebpfnet: "), "Error response from daemon: ")
 		return "", fmt.Errorf("ebpfnet %s: %s", args[0], msg)
 	}
 	return string(out), nil

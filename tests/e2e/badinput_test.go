@@ -319,7 +319,7 @@ func TestBadInputCLI(t *testing.T) {
 		{"network name with a slash", []string{"network", "create", "a/b"}, `network name "a/b" is invalid`},
 		{"network name ..", []string{"network", "create", ".."}, "is invalid"},
 		{"network name empty", []string{"network", "create", ""}, "network name is empty"},
-		{"network without a name", []string{"network", "create"}, "network create takes 1 argument(s): NAME"},
+		{"network without a name", []string{"network", "create"}, "'ebpfnet network create' requires 1 argument"},
 		{"network subnet not a CIDR", []string{"network", "create", "n1", "--subnet", "10.40.0.0"}, `subnet "10.40.0.0" is not an IPv4 CIDR`},
 		{"network subnet IPv6", []string{"network", "create", "n1", "--subnet", "fd00::/64"}, "is not an IPv4 CIDR"},
 		{"network subnet overlapping", []string{"network", "create", "n1", "--subnet", "10.30.0.0/25"}, `overlaps network "web"`},
@@ -351,14 +351,14 @@ func TestBadInputCLI(t *testing.T) {
 		{"publish on no such endpoint", []string{"publish", "nope", "80"}, `endpoint "nope" not found`},
 		{"publish IPv6", []string{"publish", a, "::1:80:80"}, "IPv6 is not supported"},
 		{"publish a spec over 64 bytes", []string{"publish", a, strings.Repeat("8", 70)}, "longer than 64 bytes"},
-		{"publish without spec", []string{"publish", a}, "takes an endpoint and one or more port specs"},
+		{"publish without spec", []string{"publish", a}, "'ebpfnet publish' requires at least 2 arguments"},
 		{"publish from an internal network", []string{"publish", b, "80"}, "internal network"},
 		{"unpublish what is not published", []string{"unpublish", a, "9999"}, `no publication of "` + a + `" matches 9999`},
 		{"unpublish a bad spec", []string{"unpublish", a, "0"}, "port 0 is out of range"},
 		{"unpublish on no such endpoint", []string{"unpublish", "nope", "80"}, `endpoint "nope" not found`},
 		{"ports of no such endpoint", []string{"port", "nope"}, `endpoint "nope" not found`},
 		{"bad trace mode", []string{"bpf", "trace", "loud"}, "want off, drops or all"},
-		{"no such command", []string{"frobnicate"}, "No help topic for 'frobnicate'"},
+		{"no such command", []string{"frobnicate"}, "unknown command: ebpfnet frobnicate"},
 	}
 	before := c.settled(t)
 	for _, tc := range cases {

@@ -157,7 +157,7 @@ func TestPublishErrors(t *testing.T) {
 		{"unknown protocol", other, []string{"8104:80/dccp"}, `unknown protocol "dccp"`},
 		{"address not the node's", other, []string{"203.0.113.9:8105:80"}, "203.0.113.9 is not an address of the node"},
 		{"not an address", other, []string{"node:8105:80"}, `"node" is not an IPv4 address`},
-		{"no spec", other, nil, "takes an endpoint and one or more port specs"},
+		{"no spec", other, nil, "'ebpfnet publish' requires at least 2 arguments"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			mustFailCLI(t, w, c.want, append([]string{"publish", c.endpoint}, c.specs...)...)
