@@ -142,6 +142,14 @@ func maxArgs(c *cli.Context, n int) ([]string, error) {
 	return c.Args().Slice(), nil
 }
 
+// noArgs refuses positional arguments.
+func noArgs(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return newUsageError(c.Command, exitError, "'%s' accepts no arguments", c.Command.HelpName)
+	}
+	return nil
+}
+
 func plural(word string, n int) string {
 	if n == 1 {
 		return word

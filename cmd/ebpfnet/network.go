@@ -27,7 +27,7 @@ func networkCommand() *cli.Command {
 				},
 				Action: networkCreate,
 			},
-			{Name: "ls", Aliases: []string{"list"}, Usage: "list networks", Flags: []cli.Flag{jsonFlag}, Action: networkList},
+			networkListCommand(),
 			{Name: "inspect", Usage: "show a network as JSON", ArgsUsage: "NAME", Action: networkInspect},
 			{Name: "rm", Aliases: []string{"remove"}, Usage: "remove networks without endpoints", ArgsUsage: "NAME...", Action: networkRemove},
 			{
@@ -70,19 +70,6 @@ func networkCreate(c *cli.Context) error {
 	}
 	fmt.Printf("%s %s gateway %s bridge %s\n", n.Name, n.Subnet, n.Gateway, n.Bridge)
 	return nil
-}
-
-func networkList(c *cli.Context) error {
-	nets, err := client(c).Networks(c.Context)
-	if err != nil || c.Bool("json") {
-		return orJSON(nets, err)
-	}
-	t := newTable("NAME", "ID", "SUBNET", "GATEWAY", "BRIDGE", "MTU", "ICC", "INTERNAL", "MASQUERADE", "ENDPOINTS")
-	for _, n := range nets {
-		t.row(n.Name, fmt.Sprint(n.ID), n.Subnet, n.Gateway, n.Bridge, fmt.Sprint(n.MTU), yesNo(n.ICC),
-			yesNo(n.Internal), yesNo(n.Masquerade), fmt.Sprint(len(n.Endpoints)))
-	}
-	return t.flush()
 }
 
 // orJSON prints v as JSON unless err is set.
