@@ -35,7 +35,7 @@ func endpointCommand() *cli.Command {
 				Action: endpointAttach,
 			},
 			{Name: "ls", Aliases: []string{"list"}, Usage: "list endpoints", Flags: []cli.Flag{jsonFlag}, Action: endpointList},
-			{Name: "inspect", Usage: "show an endpoint as JSON", ArgsUsage: "NAME", Action: endpointInspect},
+			{Name: "inspect", Usage: "show endpoints as a JSON array", ArgsUsage: "NAME [NAME...]", Flags: inspectFlags(), Action: endpointInspect},
 			{Name: "rm", Aliases: []string{"remove"}, Usage: "remove endpoints", ArgsUsage: "NAME...", Action: endpointRemove},
 		},
 	}
@@ -86,14 +86,6 @@ func endpointList(c *cli.Context) error {
 		t.row(e.Name, orDash(strings.Join(ifs, ",")), e.Netns, e.State)
 	}
 	return t.flush()
-}
-
-func endpointInspect(c *cli.Context) error {
-	a, err := exactArgs(c, 1)
-	if err != nil {
-		return err
-	}
-	return orJSON(client(c).Endpoint(c.Context, a[0]))
 }
 
 func endpointRemove(c *cli.Context) error {

@@ -49,6 +49,7 @@ func TestCommandLines(t *testing.T) {
 		{"network create", 1, []string{"ebpfnet: 'ebpfnet network create' requires 1 argument"}},
 		{"network connect web", 1, []string{"ebpfnet: 'ebpfnet network connect' requires 2 arguments"}},
 		{"network rm", 1, []string{"ebpfnet: 'ebpfnet network rm' requires at least 1 argument"}},
+		{"network inspect", 1, []string{"ebpfnet: 'ebpfnet network inspect' requires at least 1 argument"}},
 		{"network ls x", 1, []string{"ebpfnet: 'ebpfnet network ls' accepts no arguments"}},
 		{"network ls --filter nokey", 125, []string{"ebpfnet: bad format of filter (expected name=value)"}},
 		{"network ls --filter colour=red", 1, []string{"ebpfnet: invalid filter 'colour'"}},

@@ -28,7 +28,7 @@ func networkCommand() *cli.Command {
 				Action: networkCreate,
 			},
 			networkListCommand(),
-			{Name: "inspect", Usage: "show a network as JSON", ArgsUsage: "NAME", Action: networkInspect},
+			{Name: "inspect", Usage: "show networks as a JSON array", ArgsUsage: "NAME [NAME...]", Flags: inspectFlags(), Action: networkInspect},
 			{Name: "rm", Aliases: []string{"remove"}, Usage: "remove networks without endpoints", ArgsUsage: "NAME...", Action: networkRemove},
 			{
 				Name: "connect", Usage: "give an endpoint an interface on a network", ArgsUsage: "NETWORK ENDPOINT",
@@ -78,14 +78,6 @@ func orJSON(v any, err error) error {
 		return err
 	}
 	return printJSON(v)
-}
-
-func networkInspect(c *cli.Context) error {
-	a, err := exactArgs(c, 1)
-	if err != nil {
-		return err
-	}
-	return orJSON(client(c).Network(c.Context, a[0]))
 }
 
 func networkRemove(c *cli.Context) error {

@@ -91,11 +91,11 @@ func (e *ebpfnetSide) createEndpoint(ctx context.Context, name string) (netip.Ad
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	var ep api.Endpoint
-	if err := json.Unmarshal([]byte(out), &ep); err != nil || len(ep.Interfaces) == 0 {
+	var eps []api.Endpoint
+	if err := json.Unmarshal([]byte(out), &eps); err != nil || len(eps) != 1 || len(eps[0].Interfaces) == 0 {
 		return netip.Addr{}, fmt.Errorf("endpoint inspect %s: no interface in %q", name, out)
 	}
-	return netip.ParseAddr(ep.Interfaces[0].IP)
+	return netip.ParseAddr(eps[0].Interfaces[0].IP)
 }
 
 func (e *ebpfnetSide) Target(path string) (Target, error) {
