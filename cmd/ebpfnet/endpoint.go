@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -88,16 +89,28 @@ func endpointList(c *cli.Context) error {
 	return t.flush()
 }
 
+// endpointRemove removes each endpoint named, going on past one it
+// cannot, as docker rm does.
 func endpointRemove(c *cli.Context) error {
 	names, err := minArgs(c, 1)
 	if err != nil {
 		return err
 	}
+	var errs []error
 	for _, name := range names {
 		if err := client(c).RemoveEndpoint(c.Context, name); err != nil {
-			return err
+			errs = append(errs, err)
+			continue
 		}
 		fmt.Println(name)
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// orJSON prints v as JSON unless err is set.
+func orJSON(v any, err error) error {
+	if err != nil {
+		return err
+	}
+	return printJSON(v)
 }

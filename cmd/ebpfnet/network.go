@@ -1,7 +1,12 @@
 package main
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -17,6 +22,7 @@ func networkCommand() *cli.Command {
 			{
 				Name: "create", Usage: "create a network", ArgsUsage: "NAME",
 				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "bridge, the only driver yet"},
 					&cli.StringFlag{Name: "subnet", Usage: "IPv4 CIDR (default: a free 172.17-31.0.0/16 or 192.168.x.0/20)"},
 					&cli.StringFlag{Name: "gateway", Usage: "gateway address (default: the subnet's first)"},
 					&cli.StringFlag{Name: "ip-range", Usage: "allocate endpoint addresses from this sub-range"},
@@ -29,7 +35,16 @@ func networkCommand() *cli.Command {
 			},
 			networkListCommand(),
 			{Name: "inspect", Usage: "show networks as a JSON array", ArgsUsage: "NAME [NAME...]", Flags: inspectFlags(), Action: networkInspect},
-			{Name: "rm", Aliases: []string{"remove"}, Usage: "remove networks without endpoints", ArgsUsage: "NAME...", Action: networkRemove},
+			{
+				Name: "rm", Aliases: []string{"remove"}, Usage: "remove networks without endpoints", ArgsUsage: "NAME [NAME...]",
+				Flags:  []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "no error for a network that does not exist"}},
+				Action: networkRemove,
+			},
+			{
+				Name: "prune", Usage: "remove every network without endpoints but the default one",
+				Flags:  []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask for confirmation"}},
+				Action: networkPrune,
+			},
 			{
 				Name: "connect", Usage: "give an endpoint an interface on a network", ArgsUsage: "NETWORK ENDPOINT",
 				Flags:  []cli.Flag{&cli.StringFlag{Name: "ip", Usage: "static address"}},
@@ -57,6 +72,9 @@ func networkCreate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if d := c.String("driver"); d != "bridge" {
+		return fmt.Errorf("driver %q: ebpfnet has the bridge driver only (macvlan and ipvlan come with issue 17, overlay with issue 16)", d)
+	}
 	opts, err := parseOpts(c.StringSlice("opt"))
 	if err != nil {
 		return err
@@ -72,26 +90,60 @@ func networkCreate(c *cli.Context) error {
 	return nil
 }
 
-// orJSON prints v as JSON unless err is set.
-func orJSON(v any, err error) error {
-	if err != nil {
-		return err
-	}
-	return printJSON(v)
-}
-
+// networkRemove removes each network named, going on past one it cannot,
+// as Docker does; --force takes a network that does not exist as removed.
 func networkRemove(c *cli.Context) error {
 	names, err := minArgs(c, 1)
 	if err != nil {
 		return err
 	}
+	var errs []error
 	for _, name := range names {
-		if err := client(c).RemoveNetwork(c.Context, name); err != nil {
-			return err
+		err := client(c).RemoveNetwork(c.Context, name)
+		switch {
+		case err == nil:
+			fmt.Println(name)
+		case c.Bool("force") && api.Code(err) == http.StatusNotFound:
+		default:
+			errs = append(errs, err)
 		}
-		fmt.Println(name)
+	}
+	return errors.Join(errs...)
+}
+
+// pruneWarning is Docker's, with endpoints for containers.
+const pruneWarning = `WARNING! This will remove all custom networks not used by at least one endpoint.
+Are you sure you want to continue?`
+
+// networkPrune removes the networks without endpoints, after asking as
+// `docker network prune` does, unless --force.
+func networkPrune(c *cli.Context) error {
+	if err := noArgs(c); err != nil {
+		return err
+	}
+	if !c.Bool("force") && !confirm(os.Stdin, os.Stdout, pruneWarning) {
+		return errCancelled
+	}
+	rep, err := client(c).PruneNetworks(c.Context)
+	if err != nil {
+		return err
+	}
+	if len(rep.NetworksDeleted) > 0 {
+		fmt.Println("Deleted Networks:")
+		for _, name := range rep.NetworksDeleted {
+			fmt.Println(name)
+		}
+		fmt.Println()
 	}
 	return nil
+}
+
+// confirm asks a question and reads the answer from in: "y" or "Y" is
+// yes, anything else, or nothing, no.
+func confirm(in io.Reader, out io.Writer, question string) bool {
+	_, _ = fmt.Fprint(out, question+" [y/N] ")
+	sc := bufio.NewScanner(in)
+	return sc.Scan() && strings.EqualFold(strings.TrimSpace(sc.Text()), "y")
 }
 
 func networkConnect(c *cli.Context) error {
