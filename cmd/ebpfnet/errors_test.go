@@ -56,7 +56,7 @@ func TestCommandLines(t *testing.T) {
 		{"network ls --json --format {{.Name}}", 125, []string{"--json and --format cannot be used together"}},
 		{"network prune x", 1, []string{"ebpfnet: 'ebpfnet network prune' accepts no arguments"}},
 		{"network create x -d macvlan", 1, []string{`ebpfnet: driver "macvlan": ebpfnet has the bridge driver only`}},
-		{"port a b", 1, []string{"ebpfnet: 'ebpfnet port' requires at most 1 argument"}},
+		{"port a 80 x", 1, []string{"ebpfnet: 'ebpfnet port' requires at most 2 arguments"}},
 		{"publish api", 1, []string{"ebpfnet: 'ebpfnet publish' requires at least 2 arguments"}},
 		{"status", 1, []string{"ebpfnet: no ebpfnet daemon is running on "}},
 	} {
