@@ -51,13 +51,14 @@ func TestCommandLines(t *testing.T) {
 		{"network rm", 1, []string{"ebpfnet: 'ebpfnet network rm' requires at least 1 argument"}},
 		{"network inspect", 1, []string{"ebpfnet: 'ebpfnet network inspect' requires at least 1 argument"}},
 		{"network ls x", 1, []string{"ebpfnet: 'ebpfnet network ls' accepts no arguments"}},
+		{"network prune x", 1, []string{"ebpfnet: 'ebpfnet network prune' accepts no arguments"}},
+		{"publish api", 1, []string{"ebpfnet: 'ebpfnet publish' requires at least 2 arguments"}},
+		{"port a 80 x", 1, []string{"ebpfnet: 'ebpfnet port' requires at most 2 arguments"}},
 		{"network ls --filter nokey", 125, []string{"ebpfnet: bad format of filter (expected name=value)"}},
 		{"network ls --filter colour=red", 1, []string{"ebpfnet: invalid filter 'colour'"}},
 		{"network ls --json --format {{.Name}}", 125, []string{"--json and --format cannot be used together"}},
-		{"network prune x", 1, []string{"ebpfnet: 'ebpfnet network prune' accepts no arguments"}},
+		{"endpoint create x --network name=web,alias=api", 125, []string{"--network field alias is not supported"}},
 		{"network create x -d macvlan", 1, []string{`ebpfnet: driver "macvlan": ebpfnet has the bridge driver only`}},
-		{"port a 80 x", 1, []string{"ebpfnet: 'ebpfnet port' requires at most 2 arguments"}},
-		{"publish api", 1, []string{"ebpfnet: 'ebpfnet publish' requires at least 2 arguments"}},
 		{"status", 1, []string{"ebpfnet: no ebpfnet daemon is running on "}},
 	} {
 		t.Run(tc.line, func(t *testing.T) {
