@@ -76,6 +76,11 @@ func TestEndpointFollowsContainer(t *testing.T) {
 	if strings.Contains(ifacesOf(t, w), fmt.Sprintf(`"key": %d,`, host)) {
 		t.Errorf("enet_ifaces keeps ifindex %d of the gone endpoint:\n%s", host, ifacesOf(t, w))
 	}
+	for _, c := range cliJSON[[]api.BPFCounter](t, w, "bpf", "stats", "--json") {
+		if c.Ifindex == host {
+			t.Errorf("enet_stats keeps counters of ifindex %d of the gone endpoint: %+v", host, c)
+		}
+	}
 	// Refused at once, as by a node with nothing on the port.
 	for _, proto := range []string{"tcp", "udp-connected"} {
 		addr := map[string]string{"tcp": "198.51.100.1:8080", "udp-connected": "198.51.100.1:5353"}[proto]
