@@ -178,7 +178,7 @@ func recvQ(t *testing.T, w *world.World, port string) int {
 func bigServer(t *testing.T, ns string, addr netip.AddrPort) {
 	t.Helper()
 	var c net.PacketConn
-	err := inNetns(ns, func() (err error) {
+	err := world.InNetns(ns, func() (err error) {
 		c, err = net.ListenPacket("udp4", addr.String())
 		return err
 	})
@@ -202,7 +202,7 @@ func bigServer(t *testing.T, ns string, addr netip.AddrPort) {
 // a query or answer lost is asked again, three times at most.
 func askBig(ns string, dst netip.AddrPort) (int, error) {
 	var c *net.UDPConn
-	err := inNetns(ns, func() (err error) {
+	err := world.InNetns(ns, func() (err error) {
 		c, err = net.ListenUDP("udp4", nil)
 		return err
 	})
@@ -243,7 +243,7 @@ func answer(c *net.UDPConn, send func() error) (int, error) {
 // many were answered.
 func askReversed(ns string, dst netip.AddrPort, tries, cpu int) (int, error) {
 	answered := 0
-	err := inNetns(ns, func() error {
+	err := world.InNetns(ns, func() error {
 		if cpu >= 0 {
 			var set unix.CPUSet
 			set.Set(cpu)
