@@ -92,6 +92,7 @@ const (
 	EnetCtStateCT_LAST_ACK    EnetCtState = 6
 	EnetCtStateCT_TIME_WAIT   EnetCtState = 7
 	EnetCtStateCT_CLOSE       EnetCtState = 8
+	EnetCtStateCT_REPLIED     EnetCtState = 9
 )
 
 type EnetCtTcpSide struct {

@@ -1,7 +1,10 @@
 package loader
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -44,4 +47,43 @@ func ProgramName(id ebpf.ProgramID) string {
 		return ""
 	}
 	return info.Name
+}
+
+// CgroupLink is a socket program's pinned cgroup link, as the kernel
+// reports it.
+type CgroupLink struct {
+	Name     string // its pin name under LinkDir, a SockHook's
+	Attach   ebpf.AttachType
+	ProgID   ebpf.ProgramID
+	CgroupID uint64 // the inode of the cgroup's directory
+}
+
+// CgroupLinks reports the socket programs' pinned cgroup links; a hook
+// with no pin is left out.
+func (dp *Datapath) CgroupLinks() ([]CgroupLink, error) {
+	var out []CgroupLink
+	var errs []error
+	for _, h := range SockHooks {
+		pin := filepath.Join(dp.PinDir, LinkDir, h.Name)
+		l, err := link.LoadPinnedLink(pin, nil)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("open pinned link %s: %w", pin, err))
+			continue
+		}
+		info, err := l.Info()
+		l.Close()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("link info of %s: %w", pin, err))
+			continue
+		}
+		cl := CgroupLink{Name: h.Name, Attach: h.Attach, ProgID: info.Program}
+		if ci := info.Cgroup(); ci != nil {
+			cl.Attach, cl.CgroupID = ebpf.AttachType(ci.AttachType), ci.CgroupId
+		}
+		out = append(out, cl)
+	}
+	return out, errors.Join(errs...)
 }

@@ -45,6 +45,7 @@ static __always_inline __u32 ct_tcp_timeout(const struct config *cfg, const stru
 		return cfg->timeout_tcp_time_wait;
 	case CT_NEW:
 	case CT_CLOSE:
+	case CT_REPLIED: /* not a TCP state */
 		break;
 	}
 	return cfg->timeout_tcp_close;
@@ -140,8 +141,12 @@ static __always_inline int ct_update(struct ct_entry *ct, const struct config *c
 		if ((p->tcp_flags & TCP_F_RST) && !(ct->flags & CT_F_SEEN_REPLY))
 			return CT_KILL;
 	}
-	if (reply)
+	if (reply) {
 		ct->flags |= CT_F_SEEN_REPLY;
+		/* So bpftool shows what `ebpfnet bpf ct` says: replied. */
+		if (p->tuple.proto != IPPROTO_TCP)
+			ct->state = CT_REPLIED;
+	}
 	ct->expires_ns = now + ct_timeout(cfg, ct, p->tuple.proto, now);
 	return CT_OK;
 }

@@ -111,7 +111,7 @@ struct ct_key {
 /* A flow's state: netfilter's TCP states (nf_conntrack_proto_tcp.c), in
  * its order; CT_NEW for UDP and ICMP. */
 enum ct_state {
-	CT_NEW = 0,
+	CT_NEW = 0,		/* TCP before its SYN; any other protocol unreplied */
 	CT_SYN_SENT,		/* the originator's SYN */
 	CT_SYN_RECV,		/* and the reply's SYN-ACK */
 	CT_ESTABLISHED,		/* the handshake completed, or picked up mid-stream */
@@ -120,6 +120,7 @@ enum ct_state {
 	CT_LAST_ACK,		/* both sent a FIN, one is not acknowledged yet */
 	CT_TIME_WAIT,		/* both FINs acknowledged */
 	CT_CLOSE,		/* reset */
+	CT_REPLIED,		/* a flow of another protocol than TCP, answered */
 };
 
 enum ct_flag {

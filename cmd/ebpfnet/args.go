@@ -12,7 +12,8 @@ import (
 // Docker's CLI does, and the app's own flags (--socket) to the front from
 // wherever they are, so `daemon start --socket P` works too; urfave/cli
 // stops reading flags at the first positional and reads a flag only at
-// the level that defines it.
+// the level that defines it. With -h or --help the positionals go, so
+// `endpoint create -h x` shows the help, as Docker's does.
 func interspersed(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
@@ -21,7 +22,7 @@ func interspersed(app *cli.App, args []string) []string {
 	rest := args[1:]
 	flags := app.Flags
 	cmds := app.Commands
-	inPath := true
+	inPath, help := true, false
 	for len(rest) > 0 {
 		tok := rest[0]
 		switch {
@@ -31,6 +32,7 @@ func interspersed(app *cli.App, args []string) []string {
 			continue
 		case strings.HasPrefix(tok, "-") && tok != "-":
 			n := flagLen([][]cli.Flag{flags, app.Flags}, rest)
+			help = help || isHelp(flags, tok)
 			switch {
 			case !defines(flags, tok) && defines(app.Flags, tok):
 				globals = append(globals, rest[:n]...)
@@ -56,10 +58,19 @@ func interspersed(app *cli.App, args []string) []string {
 		rest = rest[1:]
 	}
 	out := append(append(append([]string{args[0]}, globals...), path...), opts...)
+	if help {
+		return out
+	}
 	if len(pos) > 0 {
 		out = append(out, "--")
 	}
 	return append(out, pos...)
+}
+
+// isHelp says whether tok is the help flag, which no command defines as
+// its own.
+func isHelp(flags []cli.Flag, tok string) bool {
+	return (tok == "-h" || tok == "--help") && !defines(flags, tok)
 }
 
 // defines says whether the flag token tok names one of flags.
@@ -105,4 +116,43 @@ func flagLen(sets [][]cli.Flag, args []string) int {
 		return 1
 	}
 	return 2
+}
+
+// exactArgs returns exactly n positional arguments or Docker's usage error.
+func exactArgs(c *cli.Context, n int) ([]string, error) {
+	if c.NArg() != n {
+		return nil, newUsageError(c.Command, exitError, "'%s' requires %d %s", c.Command.HelpName, n, plural("argument", n))
+	}
+	return c.Args().Slice(), nil
+}
+
+// minArgs returns the positional arguments if there are at least n.
+func minArgs(c *cli.Context, n int) ([]string, error) {
+	if c.NArg() < n {
+		return nil, newUsageError(c.Command, exitError, "'%s' requires at least %d %s", c.Command.HelpName, n, plural("argument", n))
+	}
+	return c.Args().Slice(), nil
+}
+
+// maxArgs returns the positional arguments if there are at most n.
+func maxArgs(c *cli.Context, n int) ([]string, error) {
+	if c.NArg() > n {
+		return nil, newUsageError(c.Command, exitError, "'%s' requires at most %d %s", c.Command.HelpName, n, plural("argument", n))
+	}
+	return c.Args().Slice(), nil
+}
+
+// noArgs refuses positional arguments.
+func noArgs(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return newUsageError(c.Command, exitError, "'%s' accepts no arguments", c.Command.HelpName)
+	}
+	return nil
+}
+
+func plural(word string, n int) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }

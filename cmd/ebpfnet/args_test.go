@@ -23,6 +23,9 @@ func TestInterspersed(t *testing.T) {
 		{"after --, nothing is a flag", "endpoint rm -- --socket", "endpoint rm -- --socket"},
 		{"repeated flags keep their order", "publish api 80 -p 1 -p 2", "publish -p 1 -p 2 -- api 80"},
 		{"unknown command: positionals", "frobnicate --socket /s x", "--socket /s -- frobnicate x"},
+		{"help drops the positionals", "endpoint create -h x", "endpoint create -h"},
+		{"help after them too", "endpoint create x --network web --help", "endpoint create --network web --help"},
+		{"help of a group", "network lss -h", "network -h"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := interspersed(app(), append([]string{"ebpfnet"}, strings.Fields(tc.in)...))[1:]

@@ -63,7 +63,7 @@ func bpfStats(c *cli.Context) error {
 }
 
 func bpfTrace(c *cli.Context) error {
-	a, err := args(c, 1)
+	a, err := exactArgs(c, 1)
 	if err != nil {
 		return err
 	}

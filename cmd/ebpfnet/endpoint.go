@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -17,8 +18,10 @@ func endpointCommand() *cli.Command {
 			{
 				Name: "create", Usage: "create an endpoint (a new /run/netns/NAME, or --netns)", ArgsUsage: "NAME",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "network", Usage: "network to join (default: the default network)"},
-					&cli.StringFlag{Name: "ip", Usage: "static address"},
+					&cli.StringSliceFlag{Name: "network", Usage: "network to join (default: the default network); " +
+						"again for more, in order: eth0 and the default route on the first, eth1, ... on the others; " +
+						"name=NET,ip=IP as docker run takes it"},
+					&cli.StringFlag{Name: "ip", Usage: "static address on the first network"},
 					&cli.StringFlag{Name: "netns", Usage: "adopt this network namespace, e.g. /proc/PID/ns/net"},
 					&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish a port, docker's -p syntax"},
 					&cli.StringFlag{Name: "on-gone", Value: "keep", Usage: "when the namespace goes away: keep " +
@@ -35,32 +38,44 @@ func endpointCommand() *cli.Command {
 				Action: endpointAttach,
 			},
 			{Name: "ls", Aliases: []string{"list"}, Usage: "list endpoints", Flags: []cli.Flag{jsonFlag}, Action: endpointList},
-			{Name: "inspect", Usage: "show an endpoint as JSON", ArgsUsage: "NAME", Action: endpointInspect},
-			{Name: "rm", Aliases: []string{"remove"}, Usage: "remove endpoints", ArgsUsage: "NAME...", Action: endpointRemove},
+			{Name: "inspect", Usage: "show endpoints as a JSON array", ArgsUsage: "NAME [NAME...]", Flags: inspectFlags(), Action: endpointInspect},
+			{Name: "rm", Aliases: []string{"remove"}, Usage: "remove endpoints", ArgsUsage: "NAME [NAME...]", Action: endpointRemove},
 		},
 	}
 }
 
 func endpointCreate(c *cli.Context) error {
-	a, err := args(c, 1)
+	a, err := exactArgs(c, 1)
 	if err != nil {
 		return err
 	}
-	ep, err := client(c).CreateEndpoint(c.Context, api.EndpointCreate{
-		Name: a[0], Network: c.String("network"), IP: c.String("ip"), Netns: c.String("netns"),
-		Publish: c.StringSlice("publish"), OnGone: c.String("on-gone"),
-	})
+	nets, err := endpointNetworks(c.StringSlice("network"), c.String("ip"))
+	if err != nil {
+		return newUsageError(c.Command, exitFlags, "%v", err)
+	}
+	req := api.EndpointCreate{Name: a[0], Netns: c.String("netns"), Publish: c.StringSlice("publish"), OnGone: c.String("on-gone")}
+	if len(nets) > 1 {
+		req.Networks = nets
+	} else {
+		req.Network, req.IP = nets[0].Name, nets[0].IP
+	}
+	ep, err := client(c).CreateEndpoint(c.Context, req)
 	if err != nil {
 		return err
 	}
-	i := ep.Interfaces[0]
-	fmt.Printf("%s %s %s on %s, netns %s\n", ep.Name, i.Name, i.IP, i.Network, ep.Netns)
+	for n, i := range ep.Interfaces {
+		if n == 0 {
+			fmt.Printf("%s %s %s on %s, netns %s\n", ep.Name, i.Name, i.IP, i.Network, ep.Netns)
+		} else {
+			fmt.Printf("%s %s %s on %s\n", ep.Name, i.Name, i.IP, i.Network)
+		}
+	}
 	printPorts(ep.Ports, false)
 	return nil
 }
 
 func endpointAttach(c *cli.Context) error {
-	a, err := args(c, 1)
+	a, err := exactArgs(c, 1)
 	if err != nil {
 		return err
 	}
@@ -73,38 +88,50 @@ func endpointAttach(c *cli.Context) error {
 }
 
 func endpointList(c *cli.Context) error {
+	if err := noArgs(c); err != nil {
+		return err
+	}
 	eps, err := client(c).Endpoints(c.Context)
 	if err != nil || c.Bool("json") {
 		return orJSON(eps, err)
 	}
-	t := newTable("NAME", "INTERFACES", "NETNS", "STATE")
+	t := newTable("NAME", "INTERFACES", "NETNS", "STATE", "PORTS")
 	for _, e := range eps {
-		var ifs []string
+		var ifs, ports []string
 		for _, i := range e.Interfaces {
 			ifs = append(ifs, fmt.Sprintf("%s=%s(%s)", i.Name, i.IP, i.Network))
 		}
-		t.row(e.Name, orDash(strings.Join(ifs, ",")), e.Netns, e.State)
+		// As docker ps shows them.
+		for _, p := range e.Ports {
+			ports = append(ports, fmt.Sprintf("%s:%d->%d/%s", p.HostIP, p.HostPort, p.ContainerPort, p.Proto))
+		}
+		t.row(e.Name, orDash(strings.Join(ifs, ",")), e.Netns, e.State, orDash(strings.Join(ports, ",")))
 	}
 	return t.flush()
 }
 
-func endpointInspect(c *cli.Context) error {
-	a, err := args(c, 1)
+// endpointRemove removes each endpoint named, going on past one it
+// cannot, as docker rm does.
+func endpointRemove(c *cli.Context) error {
+	names, err := minArgs(c, 1)
 	if err != nil {
 		return err
 	}
-	return orJSON(client(c).Endpoint(c.Context, a[0]))
-}
-
-func endpointRemove(c *cli.Context) error {
-	if c.NArg() == 0 {
-		return fmt.Errorf("endpoint rm takes one or more endpoint names")
-	}
-	for _, name := range c.Args().Slice() {
+	var errs []error
+	for _, name := range names {
 		if err := client(c).RemoveEndpoint(c.Context, name); err != nil {
-			return err
+			errs = append(errs, err)
+			continue
 		}
 		fmt.Println(name)
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// orJSON prints v as JSON unless err is set.
+func orJSON(v any, err error) error {
+	if err != nil {
+		return err
+	}
+	return printJSON(v)
 }

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"runtime"
 
@@ -22,14 +21,11 @@ func init() { runtime.LockOSThread() }
 
 func main() {
 	a := app()
-	if err := a.Run(interspersed(a, os.Args)); err != nil {
-		fmt.Fprintln(os.Stderr, "ebpfnet:", err)
-		os.Exit(1)
-	}
+	os.Exit(report(os.Stderr, a.Run(interspersed(a, os.Args))))
 }
 
 func app() *cli.App {
-	return &cli.App{
+	a := &cli.App{
 		Name:    "ebpfnet",
 		Usage:   "container networking with eBPF: bridges, endpoints, masquerade, published ports",
 		Version: daemon.Version,
@@ -44,7 +40,16 @@ func app() *cli.App {
 			endpointCommand(),
 			bpfCommand(),
 		}, publishCommands()...),
+		// Values are taken whole, as Docker takes them: --network
+		// name=web,ip=... is one network.
+		DisableSliceFlagSeparator: true,
+		Action:                    groupAction,
+		OnUsageError:              flagError,
+		// main reports every error and picks the exit code.
+		ExitErrHandler: func(*cli.Context, error) {},
 	}
+	setUsageHandlers(a.Commands)
+	return a
 }
 
 func client(c *cli.Context) *api.Client {

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -17,6 +22,7 @@ func networkCommand() *cli.Command {
 			{
 				Name: "create", Usage: "create a network", ArgsUsage: "NAME",
 				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "bridge, the only driver yet"},
 					&cli.StringFlag{Name: "subnet", Usage: "IPv4 CIDR (default: a free 172.17-31.0.0/16 or 192.168.x.0/20)"},
 					&cli.StringFlag{Name: "gateway", Usage: "gateway address (default: the subnet's first)"},
 					&cli.StringFlag{Name: "ip-range", Usage: "allocate endpoint addresses from this sub-range"},
@@ -27,9 +33,18 @@ func networkCommand() *cli.Command {
 				},
 				Action: networkCreate,
 			},
-			{Name: "ls", Aliases: []string{"list"}, Usage: "list networks", Flags: []cli.Flag{jsonFlag}, Action: networkList},
-			{Name: "inspect", Usage: "show a network as JSON", ArgsUsage: "NAME", Action: networkInspect},
-			{Name: "rm", Aliases: []string{"remove"}, Usage: "remove networks without endpoints", ArgsUsage: "NAME...", Action: networkRemove},
+			networkListCommand(),
+			{Name: "inspect", Usage: "show networks as a JSON array", ArgsUsage: "NAME [NAME...]", Flags: inspectFlags(), Action: networkInspect},
+			{
+				Name: "rm", Aliases: []string{"remove"}, Usage: "remove networks without endpoints", ArgsUsage: "NAME [NAME...]",
+				Flags:  []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "no error for a network that does not exist"}},
+				Action: networkRemove,
+			},
+			{
+				Name: "prune", Usage: "remove every network without endpoints but the default one",
+				Flags:  []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask for confirmation"}},
+				Action: networkPrune,
+			},
 			{
 				Name: "connect", Usage: "give an endpoint an interface on a network", ArgsUsage: "NETWORK ENDPOINT",
 				Flags:  []cli.Flag{&cli.StringFlag{Name: "ip", Usage: "static address"}},
@@ -38,17 +53,6 @@ func networkCommand() *cli.Command {
 			{Name: "disconnect", Usage: "remove an endpoint's interface on a network", ArgsUsage: "NETWORK ENDPOINT", Action: networkDisconnect},
 		},
 	}
-}
-
-// args returns exactly n positional arguments or a usage error.
-func args(c *cli.Context, n int) ([]string, error) {
-	if c.NArg() != n {
-		// HelpName is the whole path, "ebpfnet network create"; FullName
-		// would say only "create".
-		name := strings.TrimPrefix(c.Command.HelpName, c.App.Name+" ")
-		return nil, fmt.Errorf("%s takes %d argument(s): %s", name, n, c.Command.ArgsUsage)
-	}
-	return c.Args().Slice(), nil
 }
 
 func parseOpts(opts []string) (map[string]string, error) {
@@ -64,9 +68,12 @@ func parseOpts(opts []string) (map[string]string, error) {
 }
 
 func networkCreate(c *cli.Context) error {
-	a, err := args(c, 1)
+	a, err := exactArgs(c, 1)
 	if err != nil {
 		return err
+	}
+	if d := c.String("driver"); d != "bridge" {
+		return fmt.Errorf("driver %q: ebpfnet has the bridge driver only (macvlan and ipvlan come with issue 17, overlay with issue 16)", d)
 	}
 	opts, err := parseOpts(c.StringSlice("opt"))
 	if err != nil {
@@ -83,50 +90,64 @@ func networkCreate(c *cli.Context) error {
 	return nil
 }
 
-func networkList(c *cli.Context) error {
-	nets, err := client(c).Networks(c.Context)
-	if err != nil || c.Bool("json") {
-		return orJSON(nets, err)
-	}
-	t := newTable("NAME", "ID", "SUBNET", "GATEWAY", "BRIDGE", "MTU", "ICC", "INTERNAL", "MASQUERADE", "ENDPOINTS")
-	for _, n := range nets {
-		t.row(n.Name, fmt.Sprint(n.ID), n.Subnet, n.Gateway, n.Bridge, fmt.Sprint(n.MTU), yesNo(n.ICC),
-			yesNo(n.Internal), yesNo(n.Masquerade), fmt.Sprint(len(n.Endpoints)))
-	}
-	return t.flush()
-}
-
-// orJSON prints v as JSON unless err is set.
-func orJSON(v any, err error) error {
-	if err != nil {
-		return err
-	}
-	return printJSON(v)
-}
-
-func networkInspect(c *cli.Context) error {
-	a, err := args(c, 1)
-	if err != nil {
-		return err
-	}
-	return orJSON(client(c).Network(c.Context, a[0]))
-}
-
+// networkRemove removes each network named, going on past one it cannot,
+// as Docker does; --force takes a network that does not exist as removed.
 func networkRemove(c *cli.Context) error {
-	if c.NArg() == 0 {
-		return fmt.Errorf("network rm takes one or more network names")
+	names, err := minArgs(c, 1)
+	if err != nil {
+		return err
 	}
-	for _, name := range c.Args().Slice() {
-		if err := client(c).RemoveNetwork(c.Context, name); err != nil {
-			return err
+	var errs []error
+	for _, name := range names {
+		err := client(c).RemoveNetwork(c.Context, name)
+		switch {
+		case err == nil:
+			fmt.Println(name)
+		case c.Bool("force") && api.Code(err) == http.StatusNotFound:
+		default:
+			errs = append(errs, err)
 		}
-		fmt.Println(name)
+	}
+	return errors.Join(errs...)
+}
+
+// pruneWarning is Docker's, with endpoints for containers.
+const pruneWarning = `WARNING! This will remove all custom networks not used by at least one endpoint.
+Are you sure you want to continue?`
+
+// networkPrune removes the networks without endpoints, after asking as
+// `docker network prune` does, unless --force.
+func networkPrune(c *cli.Context) error {
+	if err := noArgs(c); err != nil {
+		return err
+	}
+	if !c.Bool("force") && !confirm(os.Stdin, os.Stdout, pruneWarning) {
+		return errCancelled
+	}
+	rep, err := client(c).PruneNetworks(c.Context)
+	if err != nil {
+		return err
+	}
+	if len(rep.NetworksDeleted) > 0 {
+		fmt.Println("Deleted Networks:")
+		for _, name := range rep.NetworksDeleted {
+			fmt.Println(name)
+		}
+		fmt.Println()
 	}
 	return nil
 }
 
+// confirm asks a question and reads the answer from in: "y" or "Y" is
+// yes, anything else, or nothing, no.
+func confirm(in io.Reader, out io.Writer, question string) bool {
+	_, _ = fmt.Fprint(out, question+" [y/N] ")
+	sc := bufio.NewScanner(in)
+	return sc.Scan() && strings.EqualFold(strings.TrimSpace(sc.Text()), "y")
+}
+
 func networkConnect(c *cli.Context) error {
-	a, err := args(c, 2)
+	a, err := exactArgs(c, 2)
 	if err != nil {
 		return err
 	}
@@ -143,7 +164,7 @@ func networkConnect(c *cli.Context) error {
 }
 
 func networkDisconnect(c *cli.Context) error {
-	a, err := args(c, 2)
+	a, err := exactArgs(c, 2)
 	if err != nil {
 		return err
 	}

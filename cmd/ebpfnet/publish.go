@@ -2,6 +2,10 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -21,17 +25,18 @@ func publishCommands() []*cli.Command {
 			Action:    unpublish,
 		},
 		{
-			Name: "port", Usage: "list published ports, like docker port", ArgsUsage: "[ENDPOINT]",
-			Flags: []cli.Flag{jsonFlag}, Action: ports,
+			Name: "port", Usage: "list published ports, like docker port; of every endpoint without one",
+			ArgsUsage: "[ENDPOINT [PRIVATE_PORT[/PROTO]]]", Flags: []cli.Flag{jsonFlag}, Action: ports,
 		},
 	}
 }
 
 func endpointAndSpecs(c *cli.Context) (string, []string, error) {
-	if c.NArg() < 2 {
-		return "", nil, fmt.Errorf("%s takes an endpoint and one or more port specs", c.Command.Name)
+	a, err := minArgs(c, 2)
+	if err != nil {
+		return "", nil, err
 	}
-	return c.Args().First(), c.Args().Tail(), nil
+	return a[0], a[1:], nil
 }
 
 func publish(c *cli.Context) error {
@@ -60,16 +65,54 @@ func unpublish(c *cli.Context) error {
 	return nil
 }
 
+// ports lists publications as docker port does: of an endpoint, with
+// each container port, or of one container port, the host addresses
+// alone; of every endpoint, with the endpoint in front.
 func ports(c *cli.Context) error {
-	if c.NArg() > 1 {
-		return fmt.Errorf("port takes at most one endpoint")
+	a, err := maxArgs(c, 2)
+	if err != nil {
+		return err
 	}
 	out, err := client(c).Ports(c.Context, c.Args().First())
-	if err != nil || c.Bool("json") {
-		return orJSON(out, err)
+	if err != nil {
+		return err
 	}
-	printPorts(out, c.NArg() == 0)
+	if len(a) < 2 {
+		if c.Bool("json") {
+			return printJSON(out)
+		}
+		printPorts(out, len(a) == 0)
+		return nil
+	}
+	port, proto, err := privatePort(a[1])
+	if err != nil {
+		return err
+	}
+	out = slices.DeleteFunc(out, func(p api.Port) bool { return p.ContainerPort != port || p.Proto != proto })
+	if len(out) == 0 {
+		return fmt.Errorf("no public port '%s' published for %s", a[1], a[0])
+	}
+	if c.Bool("json") {
+		return printJSON(out)
+	}
+	for _, p := range out {
+		fmt.Println(net.JoinHostPort(p.HostIP, strconv.Itoa(int(p.HostPort))))
+	}
 	return nil
+}
+
+// privatePort reads docker port's PRIVATE_PORT[/PROTO]; tcp by default.
+func privatePort(s string) (uint16, string, error) {
+	num, proto, ok := strings.Cut(s, "/")
+	if !ok {
+		proto = "tcp"
+	}
+	proto = strings.ToLower(proto)
+	p, err := strconv.ParseUint(num, 10, 16)
+	if err != nil || p == 0 || (proto != "tcp" && proto != "udp") {
+		return 0, "", fmt.Errorf("invalid port %q: want PRIVATE_PORT[/PROTO], a port of 1-65535 and tcp or udp", s)
+	}
+	return uint16(p), proto, nil
 }
 
 // printPorts prints as `docker port` does, with the endpoint in front when

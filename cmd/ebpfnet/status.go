@@ -47,11 +47,19 @@ func status(c *cli.Context) error {
 		byReason(st.DropsBy))
 	fmt.Printf("evicted:    %d packets of flows that lost an entry to a full enet_ct or enet_nat\n", st.Evicted)
 	r := st.Resources
-	fmt.Printf("daemon:     %d fds, %d goroutines, %.1f MiB heap, %.1f MiB resident\n\n", r.FDs, r.Goroutines,
+	fmt.Printf("resources:  %d fds, %d goroutines, %.1f MiB heap, %.1f MiB resident\n\n", r.FDs, r.Goroutines,
 		float64(r.HeapBytes)/(1<<20), float64(r.RSSBytes)/(1<<20))
 	t := newTable("PROGRAM", "ID", "INTERFACE", "IFINDEX", "HOOK", "MODE")
 	for _, p := range st.Programs {
 		t.row(p.Name, fmt.Sprint(p.ID), p.Interface, fmt.Sprint(p.Ifindex), p.Hook, p.Mode)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	fmt.Println()
+	t = newTable("SOCKET-PROGRAM", "ID", "HOOK", "ATTACH-TYPE", "CGROUP")
+	for _, p := range st.SocketPrograms {
+		t.row(p.Name, fmt.Sprint(p.ID), p.Hook, p.AttachType, p.Cgroup)
 	}
 	if err := t.flush(); err != nil {
 		return err

@@ -127,6 +127,13 @@ func (c *Client) RemoveNetwork(ctx context.Context, name string) error {
 	return c.Do(ctx, http.MethodDelete, "/v1/networks/"+esc(name), nil, nil)
 }
 
+// PruneNetworks removes every network without endpoints but the
+// default one.
+func (c *Client) PruneNetworks(ctx context.Context) (*NetworkPruneReport, error) {
+	var out NetworkPruneReport
+	return &out, c.Do(ctx, http.MethodPost, "/v1/networks/prune", nil, &out)
+}
+
 // Connect adds an interface on network to an endpoint.
 func (c *Client) Connect(ctx context.Context, network string, req Connect) (*Endpoint, error) {
 	var out Endpoint

@@ -25,6 +25,7 @@ type Backend interface {
 	Networks(ctx context.Context) ([]Network, error)
 	Network(ctx context.Context, name string) (*Network, error)
 	RemoveNetwork(ctx context.Context, name string) error
+	PruneNetworks(ctx context.Context) (*NetworkPruneReport, error)
 	Connect(ctx context.Context, network string, req Connect) (*Endpoint, error)
 	Disconnect(ctx context.Context, network string, req Connect) (*Endpoint, error)
 
@@ -66,6 +67,9 @@ func Handler(b Backend) http.Handler {
 	}))
 	mux.Handle("DELETE /v1/networks/{name}", call(func(ctx context.Context, r *http.Request, _ empty) (*empty, error) {
 		return nil, b.RemoveNetwork(ctx, r.PathValue("name"))
+	}))
+	mux.Handle("POST /v1/networks/prune", call(func(ctx context.Context, _ *http.Request, _ empty) (*NetworkPruneReport, error) {
+		return b.PruneNetworks(ctx)
 	}))
 	mux.Handle("POST /v1/networks/{name}/connect", call(func(ctx context.Context, r *http.Request, in Connect) (*Endpoint, error) {
 		return b.Connect(ctx, r.PathValue("name"), in)

@@ -38,7 +38,12 @@ type EndpointCreate struct {
 	Name    string `json:"name"`
 	Network string `json:"network,omitempty"` // default network when empty
 	IP      string `json:"ip,omitempty"`
-	Netns   string `json:"netns,omitempty"` // adopt this namespace instead of creating one
+	// Networks, instead of Network and IP, are several networks to join,
+	// in order, as docker run with several --network joins them: eth0 and
+	// the default route on the first, eth1, eth2, ... on the others. If
+	// one cannot be joined, the endpoint is not created.
+	Networks []EndpointNetwork `json:"networks,omitempty"`
+	Netns    string            `json:"netns,omitempty"` // adopt this namespace instead of creating one
 	// Publish holds Docker -p specs published once the endpoint exists.
 	Publish []string `json:"publish,omitempty"`
 	// OnGone is what happens when the namespace goes away without the
@@ -51,6 +56,19 @@ type EndpointCreate struct {
 // gone endpoint takes; empty for a new /run/netns/NAME.
 type Attach struct {
 	Netns string `json:"netns,omitempty"`
+}
+
+// EndpointNetwork is a network a new endpoint joins, with the address
+// asked for on it (empty: the next free one).
+type EndpointNetwork struct {
+	Name string `json:"name"`
+	IP   string `json:"ip,omitempty"`
+}
+
+// NetworkPruneReport is what POST /v1/networks/prune removed, as
+// Docker's API reports it.
+type NetworkPruneReport struct {
+	NetworksDeleted []string `json:"networks_deleted"`
 }
 
 // Publish is the body of POST /v1/endpoints/{name}/publish and /unpublish.
@@ -86,9 +104,9 @@ type Endpoint struct {
 	OnGone     string      `json:"on_gone"`
 	Interfaces []Interface `json:"interfaces"`
 	Created    time.Time   `json:"created"`
-	// Ports are what `endpoint create --publish` published, host ports
-	// chosen for a bare container port included; empty elsewhere.
-	Ports []Port `json:"ports,omitempty"`
+	// Ports are the endpoint's publications, host ports chosen for a bare
+	// container port included.
+	Ports []Port `json:"ports"`
 }
 
 // Interface is one of an endpoint's veth pairs.
@@ -120,8 +138,11 @@ type Status struct {
 	AttachMode string    `json:"attach_mode"`
 	Defrag     Defrag    `json:"defrag"`
 	Programs   []Program `json:"programs"`
-	Maps       []MapFill `json:"maps"`
-	Drops      uint64    `json:"drops"`
+	// SocketPrograms are the socket programs on the cgroup, which rewrite
+	// the node's own connections to published ports.
+	SocketPrograms []SocketProgram `json:"socket_programs"`
+	Maps           []MapFill       `json:"maps"`
+	Drops          uint64          `json:"drops"`
 	// DropsBy is Drops per reason, as `ebpfnet bpf stats` names them.
 	DropsBy map[string]uint64 `json:"drops_by_reason"`
 	// Evicted counts packets of flows that lost an entry to a full
@@ -174,6 +195,16 @@ type Program struct {
 	Mode      string `json:"mode"` // tcx or tc
 	Name      string `json:"name"`
 	ID        uint32 `json:"id"`
+}
+
+// SocketProgram is a socket program's cgroup link.
+type SocketProgram struct {
+	Name       string `json:"name"`
+	ID         uint32 `json:"id"`
+	Hook       string `json:"hook"`        // the link's pin name under the bpffs dir
+	AttachType string `json:"attach_type"` // the kernel's, as cilium/ebpf names it
+	Cgroup     string `json:"cgroup"`      // its path, if it is the daemon's --cgroup
+	CgroupID   uint64 `json:"cgroup_id"`
 }
 
 // MapFill is how full a pinned map is.

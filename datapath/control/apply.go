@@ -29,7 +29,7 @@ func (a applier) ensureNetwork(n *store.Network) error {
 		return err
 	}
 	return a.dp.PutNetwork(maps.Network{ID: n.ID, Subnet: n.Subnet, Gateway: n.Gateway, BridgeIfindex: idx,
-		GatewayMAC: mac, ICC: n.ICC, Internal: n.Internal, Masquerade: n.Masquerade})
+		GatewayMAC: mac, ICC: n.ICC, Internal: n.Internal, Masquerade: n.Masquerades()})
 }
 
 func (a applier) teardownNetwork(n *store.Network) error {

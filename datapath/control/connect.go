@@ -64,8 +64,8 @@ func (c *Control) Connect(_ context.Context, network string, req api.Connect) (*
 	}
 	c.log.Info("endpoint connected", logf.Ep(ep.Name), logf.Net(network), logf.If(ifc.Name),
 		logf.Int("ports_unparked", len(parked)))
-	v := c.endpointView(ep)
-	return &v, nil
+	v, err := readPorts(c.store, c.endpointView(ep), ep)
+	return &v, err
 }
 
 // freeIfname is the next ethN inside the endpoint that neither ebpfnet nor
@@ -153,8 +153,8 @@ func (c *Control) Disconnect(_ context.Context, network string, req api.Connect)
 	}
 	c.log.Info("endpoint disconnected", logf.Ep(ep.Name), logf.Net(network),
 		logf.Int("ports_moved", len(moved)), logf.Int("ports_parked", len(parked)))
-	v := c.endpointView(ep)
-	return &v, nil
+	v, err := readPorts(c.store, c.endpointView(ep), ep)
+	return &v, err
 }
 
 // movePorts: when an endpoint's first interface is disconnected, its

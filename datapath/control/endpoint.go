@@ -13,9 +13,10 @@ import (
 	"github.com/ebpfnet/ebpfnet/datapath/store"
 )
 
-// CreateEndpoint creates an endpoint with one interface and the ports it
-// publishes: store first, endpoint and publications in one transaction,
-// then the kernel, undoing both if the kernel refuses. A crash in between
+// CreateEndpoint creates an endpoint with an interface on each network
+// asked for and the ports it publishes: store first, endpoint and
+// publications in one transaction, then the kernel, undoing both if the
+// kernel refuses. A crash in between
 // leaves the start-up to finish the kernel's part: the endpoint comes back
 // whole, its publications with it.
 func (c *Control) CreateEndpoint(_ context.Context, req api.EndpointCreate) (*api.Endpoint, error) {
@@ -30,24 +31,32 @@ func (c *Control) CreateEndpoint(_ context.Context, req api.EndpointCreate) (*ap
 			return nil, err
 		}
 	}
+	first, rest, err := firstNetwork(req)
+	if err != nil {
+		return nil, err
+	}
 	var ep *store.Endpoint
 	var n *store.Network
+	var more []*store.Network
 	var pubs []ports.Publication
-	err := c.store.Update(func(tx *store.Tx) error {
+	err = c.store.Update(func(tx *store.Tx) error {
 		var err error
-		if ep, n, err = c.planner().endpoint(tx, req); err != nil {
+		if ep, n, err = c.planner().endpoint(tx, first); err != nil {
+			return err
+		}
+		if more, err = c.planner().moreIfaces(tx, ep, rest); err != nil {
 			return err
 		}
 		if pubs, err = planPublish(tx, ep.Name, n, specs); err != nil {
 			return err
 		}
-		return errors.Join(tx.PutEndpoint(ep), tx.PutNetwork(n), ports.Put(tx, pubs))
+		return errors.Join(tx.PutEndpoint(ep), putNetworks(tx, n, more), ports.Put(tx, pubs))
 	})
 	if err != nil {
 		ports.Release(pubs)
 		return nil, err
 	}
-	if err := c.applier().ensureEndpoint(ep, map[string]*store.Network{n.Name: n}); err != nil {
+	if err := c.applier().ensureEndpoint(ep, byName(n, more)); err != nil {
 		c.log.Warn("endpoint create failed, rolling back", logf.Ep(ep.Name), logf.Err(err))
 		ports.Release(pubs)
 		kernel := c.applier().teardownEndpoint(ep)
@@ -63,7 +72,7 @@ func (c *Control) CreateEndpoint(_ context.Context, req api.EndpointCreate) (*ap
 		ports.Release(pubs)
 		return nil, errors.Join(err, c.removeEndpoint(ep.Name))
 	}
-	v := c.endpointView(ep)
+	v := withPorts(c.endpointView(ep), ep, nil)
 	if len(pubs) > 0 {
 		// An adopted namespace's processes may have sent already.
 		v.Ports = c.published(ep.Name, pubs, target)
@@ -134,8 +143,12 @@ func (c *Control) Endpoints(context.Context) ([]api.Endpoint, error) {
 	out := []api.Endpoint{}
 	err := c.store.View(func(tx *store.Tx) error {
 		eps, err := tx.Endpoints()
+		if err != nil {
+			return err
+		}
+		pubs, err := publicationsByEndpoint(tx)
 		for i := range eps {
-			out = append(out, c.endpointView(&eps[i]))
+			out = append(out, withPorts(c.endpointView(&eps[i]), &eps[i], pubs[eps[i].Name]))
 		}
 		return err
 	})
@@ -153,9 +166,10 @@ func (c *Control) Endpoint(_ context.Context, name string) (*api.Endpoint, error
 		if ep == nil {
 			return errdefs.NotFound("endpoint %q not found", name)
 		}
-		v := c.endpointView(ep)
+		pubs, err := ports.Of(tx, name, ports.All)
+		v := withPorts(c.endpointView(ep), ep, pubs)
 		out = &v
-		return nil
+		return err
 	})
 	return out, err
 }

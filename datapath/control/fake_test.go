@@ -22,7 +22,8 @@ import (
 
 var errInjected = errors.New("injected failure")
 
-// calls records calls by name and fails those in fail.
+// calls records calls by name and fails those in fail, by name, or by
+// name and first argument ("ConfigureInside eth2").
 type calls struct {
 	log  []string
 	fail map[string]bool
@@ -34,7 +35,7 @@ func (c *calls) call(name string, args ...any) error {
 		l += " " + fmt.Sprint(a)
 	}
 	c.log = append(c.log, l)
-	if c.fail[name] {
+	if c.fail[name] || len(args) > 0 && c.fail[name+" "+fmt.Sprint(args[0])] {
 		return fmt.Errorf("%s: %w", name, errInjected)
 	}
 	return nil

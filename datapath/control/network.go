@@ -167,7 +167,7 @@ func (c *Control) RemoveNetwork(_ context.Context, name string) error {
 func networkView(n *store.Network, endpoints []string) api.Network {
 	v := api.Network{
 		Name: n.Name, ID: n.ID, Subnet: n.Subnet.String(), Gateway: n.Gateway.String(), Bridge: n.Bridge,
-		MTU: n.MTU, ICC: n.ICC, Internal: n.Internal, Masquerade: n.Masquerade, Default: n.Default,
+		MTU: n.MTU, ICC: n.ICC, Internal: n.Internal, Masquerade: n.Masquerades(), Default: n.Default,
 		Endpoints: endpoints, Created: n.Created,
 	}
 	if n.IPRange.IsValid() {

@@ -70,6 +70,9 @@ func (p planner) network(req api.NetworkCreate, existing []store.Network) (*stor
 	if err := applyOptions(&req, n); err != nil {
 		return nil, err
 	}
+	// As Docker's: an internal network has no way out to masquerade on,
+	// whatever masquerade option it was given.
+	n.Masquerade = n.Masquerades()
 	for _, e := range existing {
 		if e.Name == req.Name {
 			return nil, errdefs.Conflict("network %q already exists", req.Name)

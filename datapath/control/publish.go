@@ -1,7 +1,6 @@
 package control
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"net/netip"
@@ -182,10 +181,7 @@ func (c *Control) Ports(_ context.Context, endpoint string) ([]api.Port, error) 
 		}
 		return nil
 	})
-	slices.SortFunc(out, func(a, b api.Port) int {
-		return cmp.Or(strings.Compare(a.Endpoint, b.Endpoint), cmp.Compare(a.ContainerPort, b.ContainerPort),
-			strings.Compare(a.Proto, b.Proto), strings.Compare(a.HostIP, b.HostIP))
-	})
+	slices.SortFunc(out, portOrder)
 	return out, err
 }
 

@@ -13,6 +13,7 @@ import (
 // inspector's, and the daemon's own (stop, reset).
 type backend struct {
 	*control.Control
+	control.Pruner
 	*inspect.Inspector
 	d *daemon
 }
@@ -20,9 +21,10 @@ type backend struct {
 func (d *daemon) backend() api.Backend {
 	insp := inspect.New(d.store, d.dp, d.maps, inspect.Daemon{
 		PID: os.Getpid(), Version: Version, Started: d.started, StateDir: d.cfg.StateDir, BPFFS: d.cfg.BPFFS,
-		Socket: d.cfg.Socket, Uplink: d.uplink, AttachMode: d.kernel.AttachMode, Defrag: d.defrag,
+		Socket: d.cfg.Socket, Uplink: d.uplink, AttachMode: d.kernel.AttachMode, Cgroup: d.cfg.Cgroup,
+		Defrag: d.defrag,
 	}, d.log)
-	return backend{Control: d.ctl, Inspector: insp, d: d}
+	return backend{Control: d.ctl, Pruner: control.NewPruner(d.ctl), Inspector: insp, d: d}
 }
 
 // Stop asks the daemon to shut down; the datapath stays.

@@ -29,6 +29,7 @@ type Daemon struct {
 	Uplink   *netdev.Uplink // nil without one
 	// AttachMode is the mode as configured, with what auto resolved to.
 	AttachMode func() string
+	Cgroup     string     // of the socket programs; empty: the cgroup2 root
 	Defrag     api.Defrag // the defragmentation helper, as the daemon set it up
 }
 

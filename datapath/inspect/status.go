@@ -27,7 +27,7 @@ func (in *Inspector) Status(context.Context) (*api.Status, error) {
 	st := &api.Status{
 		PID: d.PID, Version: d.Version, BuildID: loader.BuildNumber(), Started: d.Started, StateDir: d.StateDir,
 		BPFFS: d.BPFFS, Socket: d.Socket, AttachMode: d.AttachMode(), Defrag: df,
-		Programs: in.programs(nm, df), Networks: len(nm.networks), Endpoints: len(nm.eps),
+		Programs: in.programs(nm, df), SocketPrograms: in.socketPrograms(), Networks: len(nm.networks), Endpoints: len(nm.eps),
 		Maps: mapUse(in.dp), Resources: resources(), Pools: pools(nm),
 	}
 	if d.Uplink != nil {

@@ -104,8 +104,7 @@ func planPort(sp portspec.Spec, mp portspec.Mapping, taken []store.Port) (Public
 	}
 	if port.HostPort != 0 {
 		if c := clash(taken, port.Proto, port.HostIP, port.HostPort); c != nil {
-			return Publication{}, errdefs.Conflict("host port %d/%s is already published (endpoint %q, %s)",
-				port.HostPort, port.Proto, c.Endpoint, c.Key())
+			return Publication{}, allocated(port, c)
 		}
 	}
 	for range 16 {
@@ -120,6 +119,17 @@ func planPort(sp portspec.Spec, mp portspec.Mapping, taken []store.Port) (Public
 		_ = res.Close() // a published port the kernel did not know held: ask again
 	}
 	return Publication{}, errdefs.Limit("no free host port for %d/%s", mp.CPort, mp.Proto)
+}
+
+// allocated is Docker's error for a host port another publication holds
+// (moby's portallocator), with the endpoint that holds it.
+func allocated(want store.Port, holder *store.Port) error {
+	ip := "0.0.0.0"
+	if want.HostIP.IsValid() {
+		ip = want.HostIP.String()
+	}
+	return errdefs.Conflict("Bind for %s:%d failed: port is already allocated (endpoint %q publishes %d/%s)",
+		ip, want.HostPort, holder.Endpoint, holder.HostPort, holder.Proto)
 }
 
 // clash is a publication that would take the same host port: the same

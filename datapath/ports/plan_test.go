@@ -51,7 +51,7 @@ func TestPlan(t *testing.T) {
 
 	taken := []store.Port{{Proto: "tcp", HostPort: got, Endpoint: "web", CPort: 80}}
 	if _, err := Plan("api", specs(t, "127.0.0.1:"+itoa(got)+":80"), taken); errdefs.KindOf(err) != errdefs.KindConflict ||
-		!strings.Contains(err.Error(), "already published") {
+		err.Error() != "Bind for 127.0.0.1:"+itoa(got)+" failed: port is already allocated (endpoint \"web\" publishes "+itoa(got)+"/tcp)" {
 		t.Fatalf("a published port: %v", err)
 	}
 	if _, err := Plan("api", specs(t, "127.0.0.1:"+itoa(busy)+":80"), nil); errdefs.KindOf(err) != errdefs.KindConflict ||

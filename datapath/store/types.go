@@ -26,6 +26,11 @@ type Network struct {
 	Created time.Time  `json:"created"`
 }
 
+// Masquerades says whether the network's traffic out is source-NATed:
+// never an internal network's, which has no way out (networks stored
+// before this rule may hold Masquerade with Internal).
+func (n *Network) Masquerades() bool { return n.Masquerade && !n.Internal }
+
 // PoolName is where a network's addresses come from: its ip-range, else
 // its subnet.
 func (n *Network) PoolName() string {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -71,10 +72,12 @@ func (e *ebpfnetSide) cli(ctx context.Context, args ...string) (string, error) {
 	argv := append([]string{e.w.Bin, "--socket", e.w.Socket}, args...)
 	out, err := output(nsCmd(ctx, e.w.Node, argv...))
 	if err != nil {
-		msg := strings.TrimPrefix(message(err), "ebpfnet: ")
-		if strings.Contains(msg, "No help topic for") {
-			return "", na("`ebpfnet %s` is not in this build (%s)", args[0], msg)
+		var ce *cmdError
+		if errors.As(err, &ce) && (strings.Contains(ce.stderr, "ebpfnet: unknown command: ") ||
+			strings.Contains(ce.stderr, "No help topic for")) {
+			return "", na("`ebpfnet %s` is not in this build (%s)", args[0], strings.SplitN(strings.TrimSpace(ce.stderr), "\n", 2)[0])
 		}
+		msg := strings.TrimPrefix(strings.TrimPrefix(message(err), "ebpfnet: "), "Error response from daemon: ")
 		return "", fmt.Errorf("ebpfnet %s: %s", args[0], msg)
 	}
 	return string(out), nil
@@ -88,11 +91,11 @@ func (e *ebpfnetSide) createEndpoint(ctx context.Context, name string) (netip.Ad
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	var ep api.Endpoint
-	if err := json.Unmarshal([]byte(out), &ep); err != nil || len(ep.Interfaces) == 0 {
+	var eps []api.Endpoint
+	if err := json.Unmarshal([]byte(out), &eps); err != nil || len(eps) != 1 || len(eps[0].Interfaces) == 0 {
 		return netip.Addr{}, fmt.Errorf("endpoint inspect %s: no interface in %q", name, out)
 	}
-	return netip.ParseAddr(ep.Interfaces[0].IP)
+	return netip.ParseAddr(eps[0].Interfaces[0].IP)
 }
 
 func (e *ebpfnetSide) Target(path string) (Target, error) {

@@ -44,15 +44,16 @@ func output(cmd *exec.Cmd) ([]byte, error) {
 		if msg == "" {
 			msg = lastLine(string(out))
 		}
-		return out, &cmdError{name: cmdName(cmd.Args[3:]), msg: msg, err: err}
+		return out, &cmdError{name: cmdName(cmd.Args[3:]), msg: msg, stderr: stderr.String(), err: err}
 	}
 	return out, nil
 }
 
-// cmdError is a command that failed, with the last line it printed.
+// cmdError is a command that failed, with the last line it printed and
+// all it printed on stderr.
 type cmdError struct {
-	name, msg string
-	err       error
+	name, msg, stderr string
+	err               error
 }
 
 func (e *cmdError) Error() string {

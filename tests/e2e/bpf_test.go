@@ -107,3 +107,27 @@ func TestBPFToolDump(t *testing.T) {
 		}
 	}
 }
+
+// TestBPFToolFlowState (issue 11, finding 9): bpftool shows a flow's state
+// as `ebpfnet bpf ct` does: a UDP flow that was answered is CT_REPLIED
+// there and "replied" here, not CT_NEW.
+func TestBPFToolFlowState(t *testing.T) {
+	t.Parallel()
+	w := pubWorld(t, "a")
+	serve(t, w, w.Ext, "udp", ":5300", "ext")
+	mustReach(t, w, w.Name("a"), false, "udp", "198.51.100.2:5300", "ext 198.51.100.1:", "198.51.100.2:5300")
+	var states []string
+	for _, f := range cliJSON[[]api.BPFFlow](t, w, "bpf", "ct", "--json") {
+		if f.Proto == "udp" && f.Dst == "198.51.100.2:5300" {
+			states = append(states, f.State)
+		}
+	}
+	if len(states) != 1 || states[0] != "replied" {
+		t.Fatalf("bpf ct shows the flow as %v, want replied", states)
+	}
+	// Not assured before two seconds: in enet_ct_new.
+	out := w.MustExec(w.Node, "bpftool", "map", "dump", "pinned", w.BPFFS+"/enet_ct_new")
+	if !strings.Contains(out, `"state": "CT_REPLIED"`) || strings.Contains(out, `"state": "CT_NEW"`) {
+		t.Fatalf("bpftool shows the answered flow as:\n%s", out)
+	}
+}

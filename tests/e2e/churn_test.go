@@ -43,7 +43,7 @@ type churner struct {
 
 func newChurner(t *testing.T, w *world.World) *churner {
 	c := &churner{t: t, w: w, cl: api.NewClient(w.Socket), seen: map[string]api.Interface{}}
-	err := inNetns(w.Node, func() (err error) {
+	err := world.InNetns(w.Node, func() (err error) {
 		c.node, err = net.ListenPacket("udp4", ":0")
 		return err
 	})

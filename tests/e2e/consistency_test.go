@@ -165,11 +165,20 @@ func (c *checker) endpoints() {
 	c.hosts = map[string]bool{}
 	for _, e := range c.s.eps {
 		for _, i := range e.Interfaces {
-			c.hosts[i.HostName] = true
+			c.hosts[i.HostName] = e.State != "gone"
 		}
 	}
 	for _, e := range c.s.eps {
-		if e.State != "ready" {
+		switch e.State {
+		case "gone":
+			// Its namespace went away: nothing of it is in the kernel,
+			// its addresses stay its own.
+			for _, ifc := range e.Interfaces {
+				ips[ifc.IP] = e.Name
+			}
+			continue
+		case "ready":
+		default:
 			c.addf("endpoint %s is %s", e.Name, e.State)
 		}
 		in, ok := c.k.inside[e.Netns]
@@ -188,7 +197,7 @@ func (c *checker) endpoints() {
 		}
 	}
 	for _, m := range c.k.eps {
-		if _, ok := ips[m.IP.String()]; !ok {
+		if owner, ok := ips[m.IP.String()]; !ok || c.gone(owner) {
 			c.addf("enet_endpoints holds %s (ifindex %d) the store does not know", m.IP, m.Ifindex)
 		}
 	}
@@ -309,6 +318,14 @@ func (c *checker) strayInside(e api.Endpoint, in *insideView) {
 	}
 }
 
+// gone says whether the store holds an endpoint as gone.
+func (c *checker) gone(name string) bool {
+	return slices.ContainsFunc(c.s.eps, func(e api.Endpoint) bool { return e.Name == name && e.State == "gone" })
+}
+
+// ports: every publication is in enet_ports with its host port held, but
+// a gone endpoint's, whose host port is let go, and a parked one (its
+// endpoint has no interface), which leads nowhere and is not there.
 func (c *checker) ports() {
 	targets := map[string]string{}
 	for _, e := range c.s.eps {
@@ -325,6 +342,16 @@ func (c *checker) ports() {
 				c.addf("host port %s is published twice (%s and %s)", key, q.Endpoint, p.Endpoint)
 			}
 		}
+		if _, ok := targets[p.Endpoint]; !ok {
+			if p.Target != "" {
+				c.addf("publication %s of %s, which has no interface, leads to %s", key, p.Endpoint, p.Target)
+			}
+			if got, ok := c.k.ports[key]; ok {
+				c.addf("enet_ports[%s] leads to %s, but it is parked", key, got)
+			}
+			keys[key] = false
+			continue
+		}
 		want := fmt.Sprintf("%s:%d", targets[p.Endpoint], p.ContainerPort)
 		if p.Target != want {
 			c.addf("publication %s leads to %s, but %s's first address is %s", key, p.Target, p.Endpoint, targets[p.Endpoint])
@@ -334,12 +361,12 @@ func (c *checker) ports() {
 		} else if got != p.Target {
 			c.addf("enet_ports[%s] leads to %s, the store to %s", key, got, p.Target)
 		}
-		if !c.k.held[key] {
+		if !c.k.held[key] && !c.gone(p.Endpoint) {
 			c.addf("host port %s of %s is not held by a socket of the daemon", key, p.Endpoint)
 		}
 	}
 	for key, target := range c.k.ports {
-		if !keys[key] {
+		if known, ok := keys[key]; !ok || !known {
 			c.addf("enet_ports holds %s -> %s the store does not know", key, target)
 		}
 	}

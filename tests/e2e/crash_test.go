@@ -152,7 +152,7 @@ func killDuringStart(t *testing.T, w *world.World, r *rand.Rand, dead int) bool 
 func heldPorts(t *testing.T, w *world.World, store string) []string {
 	t.Helper()
 	var held []string
-	err := inNetns(w.Node, func() error {
+	err := world.InNetns(w.Node, func() error {
 		for i := 0; i < burstPorts; i++ {
 			for _, proto := range []string{"tcp", "udp"} {
 				key := portKey(proto, uint16(burstPortFirst+i))

@@ -114,8 +114,8 @@ func firstLast(t *testing.T, w *world.World, ep string, published netip.AddrPort
 func answerReversed(w *world.World, ep string, srv netip.AddrPort) (int, error) {
 	var ext, c *net.UDPConn
 	err := errors.Join(
-		inNetns(w.Ext, func() (err error) { ext, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(srv)); return err }),
-		inNetns(ep, func() (err error) { c, err = net.ListenUDP("udp4", nil); return err }))
+		world.InNetns(w.Ext, func() (err error) { ext, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(srv)); return err }),
+		world.InNetns(ep, func() (err error) { c, err = net.ListenUDP("udp4", nil); return err }))
 	for _, s := range []*net.UDPConn{ext, c} {
 		if s != nil {
 			defer s.Close()
@@ -138,7 +138,7 @@ func answerReversed(w *world.World, ep string, srv netip.AddrPort) (int, error) 
 		return 0, err
 	}
 	slices.Reverse(frags)
-	if err := inNetns(w.Ext, func() error { return sendRawIP(from.Addr(), frags) }); err != nil {
+	if err := world.InNetns(w.Ext, func() error { return sendRawIP(from.Addr(), frags) }); err != nil {
 		return 0, err
 	}
 	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))

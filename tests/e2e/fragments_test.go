@@ -136,7 +136,7 @@ func recvQ(t *testing.T, w *world.World, port string) int {
 func bigServer(t *testing.T, ns string, addr netip.AddrPort) {
 	t.Helper()
 	var c net.PacketConn
-	err := inNetns(ns, func() (err error) {
+	err := world.InNetns(ns, func() (err error) {
 		c, err = net.ListenPacket("udp4", addr.String())
 		return err
 	})
@@ -160,7 +160,7 @@ func bigServer(t *testing.T, ns string, addr netip.AddrPort) {
 // a query or answer lost is asked again, three times at most.
 func askBig(ns string, dst netip.AddrPort) (int, error) {
 	var c *net.UDPConn
-	err := inNetns(ns, func() (err error) {
+	err := world.InNetns(ns, func() (err error) {
 		c, err = net.ListenUDP("udp4", nil)
 		return err
 	})
@@ -200,7 +200,7 @@ func answer(c *net.UDPConn, send func() error) (int, error) {
 // came from. It returns how many were answered.
 func askReversed(ns string, dst netip.AddrPort, tries int) (int, error) {
 	answered := 0
-	err := inNetns(ns, func() error {
+	err := world.InNetns(ns, func() error {
 		c, err := net.ListenUDP("udp4", nil)
 		if err != nil {
 			return err

@@ -26,14 +26,25 @@ func cliJSON[T any](t *testing.T, w *world.World, args ...string) T {
 	return v
 }
 
+// inspectNetwork is `network inspect NAME`: as Docker's, an array.
 func inspectNetwork(t *testing.T, w *world.World, name string) api.Network {
 	t.Helper()
-	return cliJSON[api.Network](t, w, "network", "inspect", name)
+	return only(t, cliJSON[[]api.Network](t, w, "network", "inspect", name))
 }
 
+// inspectEndpoint is `endpoint inspect NAME`: as Docker's, an array.
 func inspectEndpoint(t *testing.T, w *world.World, name string) api.Endpoint {
 	t.Helper()
-	return cliJSON[api.Endpoint](t, w, "endpoint", "inspect", name)
+	return only(t, cliJSON[[]api.Endpoint](t, w, "endpoint", "inspect", name))
+}
+
+// only is the one element of what inspect printed for one name.
+func only[T any](t *testing.T, all []T) T {
+	t.Helper()
+	if len(all) != 1 {
+		t.Fatalf("inspect of one name printed %d", len(all))
+	}
+	return all[0]
 }
 
 func status(t *testing.T, w *world.World) api.Status {

@@ -13,7 +13,7 @@ import (
 func newEndpoint(t *testing.T, w *world.World, name, network string) netip.Addr {
 	t.Helper()
 	w.MustCLI("endpoint", "create", name, "--network", network)
-	ep := cliJSON[api.Endpoint](t, w, "endpoint", "inspect", name)
+	ep := inspectEndpoint(t, w, name)
 	if len(ep.Interfaces) != 1 {
 		t.Fatalf("endpoint %s has %d interfaces, want 1", name, len(ep.Interfaces))
 	}

@@ -79,7 +79,7 @@ func readKernel(w *world.World, s storeView) (kernelView, error) {
 		}
 	}
 	errs := []error{
-		inNetns(w.Node, func() error { return k.readNode(s) }),
+		world.InNetns(w.Node, func() error { return k.readNode(s) }),
 		k.readMaps(w.BPFFS),
 		k.readPins(filepath.Join(w.BPFFS, loader.LinkDir)),
 		k.readCgroup(w.Cgroup),

@@ -63,6 +63,7 @@ func TestEndpointFollowsContainer(t *testing.T) {
 	if took > 2*time.Second {
 		t.Errorf("the daemon took %s to notice", took)
 	}
+	mustBeConsistent(t, w)
 	gone := inspectEndpoint(t, w, ep)
 	if gone.Interfaces[0].IP != before.Interfaces[0].IP || len(portsOf(t, w, ep)) != 2 {
 		t.Errorf("gone endpoint lost its address or ports: %+v %+v", gone, portsOf(t, w, ep))
@@ -74,6 +75,11 @@ func TestEndpointFollowsContainer(t *testing.T) {
 	}
 	if strings.Contains(ifacesOf(t, w), fmt.Sprintf(`"key": %d,`, host)) {
 		t.Errorf("enet_ifaces keeps ifindex %d of the gone endpoint:\n%s", host, ifacesOf(t, w))
+	}
+	for _, c := range cliJSON[[]api.BPFCounter](t, w, "bpf", "stats", "--json") {
+		if c.Ifindex == host {
+			t.Errorf("enet_stats keeps counters of ifindex %d of the gone endpoint: %+v", host, c)
+		}
 	}
 	// Refused at once, as by a node with nothing on the port.
 	for _, proto := range []string{"tcp", "udp-connected"} {
@@ -101,6 +107,7 @@ func TestEndpointFollowsContainer(t *testing.T) {
 	if got := inspectEndpoint(t, w, ep); got.State != "ready" || got.Interfaces[0].IP != before.Interfaces[0].IP {
 		t.Fatalf("after attach: %+v", got)
 	}
+	mustBeConsistent(t, w)
 	if out, err := curl(w, w.Ext, "198.51.100.1:8080"); err != nil || !strings.Contains(out, "hello from podman") {
 		t.Fatalf("published port after attach: %q %v", out, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebpfnet/ebpfnet/tests/world"
 	"golang.org/x/sys/unix"
 )
 
@@ -86,7 +87,7 @@ type pathLoad struct {
 func startLoad(t *testing.T, name, ns string, dst netip.AddrPort, phases []string) *pathLoad {
 	t.Helper()
 	l := &pathLoad{name: name, dst: dst, phases: phases, stop: make(chan struct{}), tallies: make([]tally, len(phases))}
-	err := inNetns(ns, func() error {
+	err := world.InNetns(ns, func() error {
 		c, err := net.DialTimeout("tcp4", dst.String(), opTimeout)
 		if err != nil {
 			return fmt.Errorf("stream: %w", err)
@@ -106,7 +107,7 @@ func startLoad(t *testing.T, name, ns string, dst netip.AddrPort, phases []strin
 	go l.udpRecv()
 	go func() {
 		defer l.wg.Done()
-		if err := inNetns(ns, l.crr); err != nil {
+		if err := world.InNetns(ns, l.crr); err != nil {
 			l.note(0, err)
 		}
 	}()

@@ -3,6 +3,7 @@ package e2e
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/ebpfnet/ebpfnet/tests/world"
 )
@@ -27,6 +28,9 @@ func TestMasqueradeOtherProtocols(t *testing.T) {
 			if r := mustProbeReply(t, w, a, "ipping", c.proto, ext); r.Peer != ext {
 				t.Fatalf("the answer came from %s, want %s", r.Peer, ext)
 			}
+			// The server writes what it saw as it answers: its line may
+			// come a moment after the answer.
+			world.Wait(2*time.Second, func() bool { return len(srv.lines()) > 0 })
 			if got := srv.lines(); len(got) == 0 || got[0] != "got "+world.NodeIP.String() {
 				t.Fatalf("ext saw %q, want the node's address %s", got, world.NodeIP)
 			}

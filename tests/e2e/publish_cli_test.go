@@ -136,13 +136,13 @@ func TestPublishErrors(t *testing.T) {
 		specs          []string
 		want           string
 	}{
-		{"same port twice", other, []string{"8080:81"}, "host port 8080/tcp is already published"},
-		{"every address after one", other, []string{"9090:81"}, "host port 9090/tcp is already published"},
-		{"one address after every", other, []string{"127.0.0.1:8080:81"}, "host port 8080/tcp is already published"},
-		{"same endpoint again", srv, []string{"8080:80"}, "already published"},
-		{"twice in one call", other, []string{"8100:80", "8100:81"}, "host port 8100/tcp is already published"},
-		{"after a good one", other, []string{"8101:80", "5353:53/udp"}, "host port 5353/udp is already published"},
-		{"range over a published port", other, []string{"8075-8085:75-85"}, "host port 8080/tcp is already published"},
+		{"same port twice", other, []string{"8080:81"}, "Bind for 0.0.0.0:8080 failed: port is already allocated"},
+		{"every address after one", other, []string{"9090:81"}, "Bind for 0.0.0.0:9090 failed: port is already allocated"},
+		{"one address after every", other, []string{"127.0.0.1:8080:81"}, "Bind for 127.0.0.1:8080 failed: port is already allocated"},
+		{"same endpoint again", srv, []string{"8080:80"}, "port is already allocated"},
+		{"twice in one call", other, []string{"8100:80", "8100:81"}, "Bind for 0.0.0.0:8100 failed: port is already allocated"},
+		{"after a good one", other, []string{"8101:80", "5353:53/udp"}, "Bind for 0.0.0.0:5353 failed: port is already allocated (endpoint \"" + srv + "\" publishes 5353/udp)"},
+		{"range over a published port", other, []string{"8075-8085:75-85"}, "Bind for 0.0.0.0:8080 failed: port is already allocated"},
 		{"a listening socket's port", other, []string{"7070:80"}, "host port 0.0.0.0:7070/tcp is in use by a socket on the node"},
 		{"a bound udp socket's port", other, []string{"7071:53/udp"}, "host port 0.0.0.0:7071/udp is in use by a socket on the node"},
 		{"range over a listening port", other, []string{"7065-7075:80-90"}, "host port 0.0.0.0:7070/tcp is in use"},
@@ -157,7 +157,7 @@ func TestPublishErrors(t *testing.T) {
 		{"unknown protocol", other, []string{"8104:80/dccp"}, `unknown protocol "dccp"`},
 		{"address not the node's", other, []string{"203.0.113.9:8105:80"}, "203.0.113.9 is not an address of the node"},
 		{"not an address", other, []string{"node:8105:80"}, `"node" is not an IPv4 address`},
-		{"no spec", other, nil, "takes an endpoint and one or more port specs"},
+		{"no spec", other, nil, "'ebpfnet publish' requires at least 2 arguments"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			mustFailCLI(t, w, c.want, append([]string{"publish", c.endpoint}, c.specs...)...)

@@ -70,7 +70,7 @@ func askTCPReusing(ns string, local netip.AddrPort, dst string) (net.Conn, strin
 			return errors.Join(err, serr)
 		}}
 	var conn net.Conn
-	if err := inNetns(ns, func() (err error) { conn, err = d.Dial("tcp4", dst); return err }); err != nil {
+	if err := world.InNetns(ns, func() (err error) { conn, err = d.Dial("tcp4", dst); return err }); err != nil {
 		return nil, "", fmt.Errorf("connect from %s %s to %s: %w", ns, local, dst, err)
 	}
 	_ = conn.SetDeadline(time.Now().Add(3 * time.Second))
@@ -91,7 +91,7 @@ func askTCPReusing(ns string, local netip.AddrPort, dst string) (net.Conn, strin
 // its dst.
 func askUDPFromOnePort(ns string, local netip.AddrPort, dsts ...string) ([]string, error) {
 	var c *net.UDPConn
-	if err := inNetns(ns, func() (err error) {
+	if err := world.InNetns(ns, func() (err error) {
 		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(local))
 		return err
 	}); err != nil {

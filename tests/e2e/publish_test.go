@@ -187,7 +187,8 @@ func TestPublishRestart(t *testing.T) {
 // TestDisconnectMovesPublications: publications lead to the endpoint's
 // first interface; when it is disconnected they follow the next one, and
 // an endpoint that takes the old address over gets none of their
-// traffic. With no interface left, they go.
+// traffic. With no interface left, they are parked: listed, leading
+// nowhere, in no map.
 func TestDisconnectMovesPublications(t *testing.T) {
 	t.Parallel()
 	w, srv, _ := srvWorld(t)
@@ -208,8 +209,8 @@ func TestDisconnectMovesPublications(t *testing.T) {
 
 	w.MustCLI("network", "disconnect", "other", srv)
 	mustBeConsistent(t, w)
-	if got := portsOf(t, w); len(got) != 0 {
-		t.Fatalf("publications of an endpoint with no interface left: %+v", got)
+	if got := portsOf(t, w); len(got) != 1 || got[0].Target != "" {
+		t.Fatalf("publications of an endpoint with no interface left: %+v, want one parked, leading nowhere", got)
 	}
 	mustNotReach(t, w, w.Ext, false, "tcp", "198.51.100.1:8080")
 }

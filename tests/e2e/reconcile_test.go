@@ -292,7 +292,7 @@ func attachPinned(t *testing.T, w *world.World, from string, ifindex int, to str
 		t.Fatal(err)
 	}
 	defer prog.Close()
-	err = inNetns(w.Node, func() error {
+	err = world.InNetns(w.Node, func() error {
 		l, err := ebpflink.AttachTCX(ebpflink.TCXOptions{Interface: ifindex, Program: prog, Attach: ebpf.AttachTCXIngress})
 		if err != nil {
 			return err

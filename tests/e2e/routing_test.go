@@ -33,7 +33,7 @@ func TestInternalNetworkHasNoWayOut(t *testing.T) {
 	if counted(t, w, a, "drop-internal") == 0 {
 		t.Fatalf("no drop-internal counted for %s:\n%s", a, w.MustCLI("bpf", "stats"))
 	}
-	gw := cliJSON[api.Network](t, w, "network", "inspect", "sealed").Gateway
+	gw := inspectNetwork(t, w, "sealed").Gateway
 	w.MustExec(a, "ping", "-c", "1", "-W", "2", gw)
 	// The node's other addresses too, as Docker's internal networks do.
 	w.MustExec(a, "ping", "-c", "1", "-W", "2", world.NodeIP.String())
@@ -75,7 +75,7 @@ func TestNodeAndEndpoint(t *testing.T) {
 	w.MustCLI("network", "create", "web", "--subnet", "10.29.0.0/24")
 	a := w.Name("a")
 	aIP := newEndpoint(t, w, a, "web")
-	gw := netip.MustParseAddr(cliJSON[api.Network](t, w, "network", "inspect", "web").Gateway)
+	gw := netip.MustParseAddr(inspectNetwork(t, w, "web").Gateway)
 	nodeSrv := startServer(t, w.Node, netip.AddrPortFrom(world.NodeIP, 7000))
 	epSrv := startServer(t, a, netip.AddrPortFrom(aIP, 7000))
 

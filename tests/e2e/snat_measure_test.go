@@ -105,7 +105,7 @@ type flowCounter struct {
 func startCounter(t *testing.T, ns string, addr netip.AddrPort) *flowCounter {
 	t.Helper()
 	var c *net.UDPConn
-	if err := inNetns(ns, func() (err error) {
+	if err := world.InNetns(ns, func() (err error) {
 		if c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr)); err != nil {
 			return err
 		}
@@ -171,7 +171,7 @@ func (fc *flowCounter) settle(tag string, want int) int {
 func sendFrom(t *testing.T, ns, tag string, ports []int, dst netip.AddrPort) {
 	t.Helper()
 	to := &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()}
-	err := inNetns(ns, func() error {
+	err := world.InNetns(ns, func() error {
 		for i, p := range ports {
 			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 			if err != nil {

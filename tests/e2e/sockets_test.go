@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,39 +16,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	"github.com/ebpfnet/ebpfnet/tests/world"
 )
-
-// inNetns runs fn on a thread of its own switched into the named netns;
-// sockets fn opens stay in that netns whichever thread uses them later.
-// The thread is never unlocked, so it dies with its goroutine and no other
-// goroutine ever runs in the wrong netns.
-func inNetns(name string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		h, err := netns.GetFromName(name)
-		if err != nil {
-			errc <- fmt.Errorf("open netns %s: %w", name, err)
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", name, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
 
 // listenTCPUDP listens on TCP and UDP at one address of a netns.
 func listenTCPUDP(ns string, addr netip.AddrPort) (net.Listener, net.PacketConn, error) {
 	var ln net.Listener
 	var pc net.PacketConn
-	err := inNetns(ns, func() (err error) {
+	err := world.InNetns(ns, func() (err error) {
 		if ln, err = net.Listen("tcp4", addr.String()); err != nil {
 			return err
 		}
@@ -141,7 +115,7 @@ func dialTCP(ns string, local, dst netip.AddrPort, timeout time.Duration) (*tcpC
 		d.LocalAddr = net.TCPAddrFromAddrPort(local)
 	}
 	var c net.Conn
-	err := inNetns(ns, func() (err error) {
+	err := world.InNetns(ns, func() (err error) {
 		c, err = d.Dial("tcp4", dst.String())
 		return err
 	})
@@ -239,7 +213,7 @@ func dialUDP(ns string, local, dst netip.AddrPort) (*net.UDPConn, error) {
 		laddr = net.UDPAddrFromAddrPort(local)
 	}
 	var c *net.UDPConn
-	err := inNetns(ns, func() (err error) {
+	err := world.InNetns(ns, func() (err error) {
 		c, err = net.DialUDP("udp4", laddr, net.UDPAddrFromAddrPort(dst))
 		return err
 	})
@@ -259,7 +233,7 @@ type icmpWatch struct {
 func watchEchoRequests(t *testing.T, w *world.World) *icmpWatch {
 	t.Helper()
 	iw := &icmpWatch{w: w, done: make(chan struct{})}
-	err := inNetns(w.Ext, func() (err error) {
+	err := world.InNetns(w.Ext, func() (err error) {
 		iw.conn, err = net.ListenIP("ip4:icmp", &net.IPAddr{IP: net.IPv4zero})
 		return err
 	})

@@ -48,7 +48,7 @@ func TestTCPHalfClose(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, len(cases))
 	for i, c := range cases {
-		conn, err := dialTCPRaw(c.from, c.local, c.dst)
+		conn, err := dialFrom(c.from, c.local, c.dst, 5*time.Second)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -81,7 +81,7 @@ func TestTCPHalfClose(t *testing.T) {
 func lateServer(t *testing.T, ns string, addr netip.AddrPort, d time.Duration) {
 	t.Helper()
 	var ln net.Listener
-	err := inNetns(ns, func() (err error) {
+	err := world.InNetns(ns, func() (err error) {
 		ln, err = net.Listen("tcp4", addr.String())
 		return err
 	})
@@ -113,23 +113,6 @@ func lateServer(t *testing.T, ns string, addr netip.AddrPort, d time.Duration) {
 	}()
 }
 
-// dialTCPRaw connects from ns to dst, from local if it is valid.
-func dialTCPRaw(ns string, local, dst netip.AddrPort) (*net.TCPConn, error) {
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if local.IsValid() {
-		d.LocalAddr = net.TCPAddrFromAddrPort(local)
-	}
-	var c net.Conn
-	err := inNetns(ns, func() (err error) {
-		c, err = d.Dial("tcp4", dst.String())
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("connect from %s to %s: %w", ns, dst, err)
-	}
-	return c.(*net.TCPConn), nil
-}
-
 // halfClose sends a line, closes the sending side and waits up to timeout
 // for the server's "late".
 func halfClose(c *net.TCPConn, timeout time.Duration) error {
@@ -158,7 +141,7 @@ type pair struct {
 // opened in another netns at dst, and accepts the connection there.
 func openPair(t *testing.T, ln net.Listener, ns string, local, dst netip.AddrPort) *pair {
 	t.Helper()
-	c, err := dialTCPRaw(ns, local, dst)
+	c, err := dialFrom(ns, local, dst, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +190,7 @@ func (p *pair) mustTalk(t *testing.T, msg string) {
 func listenIn(t *testing.T, ns string, addr netip.AddrPort) net.Listener {
 	t.Helper()
 	var ln net.Listener
-	err := inNetns(ns, func() (err error) {
+	err := world.InNetns(ns, func() (err error) {
 		ln, err = net.Listen("tcp4", addr.String())
 		return err
 	})
@@ -309,7 +292,7 @@ func TestTCPScan(t *testing.T) {
 
 	refused := netip.AddrPortFrom(world.ExtIP, 5703)
 	lnB := listenIn(t, b, netip.AddrPortFrom(bIP, 80))
-	if c, err := dialTCPRaw(w.Ext, refused, netip.AddrPortFrom(world.NodeIP, 8080)); err == nil {
+	if c, err := dialFrom(w.Ext, refused, netip.AddrPortFrom(world.NodeIP, 8080), 5*time.Second); err == nil {
 		c.Close()
 		t.Fatal("connected to port 8080 before it was published")
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebpfnet/ebpfnet/tests/world"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
@@ -24,7 +25,7 @@ import (
 func rawConn(t *testing.T, ns string, proto int) *net.IPConn {
 	t.Helper()
 	var c *net.IPConn
-	err := inNetns(ns, func() (err error) {
+	err := world.InNetns(ns, func() (err error) {
 		c, err = net.ListenIP("ip4:"+strconv.Itoa(proto), &net.IPAddr{IP: net.IPv4zero})
 		return err
 	})
@@ -162,7 +163,7 @@ func tcpHeader(b []byte) (sport, dport uint16, seq, ack uint32, ok bool) {
 // twinSendFrames sends Ethernet frames out of a device of a netns.
 func twinSendFrames(t *testing.T, ns, dev string, frames ...[]byte) {
 	t.Helper()
-	err := inNetns(ns, func() error {
+	err := world.InNetns(ns, func() error {
 		ifc, err := net.InterfaceByName(dev)
 		if err != nil {
 			return err
@@ -191,7 +192,7 @@ func twinSendFrames(t *testing.T, ns, dev string, frames ...[]byte) {
 func framesWith(t *testing.T, ns, dev string, marker []byte, send func()) int {
 	t.Helper()
 	var fd int
-	err := inNetns(ns, func() (err error) {
+	err := world.InNetns(ns, func() (err error) {
 		ifc, err := net.InterfaceByName(dev)
 		if err != nil {
 			return err

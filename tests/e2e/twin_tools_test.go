@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ebpfnet/ebpfnet/tests/world"
 )
 
 // What the probes see, in words that compare across worlds: kinds of
@@ -126,7 +128,7 @@ type udpSink struct {
 func startUDPSink(t *testing.T, ns string, addr netip.AddrPort, reply int) *udpSink {
 	t.Helper()
 	s := &udpSink{sizes: map[int]int{}}
-	err := inNetns(ns, func() (err error) {
+	err := world.InNetns(ns, func() (err error) {
 		s.conn, err = net.ListenPacket("udp4", addr.String())
 		return err
 	})
@@ -176,7 +178,7 @@ func (s *udpSink) got(n, want int) int {
 func udpFrom(t *testing.T, ns string, local netip.AddrPort) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
-	err := inNetns(ns, func() (err error) {
+	err := world.InNetns(ns, func() (err error) {
 		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(local))
 		return err
 	})
@@ -214,7 +216,7 @@ func dialFrom(ns string, local, dst netip.AddrPort, timeout time.Duration) (*net
 		d.LocalAddr = net.TCPAddrFromAddrPort(local)
 	}
 	var c net.Conn
-	err := inNetns(ns, func() (err error) {
+	err := world.InNetns(ns, func() (err error) {
 		c, err = d.Dial("tcp4", dst.String())
 		return err
 	})
@@ -245,7 +247,7 @@ func readLine(c net.Conn, timeout time.Duration) (string, error) {
 func tcpServer(t *testing.T, ns string, addr netip.AddrPort, serve func(c *net.TCPConn)) {
 	t.Helper()
 	var ln net.Listener
-	err := inNetns(ns, func() (err error) {
+	err := world.InNetns(ns, func() (err error) {
 		ln, err = net.Listen("tcp4", addr.String())
 		return err
 	})

@@ -189,7 +189,7 @@ func holdPort(ns, proto string, addr netip.AddrPort) (*os.File, error) {
 		return nil, fmt.Errorf("unknown protocol %q", proto)
 	}
 	var f *os.File
-	err := inNetns(ns, func() error {
+	err := InNetns(ns, func() error {
 		fd, err := syscall.Socket(syscall.AF_INET, typ|syscall.SOCK_CLOEXEC, num)
 		if err != nil {
 			return fmt.Errorf("failed to create socket for %s/%s: %w", addr, proto, err)
@@ -210,10 +210,11 @@ func holdPort(ns, proto string, addr netip.AddrPort) (*os.File, error) {
 	return f, err
 }
 
-// inNetns runs fn on a thread of its own in the named netns; sockets fn
-// opens stay there. The thread is never unlocked, so it dies with its
-// goroutine.
-func inNetns(name string, fn func() error) error {
+// InNetns runs fn on a thread of its own switched into the named netns;
+// sockets fn opens stay in that netns whichever thread uses them later.
+// The thread is never unlocked, so it dies with its goroutine and no other
+// goroutine ever runs in the wrong netns.
+func InNetns(name string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
