@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -18,34 +20,60 @@ import (
 
 // TestFragmentsFirstLast: datagrams sent first fragment last, to a
 // published UDP port and as the answer to an endpoint's masqueraded
-// query, arrive whole, every one, however the uplink's packets are
-// spread over CPUs: the uplink sends them to the daemon's helper
-// namespace, whose kernel reassembles them and sends them back in order.
-// The helper outlives a restart of the daemon, the same one, and `system
-// reset` removes it: its veth, its namespace's mount, its link.
+// query, arrive whole, every one: the uplink sends them to the daemon's
+// helper namespace, whose kernel reassembles them and sends them back in
+// order; so with either attach mode, and when the uplink's packets are
+// handled on another CPU than the sender's (RPS). The helper outlives a
+// restart of the daemon, the same one, and `system reset` removes it: its
+// veth, its namespace's mount, its link.
 func TestFragmentsFirstLast(t *testing.T) {
-	t.Parallel()
-	w := pubWorld(t, "a")
-	a := w.Name("a")
-	w.MustCLI("publish", a, "5300:5300/udp")
-	bigServer(t, a, netip.MustParseAddrPort("0.0.0.0:5300"))
-	published := netip.AddrPortFrom(world.NodeIP, 5300)
-
-	before := defragHelper(t, w)
-	firstLast(t, w, a, published)
-	w.StopDaemon()
-	w.StartDaemon()
-	if after := defragHelper(t, w); after != before {
-		t.Errorf("after a restart the helper is %+v, want the one before, %+v", after, before)
+	cases := []struct {
+		name   string
+		daemon []string
+		rps    bool
+	}{
+		{"tcx", nil, false},
+		{"tc", []string{"--attach", "tc"}, false},
+		{"the uplink's packets on another CPU", nil, true},
 	}
-	firstLast(t, w, a, published)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if tc.rps && runtime.NumCPU() < 2 {
+				t.Skip("one CPU: no other to steer the uplink's packets to")
+			}
+			w := newWorld(t, tc.daemon...)
+			a := w.Name("a")
+			w.MustCLI("network", "create", "web", "--subnet", "10.10.0.0/24")
+			w.MustCLI("endpoint", "create", a, "--network", "web")
+			w.MustCLI("publish", a, "5300:5300/udp")
+			bigServer(t, a, netip.MustParseAddrPort("0.0.0.0:5300"))
+			published := netip.AddrPortFrom(world.NodeIP, 5300)
+			if tc.rps {
+				// ip netns exec mounts the node's own /sys.
+				if out, err := exec.Command("ip", "netns", "exec", w.Node, "sh", "-c",
+					"echo 2 > /sys/class/net/"+world.UplinkDev+"/queues/rx-0/rps_cpus").CombinedOutput(); err != nil {
+					t.Fatalf("steer the uplink's packets to CPU 1: %v: %s", err, out)
+				}
+			}
 
-	w.MustCLI("system", "reset")
-	if got := linkNames(t, w, w.Node); got != "lo up0" {
-		t.Errorf("node devices after reset: %s, want lo up0", got)
-	}
-	if m := world.MountsUnder(w.Dir); len(m) > 0 {
-		t.Errorf("mounts left under the world's dir after reset: %v", m)
+			before := defragHelper(t, w)
+			firstLast(t, w, a, published)
+			w.StopDaemon()
+			w.StartDaemon(tc.daemon...)
+			if after := defragHelper(t, w); after != before {
+				t.Errorf("after a restart the helper is %+v, want the one before, %+v", after, before)
+			}
+			firstLast(t, w, a, published)
+
+			w.MustCLI("system", "reset")
+			if got := linkNames(t, w, w.Node); got != "lo up0" {
+				t.Errorf("node devices after reset: %s, want lo up0", got)
+			}
+			if m := world.MountsUnder(w.Dir); len(m) > 0 {
+				t.Errorf("mounts left under the world's dir after reset: %v", m)
+			}
+		})
 	}
 }
 
@@ -88,9 +116,16 @@ func firstLast(t *testing.T, w *world.World, ep string, published netip.AddrPort
 	const tries = 10
 	detoured := counted(t, w, world.UplinkDev, "fragment-detoured")
 	requeued := counted(t, w, world.UplinkDev, "fragment-requeued")
+	began := time.Now()
 	if got, err := askReversed(w.Ext, published, tries); got != tries {
 		t.Errorf("%d of %d datagrams sent first fragment last to the published port were answered (%v)", got, tries, err)
 	}
+	reversed := time.Since(began) / tries
+	began = time.Now()
+	if got, err := askFragments(w.Ext, published, tries, false); got != tries {
+		t.Errorf("%d of %d datagrams sent in order to the published port were answered (%v)", got, tries, err)
+	}
+	t.Logf("a query in three fragments answered in %v first fragment last, %v in order", reversed, time.Since(began)/tries)
 	for i := range 3 {
 		if n, err := answerReversed(w, ep, netip.AddrPortFrom(world.ExtIP, 7003)); n != 3000 {
 			t.Errorf("answer %d to %s's query, sent first fragment last: %d bytes arrived, want 3000 (%v)", i, ep, n, err)

@@ -199,6 +199,12 @@ func answer(c *net.UDPConn, send func() error) (int, error) {
 // last, and waits for each one's answer to the UDP socket whose port it
 // came from. It returns how many were answered.
 func askReversed(ns string, dst netip.AddrPort, tries int) (int, error) {
+	return askFragments(ns, dst, tries, true)
+}
+
+// askFragments is askReversed with the fragments in order unless
+// reversed.
+func askFragments(ns string, dst netip.AddrPort, tries int, reversed bool) (int, error) {
 	answered := 0
 	err := world.InNetns(ns, func() error {
 		c, err := net.ListenUDP("udp4", nil)
@@ -213,7 +219,9 @@ func askReversed(ns string, dst netip.AddrPort, tries int) (int, error) {
 			if err != nil {
 				return err
 			}
-			slices.Reverse(frags)
+			if reversed {
+				slices.Reverse(frags)
+			}
 			if err := sendRawIP(dst.Addr(), frags); err != nil {
 				return err
 			}
