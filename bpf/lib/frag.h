@@ -224,15 +224,19 @@ static __always_inline int frag_tuple(struct __sk_buff *skb, const struct iphdr 
 }
 
 /* frag_way: what becomes of the fragment if its datagram has no record,
- * where the helper is detour (0: none). The helper forwards the
- * datagram, which it would drop if its TTL ran out there. */
+ * where the helper is detour (0: none). The helper forwards the datagram
+ * back: it would drop one whose TTL ran out there, and has no route for a
+ * multicast or the limited broadcast, which the node's stack takes and no
+ * flow translates. */
 static __always_inline int frag_way(const struct __sk_buff *skb, const struct iphdr *ip, __u32 detour)
 {
 	if (!detour)
 		return FRAG_WAY_REQUEUE;
 	if (skb->mark == ENET_MARK_DEFRAG)
 		return FRAG_WAY_RETURNED;
-	return ip->ttl > 1 ? FRAG_WAY_DETOUR : FRAG_WAY_REQUEUE;
+	if (ip->ttl <= 1 || ipv4_is_group(ip->daddr))
+		return FRAG_WAY_REQUEUE;
+	return FRAG_WAY_DETOUR;
 }
 
 /* frag_detour sends a fragment into the helper namespace: straight into

@@ -94,13 +94,18 @@ static __always_inline int ipv4_is_loopback(__be32 addr)
 	return (addr & bpf_htonl(0xff000000)) == bpf_htonl(0x7f000000);
 }
 
+/* ipv4_is_group: the limited broadcast or class D, which no router
+ * forwards as it is. */
+static __always_inline int ipv4_is_group(__be32 dst)
+{
+	return dst == 0xffffffff || (dst & bpf_htonl(0xf0000000)) == bpf_htonl(0xe0000000);
+}
+
 /* ipv4_is_bcast_mcast: the limited broadcast, class D, or the
  * directed broadcast of the given subnet. */
 static __always_inline int ipv4_is_bcast_mcast(__be32 dst, __be32 subnet, __u32 prefixlen)
 {
-	if (dst == 0xffffffff)
-		return 1;
-	if ((dst & bpf_htonl(0xf0000000)) == bpf_htonl(0xe0000000))
+	if (ipv4_is_group(dst))
 		return 1;
 	if (prefixlen >= 31)
 		return 0;

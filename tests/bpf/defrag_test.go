@@ -188,6 +188,13 @@ func TestFragmentDetour(t *testing.T) {
 		n.fragFromUp(last, 0, requeued(uplinkIdx))
 		n.checkFragEntries()
 	})
+	t.Run("multicast waits in the queue", func(t *testing.T) {
+		n := w.node(t)
+		n.withDetour()
+		mcast := in(remote, addr("239.1.2.3")).udp(40000, 5353).big()
+		n.fragFromUp(frags(t, mcast)[2], 0, requeued(uplinkIdx))
+		n.checkFragEntries()
+	})
 	t.Run("endpoint egress waits in the queue", func(t *testing.T) {
 		n := w.node(t)
 		n.withDetour()
