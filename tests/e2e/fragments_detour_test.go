@@ -127,7 +127,7 @@ func firstLast(t *testing.T, w *world.World, ep string, published netip.AddrPort
 	}
 	t.Logf("a query in three fragments answered in %v first fragment last, %v in order", reversed, time.Since(began)/tries)
 	for i := range 3 {
-		if n, err := answerReversed(w, ep, netip.AddrPortFrom(world.ExtIP, 7003)); n != 3000 {
+		if n, err := answerReversed(w, ep); n != 3000 {
 			t.Errorf("answer %d to %s's query, sent first fragment last: %d bytes arrived, want 3000 (%v)", i, ep, n, err)
 		}
 	}
@@ -142,14 +142,19 @@ func firstLast(t *testing.T, w *world.World, ep string, published netip.AddrPort
 	}
 }
 
-// answerReversed has ep ask srv, a UDP socket in ext, which answers with
-// 3,000 bytes cut into fragments sent from a raw socket, the first one
-// last, to where the query came from (the node's address: ep is
-// masqueraded). It returns how many bytes of the answer ep got.
-func answerReversed(w *world.World, ep string, srv netip.AddrPort) (int, error) {
+// answerReversed has ep ask a UDP socket in ext, which answers with 3,000
+// bytes cut into fragments sent from a raw socket, the first one last, to
+// where the query came from (the node's address: ep is masqueraded). It
+// returns how many bytes of the answer ep got. The socket in ext takes a
+// port of the kernel's choosing: a fixed one might still be held a moment
+// after its close, by a process another test forks meanwhile.
+func answerReversed(w *world.World, ep string) (int, error) {
 	var ext, c *net.UDPConn
 	err := errors.Join(
-		world.InNetns(w.Ext, func() (err error) { ext, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(srv)); return err }),
+		world.InNetns(w.Ext, func() (err error) {
+			ext, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(world.ExtIP, 0)))
+			return err
+		}),
 		world.InNetns(ep, func() (err error) { c, err = net.ListenUDP("udp4", nil); return err }))
 	for _, s := range []*net.UDPConn{ext, c} {
 		if s != nil {
@@ -159,6 +164,7 @@ func answerReversed(w *world.World, ep string, srv netip.AddrPort) (int, error) 
 	if err != nil {
 		return 0, err
 	}
+	srv := netip.AddrPortFrom(world.ExtIP, ext.LocalAddr().(*net.UDPAddr).AddrPort().Port())
 	if _, err := c.WriteToUDPAddrPort([]byte("q"), srv); err != nil {
 		return 0, err
 	}
