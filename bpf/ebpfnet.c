@@ -9,6 +9,7 @@
 #include "from_ep.c"
 #include "from_up.c"
 #include "to_up.c"
+#include "to_br.c"
 #include "from_dfrg.c"
 #include "sock.c"
 

@@ -79,6 +79,7 @@ const (
 	FromUplink                  // enet_from_up: ingress of the uplink
 	ToUplink                    // enet_to_up: egress of the uplink
 	FromDefrag                  // enet_from_dfrg: ingress of the helper namespace's veth
+	ToBridge                    // enet_to_br: egress of a network's bridge
 )
 
 // program is the loaded program and the hook it runs on.
@@ -90,6 +91,8 @@ func (dp *Datapath) program(p Program) (*ebpf.Program, Hook) {
 		return dp.EnetToUp, Egress
 	case FromDefrag:
 		return dp.EnetFromDfrg, Ingress
+	case ToBridge:
+		return dp.EnetToBr, Egress
 	}
 	return dp.EnetFromEp, Ingress
 }

@@ -342,6 +342,7 @@ const (
 	EnetProgEnetSockPeer4 = "enet_sock_peer4"
 	EnetProgEnetSockRecv4 = "enet_sock_recv4"
 	EnetProgEnetSockSend4 = "enet_sock_send4"
+	EnetProgEnetToBr      = "enet_to_br"
 	EnetProgEnetToUp      = "enet_to_up"
 	EnetVarBuildId        = "build_id"
 )
@@ -395,6 +396,7 @@ type EnetProgramSpecs struct {
 	EnetSockPeer4 *ebpf.ProgramSpec `ebpf:"enet_sock_peer4"`
 	EnetSockRecv4 *ebpf.ProgramSpec `ebpf:"enet_sock_recv4"`
 	EnetSockSend4 *ebpf.ProgramSpec `ebpf:"enet_sock_send4"`
+	EnetToBr      *ebpf.ProgramSpec `ebpf:"enet_to_br"`
 	EnetToUp      *ebpf.ProgramSpec `ebpf:"enet_to_up"`
 }
 
@@ -504,6 +506,7 @@ type EnetPrograms struct {
 	EnetSockPeer4 *ebpf.Program `ebpf:"enet_sock_peer4"`
 	EnetSockRecv4 *ebpf.Program `ebpf:"enet_sock_recv4"`
 	EnetSockSend4 *ebpf.Program `ebpf:"enet_sock_send4"`
+	EnetToBr      *ebpf.Program `ebpf:"enet_to_br"`
 	EnetToUp      *ebpf.Program `ebpf:"enet_to_up"`
 }
 
@@ -516,6 +519,7 @@ func (p *EnetPrograms) Close() error {
 		p.EnetSockPeer4,
 		p.EnetSockRecv4,
 		p.EnetSockSend4,
+		p.EnetToBr,
 		p.EnetToUp,
 	)
 }

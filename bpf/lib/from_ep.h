@@ -139,8 +139,9 @@ static __always_inline int from_ep_hairpin(struct __sk_buff *skb, struct event *
 	return egress_translated(skb, t, net, p, &to, REASON_FWD_HAIRPIN);
 }
 
-/* from_ep_flow: a packet of a translated flow, or the first of a hairpin
- * flow. ENET_CONTINUE when neither. */
+/* from_ep_flow: a packet of a translated flow or of one of the node's own
+ * to the endpoint, or the first of a hairpin flow. ENET_CONTINUE when
+ * none. */
 static __always_inline int from_ep_flow(struct __sk_buff *skb, struct event *t, const struct network *net, const struct pkt *p)
 {
 	const struct config *cfg = config_get();
@@ -163,6 +164,13 @@ static __always_inline int from_ep_flow(struct __sk_buff *skb, struct event *t, 
 	to = e->to;
 	reason = (e->flags & NAT_F_REPLY) ? REASON_FWD_REPLY : REASON_FWD_SNAT;
 	flow_update(e, ct, p, now, t->ifindex);
+	/* A reply to a flow of the node's own (enet_to_br), given back the
+	 * port it was sent from. */
+	if (e->flags & NAT_F_HOST) {
+		if (nat_rewrite(skb, p, &to) < 0)
+			return verdict_drop(t, REASON_DROP_MALFORMED);
+		return verdict(t, REASON_TO_HOST, 0, TC_ACT_OK);
+	}
 	return egress_translated(skb, t, net, p, &to, reason);
 }
 

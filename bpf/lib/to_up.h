@@ -10,6 +10,7 @@
 #include "config.h"
 #include "ct.h"
 #include "flow.h"
+#include "host.h"
 #include "icmp.h"
 #include "ipv4.h"
 #include "lookup.h"
@@ -17,65 +18,6 @@
 #include "nat.h"
 #include "tuple.h"
 #include "verdict.h"
-
-/* to_up_opens: the packet may start a flow of the node's own, which may
- * then take another source port. A TCP packet other than a SYN belongs to
- * a connection already under way, an ICMP query reply to someone else's
- * query; any packet of the other protocols may be a flow's first. */
-static __always_inline int to_up_opens(const struct pkt *p)
-{
-	switch (p->tuple.proto) {
-	case IPPROTO_TCP:
-		return (p->tcp_flags & (TCP_F_SYN | TCP_F_ACK)) == TCP_F_SYN;
-	case IPPROTO_ICMP:
-		return tuple_icmp_query(p->icmp_type) > 0;
-	}
-	return 1;
-}
-
-/* to_up_host records a flow of the node's own out of the uplink, so no
- * masqueraded flow is given its tuple. A flow the node opens (TCP connect,
- * UDP, ICMP query, GRE, ...) whose port or query id a masqueraded flow
- * already holds gets another one, as netfilter's NAT would do: kept, the
- * replies would go to the endpoint. One that has no port to change is
- * dropped, as netfilter drops it. */
-static __always_inline int to_up_host(struct __sk_buff *skb, struct event *t, const struct config *cfg,
-				      struct pkt *p, __u64 now)
-{
-	struct ct_entry *ct = NULL;
-	struct nat_entry *e;
-	struct ct_key to;
-	int err;
-
-	e = nat_find(p, &ct, now, t->ifindex);
-	if (e) {
-		to = e->to;
-		flow_update(e, ct, p, now, t->ifindex);
-		if (nat_rewrite(skb, p, &to) < 0)
-			return verdict_drop(t, REASON_DROP_MALFORMED);
-		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
-	}
-	/* A RST, FIN or SYN-ACK (the node refusing or answering a port
-	 * scan's SYN) holds no port worth keeping. */
-	if (!ct_starts(p))
-		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
-	if (!to_up_opens(p)) {
-		/* Anything else keeps its tuple, recorded if it is free. */
-		flow_create(p, &p->tuple, 0, CT_F_HOST, NAT_F_HOST);
-		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
-	}
-	to = p->tuple;
-	err = nat_create(p, &to, 0, CT_F_HOST, NAT_F_HOST);
-	/* Sent anyway, the replies of a flow whose tuple an endpoint's flow
-	 * holds would go to that endpoint. */
-	if (err == REASON_DROP_NAT_CLASH)
-		return verdict_drop(t, err);
-	if (err)
-		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
-	if (nat_rewrite(skb, p, &to) < 0)
-		return verdict_drop(t, REASON_DROP_MALFORMED);
-	return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
-}
 
 /* to_up_untranslated: an endpoint's packet about to leave as the kernel
  * forwarded it, with no translation. Routed networks' endpoints may leave
@@ -140,7 +82,7 @@ static __always_inline int to_up_ipv4(struct __sk_buff *skb, struct event *t, co
 		return to_up_endpoint(skb, t, ep, &p, now);
 	if (saddr != ipv4_load(cfg->snat_ip))
 		return TC_ACT_OK;
-	return to_up_host(skb, t, cfg, &p, now);
+	return host_flow(skb, t, &p, now, 0);
 }
 
 #endif

@@ -130,7 +130,8 @@ func newNodeWorld(t *testing.T) *nodeWorld {
 // uplink with the node's address, a default route via the router, whose
 // MAC is a permanent neighbour entry so the FIB returns it, a route via an
 // unresolved neighbour, a device routing elsewhere, each endpoint's host
-// veth (bpf_fib_lookup needs the ingress device to exist and forward),
+// veth (bpf_fib_lookup needs the ingress device to exist and forward) and
+// each network's bridge (a veth too),
 // m3's source rule, and forwarding on.
 func setupNode() error {
 	lo, err := netlink.LinkByName("lo")
@@ -144,6 +145,11 @@ func setupNode() error {
 	for _, e := range nodeEndpoints {
 		name := fmt.Sprintf("ep%d", e.Ifindex)
 		links = append(links, veth(name, e.Ifindex, name+"-peer"))
+	}
+	// The bridges' stand-ins: enet_to_br runs on their ifindexes.
+	for _, n := range nodeNetworks {
+		name := fmt.Sprintf("br%d", n.BridgeIfindex)
+		links = append(links, veth(name, int(n.BridgeIfindex), name+"-peer"))
 	}
 	for _, l := range links[1:] {
 		if err := netlink.LinkAdd(l); err != nil {
