@@ -19,8 +19,8 @@ type applier struct {
 	dp  Datapath
 }
 
-// ensureNetwork: the bridge with the gateway address, and the network's
-// enet_networks and enet_subnets entries.
+// ensureNetwork: the bridge with the gateway address and enet_to_br on
+// it, and the network's enet_networks and enet_subnets entries.
 func (a applier) ensureNetwork(n *store.Network) error {
 	mac := bridgeMAC(n.Gateway)
 	idx, err := a.dev.EnsureBridge(netdev.Bridge{Name: n.Bridge, Alias: netdev.BridgeAlias(n.Name), MTU: n.MTU,
@@ -28,12 +28,16 @@ func (a applier) ensureNetwork(n *store.Network) error {
 	if err != nil {
 		return err
 	}
+	if err := a.dp.AttachBridge(n.Bridge, idx); err != nil {
+		return err
+	}
 	return a.dp.PutNetwork(maps.Network{ID: n.ID, Subnet: n.Subnet, Gateway: n.Gateway, BridgeIfindex: idx,
 		GatewayMAC: mac, ICC: n.ICC, Internal: n.Internal, Masquerade: n.Masquerades()})
 }
 
 func (a applier) teardownNetwork(n *store.Network) error {
-	return errors.Join(a.dp.DeleteNetwork(n.ID, n.Subnet), a.dev.DeleteOwned(n.Bridge, netdev.BridgeAlias(n.Name)))
+	return errors.Join(a.dp.DeleteNetwork(n.ID, n.Subnet), a.dp.DetachBridge(n.Bridge, a.dev.LinkIndex(n.Bridge)),
+		a.dev.DeleteOwned(n.Bridge, netdev.BridgeAlias(n.Name)))
 }
 
 // ensureEndpoint: its namespace (created again if it was ours and is

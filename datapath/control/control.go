@@ -49,6 +49,10 @@ type Datapath interface {
 	// enet_ifaces entry, its counters and its flows.
 	ForgetIface(ifindex int) error
 	AttachEndpoint(ifname string, ifindex int) error
+	// AttachBridge puts enet_to_br on a network's bridge; DetachBridge
+	// takes it off and drops the bridge's counters.
+	AttachBridge(ifname string, ifindex int) error
+	DetachBridge(ifname string, ifindex int) error
 	DetachEndpoint(ifname string, ifindex int) error
 	DetachAll(ifname string, ifindex int) error
 	PutEndpoint(e maps.Endpoint) error

@@ -132,6 +132,9 @@ func TestCreateNetworkRollsBack(t *testing.T) {
 			if len(r.dp.networks) > 0 || r.dp.called("DeleteNetwork") != 1 {
 				t.Fatalf("map entries %v; calls %v", r.dp.networks, r.dp.log)
 			}
+			if r.dp.called("AttachBridge") != 1 || len(r.dp.bridges) > 0 {
+				t.Fatalf("enet_to_br left on %v; calls %v", r.dp.bridges, r.dp.log)
+			}
 			left := r.logs.FilterMessageSnippet("rollback left kernel objects of network web behind").Len()
 			if failTeardown != (left == 1) {
 				t.Fatalf("rollback-failure logs: %d, teardown failing: %v", left, failTeardown)

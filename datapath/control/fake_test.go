@@ -162,13 +162,15 @@ type fakeDatapath struct {
 	networks  map[uint32]maps.Network
 	ifaces    map[int]maps.Iface
 	endpoints map[netip.Addr]maps.Endpoint
-	attached  map[string]bool
+	attached  map[string]bool // host veths with enet_from_ep
+	bridges   map[string]bool // bridges with enet_to_br
 	swept     *Desired
 }
 
 func newFakeDatapath() *fakeDatapath {
 	return &fakeDatapath{calls: calls{fail: map[string]bool{}}, networks: map[uint32]maps.Network{},
-		ifaces: map[int]maps.Iface{}, endpoints: map[netip.Addr]maps.Endpoint{}, attached: map[string]bool{}}
+		ifaces: map[int]maps.Iface{}, endpoints: map[netip.Addr]maps.Endpoint{}, attached: map[string]bool{},
+		bridges: map[string]bool{}}
 }
 
 func (f *fakeDatapath) PutNetwork(n maps.Network) error {
@@ -203,6 +205,17 @@ func (f *fakeDatapath) AttachEndpoint(name string, _ int) error {
 func (f *fakeDatapath) DetachEndpoint(name string, _ int) error {
 	delete(f.attached, name)
 	return f.call("DetachEndpoint", name)
+}
+func (f *fakeDatapath) AttachBridge(name string, _ int) error {
+	if err := f.call("AttachBridge", name); err != nil {
+		return err
+	}
+	f.bridges[name] = true
+	return nil
+}
+func (f *fakeDatapath) DetachBridge(name string, _ int) error {
+	delete(f.bridges, name)
+	return f.call("DetachBridge", name)
 }
 func (f *fakeDatapath) DetachAll(name string, _ int) error {
 	delete(f.attached, name)

@@ -74,6 +74,20 @@ func (k *Kernel) AttachEndpoint(ifname string, ifindex int) error {
 	return k.attach(loader.FromEndpoint, ifname, ifindex)
 }
 
+// AttachBridge puts enet_to_br on a network's bridge.
+func (k *Kernel) AttachBridge(ifname string, ifindex int) error {
+	return k.attach(loader.ToBridge, ifname, ifindex)
+}
+
+// DetachBridge takes it off and drops the bridge's counters.
+func (k *Kernel) DetachBridge(ifname string, ifindex int) error {
+	errs := []error{k.dp.Detach(ifname, ifindex, loader.Egress)}
+	if ifindex > 0 {
+		errs = append(errs, k.maps.Stats.DeleteIfindex(ifindex))
+	}
+	return errors.Join(errs...)
+}
+
 // DetachEndpoint takes it off.
 func (k *Kernel) DetachEndpoint(ifname string, ifindex int) error {
 	return k.dp.Detach(ifname, ifindex, loader.Ingress)

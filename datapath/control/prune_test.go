@@ -41,8 +41,8 @@ func TestPruneNetworks(t *testing.T) {
 		t.Fatalf("store holds %v", nets)
 	}
 	for name, br := range bridges {
-		if gone := name == "empty" || name == "also-empty"; r.dev.LinkExists(br) == gone {
-			t.Errorf("bridge %s of %s: exists %v", br, name, !gone)
+		if gone := name == "empty" || name == "also-empty"; r.dev.LinkExists(br) == gone || r.dp.bridges[br] == gone {
+			t.Errorf("bridge %s of %s: exists %v, enet_to_br on it %v", br, name, r.dev.LinkExists(br), r.dp.bridges[br])
 		}
 	}
 	if len(r.dp.networks) != 3 {

@@ -101,6 +101,9 @@ func (c reconciler) want(nets []store.Network, eps []store.Endpoint) Desired {
 	for _, n := range nets {
 		d.Links[n.Bridge] = true
 		d.Networks[n.ID] = n.Subnet
+		if idx := c.dev.LinkIndex(n.Bridge); idx > 0 {
+			d.Ifindex[idx] = true
+		}
 	}
 	for _, e := range eps {
 		for _, i := range e.Interfaces {

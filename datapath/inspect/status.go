@@ -52,11 +52,16 @@ func (in *Inspector) defrag() api.Defrag {
 	return df
 }
 
-// programs lists what is attached to the uplink, the endpoints' veths and
-// the defragmentation helper's veth; the helper's netfilter program is
-// its own (api.Defrag).
+// programs lists what is attached to the uplink, the bridges, the
+// endpoints' veths and the defragmentation helper's veth; the helper's
+// netfilter program is its own (api.Defrag).
 func (in *Inspector) programs(nm names, df api.Defrag) []api.Program {
 	devs := stdmaps.Clone(nm.ifaces)
+	for _, n := range nm.nets {
+		if idx := in.dev.LinkIndex(n.Bridge); idx > 0 {
+			devs[idx] = n.Bridge
+		}
+	}
 	if up := in.daemon.Uplink; up != nil {
 		devs[up.Index] = up.Name
 	}

@@ -40,6 +40,11 @@ func TestAttachModes(t *testing.T) {
 			if len(row.FindAllString(text, -1)) != 2 {
 				t.Fatalf("status does not show two enet_from_ep rows in mode %s:\n%s", tc.want, text)
 			}
+			// One on each bridge: the default network's and web's.
+			row = regexp.MustCompile(`(?m)^enet_to_br\s+\d+\s+enet[-0]\w*\s+\d+\s+egress\s+` + tc.want + `$`)
+			if len(row.FindAllString(text, -1)) != 2 {
+				t.Fatalf("status does not show enet_to_br on both bridges in mode %s:\n%s", tc.want, text)
+			}
 
 			for _, ep := range []string{a, b} {
 				host := inspectEndpoint(t, w, ep).Interfaces[0].HostName

@@ -128,6 +128,7 @@ func (c *checker) networks() {
 			c.addf("bridge %s of %s holds %v, not the gateway %s", n.Bridge, n.Name, c.k.addrs[n.Bridge], gw)
 		}
 		c.networkEntry(n, subnet, br.Attrs().Index)
+		c.tcx(n.Bridge, br.Attrs().Index, ebpf.AttachTCXEgress, "enet_to_br")
 	}
 	for _, e := range c.k.networks {
 		if _, ok := seen[e.ID]; !ok {
@@ -383,6 +384,7 @@ func (c *checker) strays() {
 	}
 	for _, n := range c.s.nets {
 		want[n.Bridge] = true
+		pins[n.Bridge+"_egress"] = true
 	}
 	netnsOf := map[string]bool{}
 	for _, e := range c.s.eps {
