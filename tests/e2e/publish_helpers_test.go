@@ -106,6 +106,22 @@ func serve(t *testing.T, w *world.World, netns, proto, addr, tag string) *echoSe
 	return s
 }
 
+// settled is count once it held for 200ms (2s at most): the server prints
+// what it got before it answers, but the line may reach the test after
+// the answer reached the client.
+func (s *echoServer) settled() int {
+	n := s.count()
+	for range 10 {
+		time.Sleep(200 * time.Millisecond)
+		m := s.count()
+		if m == n {
+			break
+		}
+		n = m
+	}
+	return n
+}
+
 // count is how many messages the server has had.
 func (s *echoServer) count() int {
 	s.mu.Lock()

@@ -141,7 +141,7 @@ func TestPublishBoundAddress(t *testing.T) {
 		{"frames to 127.0.0.1 from endpoint", peer, "eth0", gwMAC, "10.10.0.3:40000"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			before := udp.count()
+			before := udp.settled()
 			mustProbe(t, w, c.netns, "raw", c.dev, c.mac, c.src, "127.0.0.1:5354")
 			time.Sleep(200 * time.Millisecond)
 			if n := udp.count() - before; n != 0 {

@@ -196,6 +196,7 @@ func everyAddress(t *testing.T, s side) string {
 		t.Fatalf("%v: %s", err, out)
 	}
 	t.Cleanup(func() { _, _ = w.Exec(w.Node, "ip", "addr", "del", "198.51.100.54/24", "dev", world.UplinkDev) })
+	s.NodeAddrKnown(t, netip.MustParseAddr("198.51.100.54"))
 	second := "answered"
 	if c, err := dialTCP(w.Ext, netip.AddrPort{}, netip.MustParseAddrPort("198.51.100.54:8054"), 3*time.Second); err != nil {
 		second = errKind(err)

@@ -162,7 +162,7 @@ func loopbackFrames(t *testing.T, s side) string {
 	if _, err := dial(w, w.Node, true, "udp", "127.0.0.1:5329"); err != nil {
 		node = "no answer"
 	}
-	before := udp.count()
+	before := udp.settled()
 	if out, err := w.Exec(peer, "ping", "-c", "1", "-W", "1", twinGateway.String()); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/tests/world"
@@ -83,6 +84,13 @@ func (s *ebpfnetSide) LimitSNATPorts(t *testing.T, _ netip.AddrPort, lo, hi uint
 			t.Error(err)
 		}
 	})
+}
+
+func (s *ebpfnetSide) NodeAddrKnown(t *testing.T, addr netip.Addr) {
+	t.Helper()
+	if !world.Wait(5*time.Second, func() bool { return hasNodeAddrs(t, s.w, addr.String()) }) {
+		t.Fatalf("enet_node_addrs holds %v, not %v", nodeAddrs(t, s.w), addr)
+	}
 }
 
 type netfilterSide struct {
@@ -168,6 +176,8 @@ func (s *netfilterSide) Flows(t *testing.T) []flow {
 	}
 	return flows
 }
+
+func (*netfilterSide) NodeAddrKnown(*testing.T, netip.Addr) {}
 
 // LimitSNATPorts puts a MASQUERADE --to-ports rule for dst before the
 // network's own.

@@ -45,6 +45,11 @@ type side interface {
 	// dst, until the test ends. ebpfnet's range is for every flow: its
 	// daemon restarts with --snat-ports.
 	LimitSNATPorts(t *testing.T, dst netip.AddrPort, lo, hi uint16)
+	// NodeAddrKnown returns once the side's datapath treats addr, just
+	// added to the node, as the node's: netfilter at once (--dst-type
+	// LOCAL is asked per packet), ebpfnet once its daemon has the netlink
+	// event in enet_node_addrs.
+	NodeAddrKnown(t *testing.T, addr netip.Addr)
 }
 
 // flow is a conntrack entry: its original direction, and time left.
