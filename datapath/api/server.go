@@ -45,6 +45,11 @@ type Backend interface {
 	BPFNAT(ctx context.Context) ([]BPFNAT, error)
 	BPFPorts(ctx context.Context) ([]BPFPort, error)
 	SetTrace(ctx context.Context, req Trace) error
+
+	CNIAdd(ctx context.Context, req CNIAttach) (*CNIResult, error)
+	CNIDel(ctx context.Context, req CNIAttach) error
+	CNICheck(ctx context.Context, req CNIAttach) (*CNIResult, error)
+	CNIGC(ctx context.Context, req CNIGC) (*CNIGCReport, error)
 }
 
 // empty is the request or response of calls that carry none.
@@ -109,6 +114,15 @@ func Handler(b Backend) http.Handler {
 	mux.Handle("GET /v1/bpf/ct", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFFlow, error) { return b.BPFCT(ctx) }))
 	mux.Handle("GET /v1/bpf/nat", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFNAT, error) { return b.BPFNAT(ctx) }))
 	mux.Handle("POST /v1/bpf/trace", call(func(ctx context.Context, _ *http.Request, in Trace) (*empty, error) { return nil, b.SetTrace(ctx, in) }))
+
+	mux.Handle("POST /v1/cni/add", call(func(ctx context.Context, _ *http.Request, in CNIAttach) (*CNIResult, error) { return b.CNIAdd(ctx, in) }))
+	mux.Handle("POST /v1/cni/del", call(func(ctx context.Context, _ *http.Request, in CNIAttach) (*empty, error) {
+		return nil, b.CNIDel(ctx, in)
+	}))
+	mux.Handle("POST /v1/cni/check", call(func(ctx context.Context, _ *http.Request, in CNIAttach) (*CNIResult, error) {
+		return b.CNICheck(ctx, in)
+	}))
+	mux.Handle("POST /v1/cni/gc", call(func(ctx context.Context, _ *http.Request, in CNIGC) (*CNIGCReport, error) { return b.CNIGC(ctx, in) }))
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if allowed := methodsOn(mux, r); len(allowed) > 0 {

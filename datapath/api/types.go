@@ -50,6 +50,14 @@ type EndpointCreate struct {
 	// endpoint: "keep" (the default: it is gone, keeping its addresses and
 	// publications until a namespace is attached) or "remove".
 	OnGone string `json:"on_gone,omitempty"`
+	// Ifname and MAC, when given, name the first interface inside the
+	// namespace (default eth0) and set its MAC (default derived from
+	// its address).
+	Ifname string `json:"ifname,omitempty"`
+	MAC    string `json:"mac,omitempty"`
+	// ContainerID marks an endpoint a CNI runtime attached: the CNI
+	// calls find it by this id.
+	ContainerID string `json:"container_id,omitempty"`
 }
 
 // Attach is the body of POST /v1/endpoints/{name}/attach: the namespace a
@@ -61,8 +69,10 @@ type Attach struct {
 // EndpointNetwork is a network a new endpoint joins, with the address
 // asked for on it (empty: the next free one).
 type EndpointNetwork struct {
-	Name string `json:"name"`
-	IP   string `json:"ip,omitempty"`
+	Name   string `json:"name"`
+	IP     string `json:"ip,omitempty"`
+	Ifname string `json:"ifname,omitempty"` // default: the next free ethN
+	MAC    string `json:"mac,omitempty"`    // default: derived from the address
 }
 
 // NetworkPruneReport is what POST /v1/networks/prune removed, as
@@ -97,13 +107,14 @@ type BPFPort struct {
 
 // Endpoint is an endpoint as the API shows it.
 type Endpoint struct {
-	Name       string      `json:"name"`
-	Netns      string      `json:"netns"`
-	OwnNetns   bool        `json:"own_netns"`
-	State      string      `json:"state"` // ready; gone (its namespace went away); removing (a removal failed)
-	OnGone     string      `json:"on_gone"`
-	Interfaces []Interface `json:"interfaces"`
-	Created    time.Time   `json:"created"`
+	Name        string      `json:"name"`
+	ContainerID string      `json:"container_id,omitempty"` // set for CNI attachments
+	Netns       string      `json:"netns"`
+	OwnNetns    bool        `json:"own_netns"`
+	State       string      `json:"state"` // ready; gone (its namespace went away); removing (a removal failed)
+	OnGone      string      `json:"on_gone"`
+	Interfaces  []Interface `json:"interfaces"`
+	Created     time.Time   `json:"created"`
 	// Ports are the endpoint's publications, host ports chosen for a bare
 	// container port included.
 	Ports []Port `json:"ports"`
@@ -123,6 +134,8 @@ type Interface struct {
 type Connect struct {
 	Endpoint string `json:"endpoint"`
 	IP       string `json:"ip,omitempty"`
+	Ifname   string `json:"ifname,omitempty"` // default: the next free ethN
+	MAC      string `json:"mac,omitempty"`    // default: derived from the address
 }
 
 // Status is GET /v1/status.

@@ -36,11 +36,13 @@ func (c *Control) Connect(_ context.Context, network string, req api.Connect) (*
 		if _, ok := ep.Iface(network); ok {
 			return errdefs.Conflict("endpoint %q is already connected to network %q", ep.Name, network)
 		}
-		name, err := c.freeIfname(ep)
-		if err != nil {
-			return err
+		name := req.Ifname
+		if name == "" {
+			if name, err = c.freeIfname(ep); err != nil {
+				return err
+			}
 		}
-		if ifc, err = c.planner().iface(tx, n, req.IP, name); err != nil {
+		if ifc, err = c.planner().iface(tx, ep, n, ifaceReq{IP: req.IP, Name: name, MAC: req.MAC}); err != nil {
 			return err
 		}
 		ep.Interfaces = append(ep.Interfaces, *ifc)

@@ -68,7 +68,7 @@ func TestPlanIfaceLimits(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				ifc, err := planner{dev: netdev.Netlink{}}.iface(tx, n, "", "eth0")
+				ifc, err := planner{dev: netdev.Netlink{}}.iface(tx, &store.Endpoint{Name: "new"}, n, ifaceReq{Name: "eth0"})
 				if err == nil && !n.Subnet.Contains(ifc.IP) {
 					t.Errorf("planned %s outside %s", ifc.IP, n.Subnet)
 				}

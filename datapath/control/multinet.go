@@ -29,8 +29,12 @@ func firstNetwork(req api.EndpointCreate) (api.EndpointCreate, []api.EndpointNet
 		}
 		seen[n.Name] = true
 	}
+	if req.Ifname != "" || req.MAC != "" {
+		return req, nil, errdefs.Invalid("ifname and mac cannot be given with networks: give each network's in networks")
+	}
 	first := req
-	first.Network, first.IP, first.Networks = req.Networks[0].Name, req.Networks[0].IP, nil
+	n0 := req.Networks[0]
+	first.Network, first.IP, first.Ifname, first.MAC, first.Networks = n0.Name, n0.IP, n0.Ifname, n0.MAC, nil
 	return first, req.Networks[1:], nil
 }
 
@@ -47,7 +51,11 @@ func (p planner) moreIfaces(tx *store.Tx, ep *store.Endpoint, more []api.Endpoin
 		if _, ok := ep.Iface(n.Name); ok {
 			return nil, errdefs.Invalid("network %q is specified multiple times", n.Name)
 		}
-		ifc, err := p.iface(tx, n, m.IP, p.nextIfname(ep))
+		name := m.Ifname
+		if name == "" {
+			name = p.nextIfname(ep)
+		}
+		ifc, err := p.iface(tx, ep, n, ifaceReq{IP: m.IP, Name: name, MAC: m.MAC})
 		if err != nil {
 			return nil, err
 		}

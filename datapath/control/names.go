@@ -88,3 +88,21 @@ func bridgeMAC(gw netip.Addr) net.HardwareAddr {
 	a := gw.As4()
 	return net.HardwareAddr{0x02, 0x45, a[0], a[1], a[2], a[3]}
 }
+
+// parseMAC checks a MAC asked for an interface: a unicast address, as a
+// veth takes; empty stays empty (derive one).
+func parseMAC(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	mac, err := net.ParseMAC(s)
+	switch {
+	case err != nil || len(mac) != 6:
+		return "", errdefs.Invalid("mac %.24q is not an Ethernet address such as 02:42:0a:00:00:02", s)
+	case mac[0]&1 == 1:
+		return "", errdefs.Invalid("mac %s is a multicast address", s)
+	case mac.String() == "00:00:00:00:00:00":
+		return "", errdefs.Invalid("mac %s is all zeros", s)
+	}
+	return mac.String(), nil
+}

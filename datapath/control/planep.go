@@ -26,7 +26,8 @@ func (p planner) endpoint(tx *store.Tx, req api.EndpointCreate) (*store.Endpoint
 	if err != nil {
 		return nil, nil, err
 	}
-	ep := &store.Endpoint{Name: req.Name, State: store.StateReady, OnGone: store.OnGoneKeep, Created: time.Now().UTC()}
+	ep := &store.Endpoint{Name: req.Name, State: store.StateReady, OnGone: store.OnGoneKeep, Created: time.Now().UTC(),
+		ContainerID: req.ContainerID}
 	switch req.OnGone {
 	case "", store.OnGoneKeep:
 	case store.OnGoneRemove:
@@ -37,7 +38,11 @@ func (p planner) endpoint(tx *store.Tx, req api.EndpointCreate) (*store.Endpoint
 	if err := p.netns(tx, ep, req.Netns); err != nil {
 		return nil, nil, err
 	}
-	ifc, err := p.iface(tx, n, req.IP, "eth0")
+	name := req.Ifname
+	if name == "" {
+		name = "eth0"
+	}
+	ifc, err := p.iface(tx, ep, n, ifaceReq{IP: req.IP, Name: name, MAC: req.MAC})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -114,9 +119,27 @@ func (p planner) sameNetns(path string, ino uint64) bool {
 	return err == nil && i == ino
 }
 
-// iface picks the address, names and MAC of a new interface, and
+// ifaceReq is what the caller asks of a new interface: its name inside
+// the endpoint, and optionally its address and MAC.
+type ifaceReq struct {
+	IP, Name, MAC string
+}
+
+// iface picks the address, names and MAC of a new interface of ep, and
 // advances the network's allocation cursor.
-func (p planner) iface(tx *store.Tx, n *store.Network, reqIP, name string) (*store.Interface, error) {
+func (p planner) iface(tx *store.Tx, ep *store.Endpoint, n *store.Network, req ifaceReq) (*store.Interface, error) {
+	if err := checkIfname(req.Name); err != nil {
+		return nil, err
+	}
+	for _, i := range ep.Interfaces {
+		if i.Name == req.Name {
+			return nil, errdefs.Conflict("endpoint %q already has an interface %s", ep.Name, req.Name)
+		}
+	}
+	mac, err := parseMAC(req.MAC)
+	if err != nil {
+		return nil, err
+	}
 	eps, err := tx.Endpoints()
 	if err != nil {
 		return nil, err
@@ -126,7 +149,7 @@ func (p planner) iface(tx *store.Tx, n *store.Network, reqIP, name string) (*sto
 		return nil, errdefs.Limit("network %q has %d endpoints: its bridge %s is full, a Linux bridge takes "+
 			"at most %d ports; put further endpoints on another network", n.Name, len(used), n.Bridge, netdev.MaxBridgePorts)
 	}
-	ip, err := pickAddr(n, reqIP, used)
+	ip, err := pickAddr(n, req.IP, used)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +157,10 @@ func (p planner) iface(tx *store.Tx, n *store.Network, reqIP, name string) (*sto
 	for p.dev.LinkExists(host) {
 		host = vethPrefix + randomHex(8)
 	}
-	return &store.Interface{Network: n.Name, Name: name, HostName: host, IP: ip, MAC: endpointMAC(ip).String()}, nil
+	if mac == "" {
+		mac = endpointMAC(ip).String()
+	}
+	return &store.Interface{Network: n.Name, Name: req.Name, HostName: host, IP: ip, MAC: mac}, nil
 }
 
 // pickAddr is the address asked for, if it is free and in the pool, else

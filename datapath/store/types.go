@@ -83,6 +83,8 @@ type Endpoint struct {
 	// OnGone is OnGoneKeep (also when empty) or OnGoneRemove.
 	OnGone  string    `json:"on_gone,omitempty"`
 	Created time.Time `json:"created"`
+	// ContainerID: a CNI runtime attached this endpoint, and names it so.
+	ContainerID string `json:"container_id,omitempty"`
 }
 
 // Interface is one veth pair: Name inside the endpoint, HostName on the

@@ -1,0 +1,56 @@
+package api
+
+// CNIAttach is the body of POST /v1/cni/add, /v1/cni/del and
+// /v1/cni/check: one CNI attachment, a container's interface on a
+// network, as the ebpfnet-cni plugin passes it on.
+type CNIAttach struct {
+	ContainerID string `json:"container_id"`
+	Netns       string `json:"netns,omitempty"` // may be empty on DEL
+	Ifname      string `json:"ifname"`
+	Network     string `json:"network"`
+	// IP and MAC come from the ips and mac capabilities (or args).
+	IP           string           `json:"ip,omitempty"`
+	MAC          string           `json:"mac,omitempty"`
+	PortMappings []CNIPortMapping `json:"port_mappings,omitempty"`
+}
+
+// CNIPortMapping is one entry of the portMappings capability.
+type CNIPortMapping struct {
+	HostPort      int    `json:"hostPort"`
+	ContainerPort int    `json:"containerPort"`
+	Protocol      string `json:"protocol,omitempty"` // tcp when empty
+	HostIP        string `json:"hostIP,omitempty"`
+}
+
+// CNIResult is what ADD and CHECK answer: the attachment as the plugin
+// turns it into a CNI result.
+type CNIResult struct {
+	Endpoint string `json:"endpoint"`
+	Ifname   string `json:"ifname"`
+	MAC      string `json:"mac"`
+	Sandbox  string `json:"sandbox"`
+	Address  string `json:"address"` // CIDR: the address with its subnet's length
+	Gateway  string `json:"gateway"`
+	// Default: this interface carries the container's default route.
+	Default bool `json:"default"`
+	MTU     int  `json:"mtu"`
+}
+
+// CNIGC is the body of POST /v1/cni/gc: the attachments a runtime still
+// has on a network (cni.dev/valid-attachments); ebpfnet's others on it
+// go.
+type CNIGC struct {
+	Network string          `json:"network"`
+	Valid   []CNIAttachment `json:"valid"`
+}
+
+// CNIAttachment names an attachment.
+type CNIAttachment struct {
+	ContainerID string `json:"containerID"`
+	Ifname      string `json:"ifname"`
+}
+
+// CNIGCReport is what a GC removed, as container-id/ifname.
+type CNIGCReport struct {
+	Removed []string `json:"removed"`
+}
