@@ -5,8 +5,10 @@ import (
 	"os"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/cni"
 	"github.com/ebpfnet/ebpfnet/datapath/control"
 	"github.com/ebpfnet/ebpfnet/datapath/inspect"
+	"github.com/ebpfnet/ebpfnet/datapath/netdev"
 )
 
 // backend is what the API serves: the orchestrator's calls, the
@@ -15,7 +17,8 @@ type backend struct {
 	*control.Control
 	control.Pruner
 	*inspect.Inspector
-	d *daemon
+	d   *daemon
+	cni *cni.Service
 }
 
 func (d *daemon) backend() api.Backend {
@@ -24,7 +27,32 @@ func (d *daemon) backend() api.Backend {
 		Socket: d.cfg.Socket, Uplink: d.uplink, AttachMode: d.kernel.AttachMode, Cgroup: d.cfg.Cgroup,
 		Defrag: d.defrag,
 	}, d.log)
-	return backend{Control: d.ctl, Pruner: control.NewPruner(d.ctl), Inspector: insp, d: d}
+	return backend{Control: d.ctl, Pruner: control.NewPruner(d.ctl), Inspector: insp, d: d,
+		cni: cni.New(d.ctl, cniKernel{Inspector: insp})}
+}
+
+// cniKernel is what a CNI CHECK reads.
+type cniKernel struct {
+	netdev.Netlink
+	*inspect.Inspector
+}
+
+// CNIAdd serves the ebpfnet-cni plugin's ADD.
+func (b backend) CNIAdd(ctx context.Context, req api.CNIAttach) (*api.CNIResult, error) {
+	return b.cni.Add(ctx, req)
+}
+
+// CNIDel serves DEL.
+func (b backend) CNIDel(ctx context.Context, req api.CNIAttach) error { return b.cni.Del(ctx, req) }
+
+// CNICheck serves CHECK.
+func (b backend) CNICheck(ctx context.Context, req api.CNIAttach) (*api.CNIResult, error) {
+	return b.cni.Check(ctx, req)
+}
+
+// CNIGC serves GC.
+func (b backend) CNIGC(ctx context.Context, req api.CNIGC) (*api.CNIGCReport, error) {
+	return b.cni.GC(ctx, req)
 }
 
 // Stop asks the daemon to shut down; the datapath stays.
