@@ -8,8 +8,17 @@ help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: build
-build: ## build bin/ebpfnet (no clang needed: the BPF object is committed)
+build: ## build bin/ebpfnet and bin/ebpfnet-cni (no clang needed: the BPF object is committed)
 	$(GO) build -o $(BIN) ./cmd/ebpfnet
+	$(GO) build -o bin/ebpfnet-cni ./cmd/ebpfnet-cni
+
+PREFIX ?= /usr/local
+CNI_BIN_DIR ?= /opt/cni/bin
+
+.PHONY: install
+install: build ## install ebpfnet in $(PREFIX)/bin and ebpfnet-cni in $(CNI_BIN_DIR)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ebpfnet
+	install -D -m 0755 bin/ebpfnet-cni $(DESTDIR)$(CNI_BIN_DIR)/ebpfnet-cni
 
 .PHONY: generate
 generate: ## regenerate the bpf2go output from bpf/ (needs clang-19)

@@ -34,9 +34,31 @@ func Binary() (string, error) {
 		}
 		buildDir = dir
 		buildPath = filepath.Join(dir, "ebpfnet")
-		buildErr = build(buildPath)
+		buildErr = build(buildPath, "./cmd/ebpfnet")
 	})
 	return buildPath, buildErr
+}
+
+var (
+	cniOnce sync.Once
+	cniDir  string
+	cniErr  error
+)
+
+// CNIPluginDir is a dir holding the ebpfnet-cni plugin built from this
+// tree, for a runtime's CNI plugin path; built once per test binary, in
+// Binary's dir.
+func CNIPluginDir() (string, error) {
+	cniOnce.Do(func() {
+		if _, cniErr = Binary(); cniErr != nil {
+			return
+		}
+		cniDir = filepath.Join(buildDir, "cni")
+		if cniErr = os.MkdirAll(cniDir, 0o755); cniErr == nil {
+			cniErr = build(filepath.Join(cniDir, "ebpfnet-cni"), "./cmd/ebpfnet-cni")
+		}
+	})
+	return cniDir, cniErr
 }
 
 // Rebuild builds cmd/ebpfnet into dir with loader.BuildID set to id: the
@@ -44,19 +66,19 @@ func Binary() (string, error) {
 // its programs by the build_id they carry.
 func Rebuild(dir, id string) (string, error) {
 	path := filepath.Join(dir, "ebpfnet-"+id)
-	return path, build(path, "-ldflags", "-X github.com/ebpfnet/ebpfnet/loader.BuildID="+id)
+	return path, build(path, "./cmd/ebpfnet", "-ldflags", "-X github.com/ebpfnet/ebpfnet/loader.BuildID="+id)
 }
 
-func build(out string, flags ...string) error {
+func build(out, pkg string, flags ...string) error {
 	root, err := moduleRoot()
 	if err != nil {
 		return err
 	}
-	args := append(append([]string{"build"}, flags...), "-o", out, "./cmd/ebpfnet")
+	args := append(append([]string{"build"}, flags...), "-o", out, pkg)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build ebpfnet: %w: %s", err, msg)
+		return fmt.Errorf("build %s: %w: %s", pkg, err, msg)
 	}
 	return nil
 }
