@@ -24,8 +24,10 @@ type Podman struct {
 	w      *World
 	dir    string
 	Rootfs string
-	parent string // cgroup parent, below every hierarchy's root
-	hadRun bool   // /run/containers was there before
+	parent string   // cgroup parent, below every hierarchy's root
+	hadRun bool     // /run/containers was there before
+	netDir string   // --network-config-dir
+	cni    *cniMode // set by PodmanCNI
 }
 
 // Podman readies podman for the world; Close of the world removes what it
@@ -33,6 +35,7 @@ type Podman struct {
 func (w *World) Podman() *Podman {
 	w.t.Helper()
 	p := &Podman{w: w, dir: filepath.Join(w.Dir, "podman"), parent: "/ebpfnet-" + w.ID + "-pod"}
+	p.netDir = filepath.Join(p.dir, "net")
 	_, err := os.Stat("/run/containers")
 	p.hadRun = err == nil
 	p.Rootfs = filepath.Join(p.dir, "rootfs")
@@ -66,12 +69,18 @@ func busyboxRootfs(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "www/index.html"), []byte("hello from podman\n"), 0o644)
 }
 
-// Cmd is podman with the world's dirs and options, run in the node.
+// Cmd is podman with the world's dirs and options, run in the node. In
+// CNI mode it reads the world's containers.conf (CONTAINERS_CONF), and its
+// network config dir is the conflists' dir.
 func (p *Podman) Cmd(args ...string) *exec.Cmd {
 	base := []string{"podman", "--root", filepath.Join(p.dir, "root"), "--runroot", filepath.Join(p.dir, "run"),
-		"--tmpdir", filepath.Join(p.dir, "tmp"), "--network-config-dir", filepath.Join(p.dir, "net"),
+		"--tmpdir", filepath.Join(p.dir, "tmp"), "--network-config-dir", p.netDir,
 		"--cgroup-manager", "cgroupfs", "--events-backend", "file", "--storage-driver", "vfs", "--runtime", "runc"}
-	return p.w.Cmd(p.w.Node, append(base, args...)...)
+	cmd := p.w.Cmd(p.w.Node, append(base, args...)...)
+	if p.cni != nil {
+		cmd.Env = append(cmd.Env, "CONTAINERS_CONF="+p.cni.conf)
+	}
+	return cmd
 }
 
 // Exec runs podman and returns its output.
@@ -108,8 +117,14 @@ func (p *Podman) Pid(name string) int {
 }
 
 func (p *Podman) close() {
+	if p.cni != nil {
+		p.cni.collect(p)
+	}
 	if out, err := p.Exec("rm", "-af", "-t", "0"); err != nil {
 		p.w.t.Logf("podman rm: %v\n%s", err, out)
+	}
+	if p.cni != nil {
+		p.cni.close(p)
 	}
 	// Its cgroups, in every hierarchy, deepest first.
 	hiers, _ := filepath.Glob("/sys/fs/cgroup/*" + p.parent)
