@@ -5,9 +5,13 @@ package api
 // network, as the ebpfnet-cni plugin passes it on.
 type CNIAttach struct {
 	ContainerID string `json:"container_id"`
-	Netns       string `json:"netns,omitempty"` // may be empty on DEL
-	Ifname      string `json:"ifname"`
-	Network     string `json:"network"`
+	// Name is the container's name, when the runtime passes one
+	// (CNI_ARGS K8S_POD_NAME, as Podman does): the endpoint's name if
+	// no endpoint has it, else the container id is.
+	Name    string `json:"name,omitempty"`
+	Netns   string `json:"netns,omitempty"` // may be empty on DEL
+	Ifname  string `json:"ifname"`
+	Network string `json:"network"`
 	// IP and MAC come from the ips and mac capabilities (or args).
 	IP           string           `json:"ip,omitempty"`
 	MAC          string           `json:"mac,omitempty"`

@@ -46,6 +46,9 @@ type EndpointCreate struct {
 	Netns    string            `json:"netns,omitempty"` // adopt this namespace instead of creating one
 	// Publish holds Docker -p specs published once the endpoint exists.
 	Publish []string `json:"publish,omitempty"`
+	// PublishUnheld: the runtime holds the host ports of Publish itself
+	// (a CNI runtime's portMappings), so ebpfnet binds none.
+	PublishUnheld bool `json:"publish_unheld,omitempty"`
 	// OnGone is what happens when the namespace goes away without the
 	// endpoint: "keep" (the default: it is gone, keeping its addresses and
 	// publications until a namespace is attached) or "remove".
@@ -84,6 +87,9 @@ type NetworkPruneReport struct {
 // Publish is the body of POST /v1/endpoints/{name}/publish and /unpublish.
 type Publish struct {
 	Specs []string `json:"specs"`
+	// Unheld: the runtime holds these host ports itself, so ebpfnet
+	// binds none (Publish only).
+	Unheld bool `json:"unheld,omitempty"`
 }
 
 // Port is a published port, as `ebpfnet port` shows it.

@@ -16,6 +16,8 @@ import (
 // the endpoint does not publish yet. An ADD repeated for an attachment
 // that exists answers what it has.
 func (s *Service) Add(ctx context.Context, req api.CNIAttach) (*api.CNIResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := checkAttach(req, true); err != nil {
 		return nil, err
 	}
@@ -28,10 +30,14 @@ func (s *Service) Add(ctx context.Context, req api.CNIAttach) (*api.CNIResult, e
 		return nil, err
 	}
 	if ep == nil {
+		name, err := s.newName(ctx, req)
+		if err != nil {
+			return nil, err
+		}
 		ep, err = s.ctl.CreateEndpoint(ctx, api.EndpointCreate{
-			Name: endpointName(req.ContainerID), ContainerID: req.ContainerID, Netns: req.Netns,
+			Name: name, ContainerID: req.ContainerID, Netns: req.Netns,
 			Networks: []api.EndpointNetwork{{Name: req.Network, IP: req.IP, Ifname: req.Ifname, MAC: req.MAC}},
-			Publish:  specs,
+			Publish:  specs, PublishUnheld: true,
 		})
 		if err != nil {
 			return nil, err
@@ -52,7 +58,7 @@ func (s *Service) Add(ctx context.Context, req api.CNIAttach) (*api.CNIResult, e
 		return nil, err
 	}
 	if more := unpublished(ep, specs, req.PortMappings); len(more) > 0 {
-		if _, err := s.ctl.Publish(ctx, ep.Name, api.Publish{Specs: more}); err != nil {
+		if _, err := s.ctl.Publish(ctx, ep.Name, api.Publish{Specs: more, Unheld: true}); err != nil {
 			// Undo the connect: ADD failed, and the runtime will not DEL
 			// what it was not told of.
 			if _, undo := s.ctl.Disconnect(ctx, req.Network, api.Connect{Endpoint: ep.Name}); undo != nil {
@@ -62,6 +68,24 @@ func (s *Service) Add(ctx context.Context, req api.CNIAttach) (*api.CNIResult, e
 		}
 	}
 	return s.result(ctx, ep, req.Ifname)
+}
+
+// newName is the container's name if it may be an endpoint's and no
+// endpoint has it, else a name made of its id.
+func (s *Service) newName(ctx context.Context, req api.CNIAttach) (string, error) {
+	if req.Name == "" || len(req.Name) > 64 || !idRE.MatchString(req.Name) {
+		return endpointName(req.ContainerID), nil
+	}
+	eps, err := s.ctl.Endpoints(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range eps {
+		if e.Name == req.Name {
+			return endpointName(req.ContainerID), nil
+		}
+	}
+	return req.Name, nil
 }
 
 // portSpecs are the portMappings as Docker -p specs.

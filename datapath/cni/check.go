@@ -16,6 +16,8 @@ import (
 // datapath's map holding its address at the host end. It answers the
 // attachment, for the plugin to compare with prevResult.
 func (s *Service) Check(ctx context.Context, req api.CNIAttach) (*api.CNIResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := checkAttach(req, true); err != nil {
 		return nil, err
 	}

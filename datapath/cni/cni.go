@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"sync"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
@@ -40,8 +41,11 @@ type Kernel interface {
 	BPFEndpoints(ctx context.Context) ([]api.BPFEndpoint, error)
 }
 
-// Service serves the plugin's calls.
+// Service serves the plugin's calls, one at a time: each reads the
+// endpoints, then changes them, and the orchestrator's lock covers one
+// change only.
 type Service struct {
+	mu     sync.Mutex
 	ctl    Control
 	kernel Kernel
 }

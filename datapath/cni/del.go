@@ -14,6 +14,8 @@ import (
 // succeeds, as the spec wants: the container may be gone, the daemon may
 // have restarted, the ADD may have failed.
 func (s *Service) Del(ctx context.Context, req api.CNIAttach) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := checkAttach(req, false); err != nil {
 		return err
 	}
@@ -45,6 +47,8 @@ func (s *Service) detach(ctx context.Context, ep *api.Endpoint, ifname string) e
 // GC removes the attachments on a network that are not among the valid
 // ones, and reports them.
 func (s *Service) GC(ctx context.Context, req api.CNIGC) (*api.CNIGCReport, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if req.Network == "" {
 		return nil, checkAttach(api.CNIAttach{ContainerID: "x", Ifname: "x"}, false)
 	}

@@ -47,7 +47,7 @@ func (c *Control) CreateEndpoint(_ context.Context, req api.EndpointCreate) (*ap
 		if more, err = c.planner().moreIfaces(tx, ep, rest); err != nil {
 			return err
 		}
-		if pubs, err = planPublish(tx, ep.Name, n, specs); err != nil {
+		if pubs, err = planPublish(tx, ep.Name, n, specs, req.PublishUnheld); err != nil {
 			return err
 		}
 		return errors.Join(tx.PutEndpoint(ep), putNetworks(tx, n, more), ports.Put(tx, pubs))
@@ -81,7 +81,7 @@ func (c *Control) CreateEndpoint(_ context.Context, req api.EndpointCreate) (*ap
 }
 
 // planPublish reserves the host ports a new endpoint on n publishes.
-func planPublish(tx *store.Tx, endpoint string, n *store.Network, specs []portspec.Spec) ([]ports.Publication, error) {
+func planPublish(tx *store.Tx, endpoint string, n *store.Network, specs []portspec.Spec, unheld bool) ([]ports.Publication, error) {
 	if len(specs) == 0 {
 		return nil, nil
 	}
@@ -91,6 +91,9 @@ func planPublish(tx *store.Tx, endpoint string, n *store.Network, specs []portsp
 	taken, err := tx.Ports()
 	if err != nil {
 		return nil, err
+	}
+	if unheld {
+		return ports.PlanUnheld(endpoint, specs, taken)
 	}
 	return ports.Plan(endpoint, specs, taken)
 }

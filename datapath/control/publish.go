@@ -39,7 +39,11 @@ func (c *Control) Publish(_ context.Context, endpoint string, req api.Publish) (
 	if err != nil {
 		return nil, err
 	}
-	pubs, err := ports.Plan(endpoint, specs, taken)
+	plan := ports.Plan
+	if req.Unheld {
+		plan = ports.PlanUnheld
+	}
+	pubs, err := plan(endpoint, specs, taken)
 	if err != nil {
 		return nil, err
 	}

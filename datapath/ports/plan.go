@@ -68,6 +68,22 @@ func Release(pubs []Publication) {
 // reservation; taken is every publication the store holds. On error
 // nothing stays reserved.
 func Plan(endpoint string, specs []portspec.Spec, taken []store.Port) ([]Publication, error) {
+	return plan(endpoint, specs, taken, false)
+}
+
+// PlanUnheld is Plan for host ports the runtime holds itself (a CNI
+// runtime's portMappings): none is reserved, a fixed host port is
+// needed, and only ebpfnet's own publications can clash with one.
+func PlanUnheld(endpoint string, specs []portspec.Spec, taken []store.Port) ([]Publication, error) {
+	for _, sp := range specs {
+		if sp.PickOne() || sp.HostFirst == 0 {
+			return nil, errdefs.Invalid("a port the runtime holds needs its host port: %d/%s has none", sp.CPortFirst, sp.Proto)
+		}
+	}
+	return plan(endpoint, specs, taken, true)
+}
+
+func plan(endpoint string, specs []portspec.Spec, taken []store.Port, unheld bool) ([]Publication, error) {
 	var pubs []Publication
 	for _, sp := range specs {
 		if err := sctpPublishable(sp); err != nil {
@@ -75,7 +91,7 @@ func Plan(endpoint string, specs []portspec.Spec, taken []store.Port) ([]Publica
 			return nil, err
 		}
 		for _, mp := range sp.Mappings() {
-			p, err := planPort(sp, mp, taken)
+			p, err := planPort(sp, mp, taken, unheld)
 			if err != nil {
 				Release(pubs)
 				return nil, err
@@ -88,8 +104,14 @@ func Plan(endpoint string, specs []portspec.Spec, taken []store.Port) ([]Publica
 	return pubs, nil
 }
 
-func planPort(sp portspec.Spec, mp portspec.Mapping, taken []store.Port) (Publication, error) {
-	port := store.Port{Proto: mp.Proto, HostIP: mp.HostIP, HostPort: mp.HostPort, CPort: mp.CPort}
+func planPort(sp portspec.Spec, mp portspec.Mapping, taken []store.Port, unheld bool) (Publication, error) {
+	port := store.Port{Proto: mp.Proto, HostIP: mp.HostIP, HostPort: mp.HostPort, CPort: mp.CPort, Unheld: unheld}
+	if unheld {
+		if c := clash(taken, port.Proto, port.HostIP, port.HostPort); c != nil {
+			return Publication{}, allocated(port, c)
+		}
+		return Publication{Port: port}, nil
+	}
 	if sp.PickOne() {
 		for hp := uint32(sp.HostFirst); hp <= uint32(sp.HostLast); hp++ {
 			if clash(taken, port.Proto, port.HostIP, uint16(hp)) != nil {

@@ -79,3 +79,28 @@ func TestTarget(t *testing.T) {
 		t.Fatalf("an endpoint with no interface has target %v", got)
 	}
 }
+
+// TestPlanUnheld: a port the runtime holds is published without a
+// reservation, even while a socket (the runtime's) holds it; another
+// publication of it is still refused, and a port with no host port is.
+func TestPlanUnheld(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	busy := itoa(uint16(l.Addr().(*net.TCPAddr).Port))
+	pubs, err := PlanUnheld("api", specs(t, "127.0.0.1:"+busy+":80"), nil)
+	if err != nil || len(pubs) != 1 || !pubs[0].Port.Unheld || pubs[0].res != nil {
+		t.Fatalf("planned %+v, %v: want one unheld publication, no reservation", pubs, err)
+	}
+	taken := []store.Port{pubs[0].Port}
+	if _, err := PlanUnheld("web", specs(t, "127.0.0.1:"+busy+":81"), taken); errdefs.KindOf(err) != errdefs.KindConflict {
+		t.Fatalf("a port published already: %v", err)
+	}
+	for _, s := range []string{"80", "127.0.0.1::80", "8000-8010:80"} {
+		if _, err := PlanUnheld("api", specs(t, s), nil); errdefs.KindOf(err) != errdefs.KindInvalid {
+			t.Errorf("%s: %v, want refused as invalid", s, err)
+		}
+	}
+}

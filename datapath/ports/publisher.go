@@ -70,7 +70,9 @@ func (p *Publisher) Activate(pubs []Publication, target netip.Addr) error {
 		return errors.Join(err, p.ports.DeleteAll(entries))
 	}
 	for _, pub := range pubs {
-		p.held[pub.Port.Key()] = pub.res
+		if pub.res != nil { // an Unheld port's is the runtime's
+			p.held[pub.Port.Key()] = pub.res
+		}
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func (p *Publisher) Reactivate(ports []store.Port, target netip.Addr) error {
 }
 
 func (p *Publisher) rereserve(port *store.Port) {
-	if _, ok := p.held[port.Key()]; ok {
+	if _, ok := p.held[port.Key()]; ok || port.Unheld {
 		return
 	}
 	res, _, err := Reserve(port.Proto, port.HostIP, port.HostPort)

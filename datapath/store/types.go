@@ -115,6 +115,9 @@ type Port struct {
 	HostPort uint16     `json:"host_port"`
 	Endpoint string     `json:"endpoint"`
 	CPort    uint16     `json:"container_port"`
+	// Unheld: the runtime holds the host port (Podman binds it before
+	// its CNI ADD), so ebpfnet binds no socket to it.
+	Unheld bool `json:"unheld,omitempty"`
 }
 
 // Key identifies a publication in the store: protocol, address, port.
