@@ -64,6 +64,8 @@ func attachReq(conf *netConf, args *skel.CmdArgs) (api.CNIAttach, error) {
 			req.IP = v
 		case "MAC":
 			req.MAC = v
+		case "K8S_POD_NAME":
+			req.Name = v
 		}
 	}
 	if len(conf.RuntimeConfig.IPs) > 1 {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -42,9 +43,10 @@ const (
 
 // cniMode is what PodmanCNI adds to a Podman.
 type cniMode struct {
-	conf       string // the containers.conf CONTAINERS_CONF names
-	hadCache   bool   // /var/lib/cni was there before
-	hadResults bool   // /var/lib/cni/results was
+	mu         sync.Mutex // note runs from StartNet, which tests call in parallel
+	conf       string     // the containers.conf CONTAINERS_CONF names
+	hadCache   bool       // /var/lib/cni was there before
+	hadResults bool       // /var/lib/cni/results was
 	ids        map[string]bool
 	sandboxes  map[string]bool // the containers' netns paths
 }
@@ -89,9 +91,18 @@ func (w *World) PodmanCNI(confDir string, binDirs ...string) *Podman {
 // and returns the pid of its first process.
 func (p *Podman) RunNet(name, network string, extra []string, argv ...string) int {
 	p.w.t.Helper()
+	if err := p.StartNet(name, network, extra, argv...); err != nil {
+		p.w.t.Fatalf("%v", err)
+	}
+	return p.Pid(name)
+}
+
+// StartNet is RunNet for callers that cannot fail the test from where
+// they are (goroutines): it reports what went wrong.
+func (p *Podman) StartNet(name, network string, extra []string, argv ...string) error {
 	if p.cni != nil {
 		if err := p.checkDataDir(network); err != nil {
-			p.w.t.Fatalf("podman network %s: %v", network, err)
+			return fmt.Errorf("podman network %s: %w", network, err)
 		}
 	}
 	args := []string{"run", "-d", "--name", name, "--network", network, "--cgroup-parent", p.parent,
@@ -104,9 +115,9 @@ func (p *Podman) RunNet(name, network string, extra []string, argv ...string) in
 		p.cni.note(p, name)
 	}
 	if err != nil {
-		p.w.t.Fatalf("%v\n%s", err, out)
+		return fmt.Errorf("%w\n%s", err, out)
 	}
-	return p.Pid(name)
+	return nil
 }
 
 // IP is a container's address on a network.
@@ -158,6 +169,8 @@ func (m *cniMode) note(p *Podman, name string) {
 		return
 	}
 	fs := strings.Fields(out)
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if len(fs) > 0 {
 		m.ids[fs[0]] = true
 	}
