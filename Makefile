@@ -12,6 +12,10 @@ build: ## build bin/ebpfnet and bin/ebpfnet-cni (no clang needed: the BPF object
 	$(GO) build -o $(BIN) ./cmd/ebpfnet
 	$(GO) build -o bin/ebpfnet-cni ./cmd/ebpfnet-cni
 
+.PHONY: cnitool
+cnitool: ## build bin/cnitool (the CNI project's, from go.mod's module) to run ebpfnet-cni by hand
+	$(GO) build -o bin/cnitool github.com/containernetworking/cni/cnitool
+
 PREFIX ?= /usr/local
 CNI_BIN_DIR ?= /opt/cni/bin
 

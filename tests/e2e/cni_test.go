@@ -3,6 +3,9 @@ package e2e
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -235,5 +238,58 @@ func TestCNIChained(t *testing.T) {
 	}
 	if ep := cniEndpoint(t, w, "t1id"); ep != nil {
 		t.Errorf("after DEL, %s is still endpoint %+v", a, ep)
+	}
+}
+
+// By hand, as the README says: cnitool (the CNI project's, built from
+// go.mod's module) runs ebpfnet-cni with the conflist `ebpfnet cni config`
+// wrote; DEL works after a daemon restart in between.
+func TestCNIByHand(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.MustCLI("network", "create", "web", "--subnet", "10.30.0.0/24")
+	tool, err := world.Cnitool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := world.CNIPluginDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := t.TempDir()
+	if err := os.WriteFile(filepath.Join(conf, "30-web.conflist"), []byte(w.MustCLI("cni", "config", "web")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// cnitool keeps libcni's cache in /var/lib/cni, which it cannot be
+	// told to move: DEL removes its entry, and what it created goes.
+	for _, d := range []string{"/var/lib/cni", "/var/lib/cni/results"} {
+		if _, err := os.Stat(d); err != nil {
+			t.Cleanup(func() { _ = os.Remove(d) }) // only if empty: a parallel podman test may use it
+		}
+	}
+	ns := newCNIRig(t, w).netns("h1")
+	run := func(verb string) string {
+		t.Helper()
+		cmd := exec.Command(tool, verb, "web", ns)
+		cmd.Env = append(os.Environ(), "CNI_PATH="+dir, "NETCONFPATH="+conf, "CNI_IFNAME=eth0",
+			"CAP_ARGS="+`{"portMappings":[{"hostPort":8090,"containerPort":80,"protocol":"tcp"}]}`)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("cnitool %s: %v\n%s", verb, err, out)
+		}
+		return string(out)
+	}
+	if out := run("add"); !strings.Contains(out, `"10.30.0.2/24"`) {
+		t.Errorf("cnitool add printed:\n%s", out)
+	}
+	run("check")
+	if eps := cliJSON[[]api.Endpoint](t, w, "endpoint", "ls", "--json"); len(eps) != 1 || len(eps[0].Ports) != 1 || eps[0].Ports[0].HostPort != 8090 {
+		t.Fatalf("after cnitool add: %+v", eps)
+	}
+	w.StopDaemon()
+	w.StartDaemon()
+	run("del")
+	if eps := cliJSON[[]api.Endpoint](t, w, "endpoint", "ls", "--json"); len(eps) != 0 {
+		t.Errorf("after a restart and cnitool del: %+v", eps)
 	}
 }

@@ -45,6 +45,19 @@ var (
 	cniErr  error
 )
 
+// Cnitool builds the CNI project's cnitool, from the module go.mod
+// names, into Binary's dir, and returns its path.
+func Cnitool() (string, error) {
+	if _, err := Binary(); err != nil {
+		return "", err
+	}
+	path := filepath.Join(buildDir, "cnitool")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	return path, build(path, "github.com/containernetworking/cni/cnitool")
+}
+
 // CNIPluginDir is a dir holding the ebpfnet-cni plugin built from this
 // tree, for a runtime's CNI plugin path; built once per test binary, in
 // Binary's dir.
