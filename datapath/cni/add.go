@@ -29,6 +29,15 @@ func (s *Service) Add(ctx context.Context, req api.CNIAttach) (*api.CNIResult, e
 	if err != nil {
 		return nil, err
 	}
+	// A container whose namespace went without a DEL (it died, the
+	// runtime restarts it in a new one): its endpoint goes, and the ADD
+	// starts afresh.
+	if ep != nil && ep.State == "gone" {
+		if err := s.ctl.RemoveEndpoint(ctx, ep.Name); err != nil && !notFound(err) {
+			return nil, err
+		}
+		ep = nil
+	}
 	if ep == nil {
 		name, err := s.newName(ctx, req)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
@@ -164,6 +165,21 @@ func TestCNIVerbs(t *testing.T) {
 		}
 		if ep := cniEndpoint(t, w, "v1id"); ep != nil {
 			t.Errorf("v1 is still an endpoint: %+v", ep)
+		}
+	})
+	t.Run("add again after the netns went without a del", func(t *testing.T) {
+		first, again := r.netns("r1"), r.netns("r2")
+		r.mustAdd(web, rt("r1id", first, "eth0", nil))
+		w.MustExec(w.Node, "ip", "netns", "del", strings.TrimPrefix(first, "/run/netns/"))
+		if !world.Wait(5*time.Second, func() bool { ep := cniEndpoint(t, w, "r1id"); return ep != nil && ep.State == "gone" }) {
+			t.Fatalf("r1 is not gone: %+v", cniEndpoint(t, w, "r1id"))
+		}
+		r.mustAdd(web, rt("r1id", again, "eth0", nil))
+		if ep := cniEndpoint(t, w, "r1id"); ep == nil || ep.State != "ready" || ep.Netns != again {
+			t.Errorf("after the second ADD: %+v", ep)
+		}
+		if err := r.del(web, rt("r1id", again, "eth0", nil)); err != nil {
+			t.Fatal(err)
 		}
 	})
 	t.Run("gc", func(t *testing.T) {
