@@ -121,6 +121,15 @@ func TestPodmanCNI(t *testing.T) {
 			t.Errorf("cli still has %s after disconnect:\n%s", ip, out)
 		}
 	})
+	t.Run("restart", func(t *testing.T) {
+		if out, err := p.Exec("restart", "-t", "0", "api"); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+		mustGet(t, w, w.Ext, "http://"+world.NodeIP.String()+":8080/")
+		if n := len(cliJSON[[]api.Endpoint](t, w, "endpoint", "ls", "--json")); n != 2 {
+			t.Errorf("%d endpoints after a restart, want 2", n)
+		}
+	})
 	t.Run("rm", func(t *testing.T) {
 		if out, err := p.Exec("rm", "-f", "-t", "0", "api", "cli"); err != nil {
 			t.Fatalf("%v %s", err, out)
