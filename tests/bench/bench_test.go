@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -58,6 +59,27 @@ func TestQuick(t *testing.T) {
 			}
 		}
 	}
+	// The CNI rows: ebpfnet-cni and the reference chain, call by call.
+	t.Run("ebpfnet and the peer time each CNI ADD and DEL", func(t *testing.T) {
+		want := []string{"CNI ADD p50", "CNI DEL p50", fmt.Sprintf("CNI ADD+DEL, %d containers", opts.Endpoints)}
+		for _, m := range want {
+			var row *report.Row
+			for _, r := range rows {
+				if r.Group == "control" && r.Metric == m {
+					row = r
+				}
+			}
+			if row == nil {
+				t.Errorf("no control row %q", m)
+				continue
+			}
+			for _, s := range []string{report.Ebpfnet, report.Peer} {
+				if c := row.Cells[s]; c == nil || c.N == 0 || c.Median <= 0 {
+					t.Errorf("control %q: no figure from %s: %+v", m, s, c)
+				}
+			}
+		}
+	})
 	// What each side can do today, so an n/a there is a failure.
 	for _, tc := range []struct {
 		name, side string

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/tests/bench/cni"
 	"github.com/ebpfnet/ebpfnet/tests/bench/report"
 	"github.com/ebpfnet/ebpfnet/tests/world"
 )
@@ -26,6 +29,13 @@ type ebpfnetSide struct {
 	// published is nil when B's ports are published, else why not.
 	published error
 	specs     []string // the scale endpoint's publications
+	// What ebpfnet-cni is run with through libcni: the conflist of
+	// `ebpfnet cni config bench`, the plugin's dir and libcni's cache; or
+	// cniErr, why it cannot be.
+	cniConf  json.RawMessage
+	cniDirs  []string
+	cniCache string
+	cniErr   error
 }
 
 func newEbpfnet(ctx context.Context, h *harness) (side, error) {
@@ -61,7 +71,28 @@ func newEbpfnet(ctx context.Context, h *harness) (side, error) {
 		fmt.Sprintf("%d:%d", hostStream, streamPort),
 		fmt.Sprintf("%d:%d", hostLoad, loadPort),
 		fmt.Sprintf("%d:%d/udp", hostLoad, loadPort))
+	if h.opts.Endpoints > 0 {
+		e.cniErr = e.setupCNI(ctx)
+	}
 	return e, nil
+}
+
+// setupCNI gets the conflist a user would write for the network and
+// builds ebpfnet-cni. A build without `ebpfnet cni` has no CNI rows.
+func (e *ebpfnetSide) setupCNI(ctx context.Context) error {
+	conf, err := e.cli(ctx, "cni", "config", "bench")
+	if err != nil {
+		return err
+	}
+	if !json.Valid([]byte(conf)) {
+		return fmt.Errorf("ebpfnet cni config: not JSON: %q", conf)
+	}
+	dir, err := world.CNIPluginDir()
+	if err != nil {
+		return err
+	}
+	e.cniConf, e.cniDirs, e.cniCache = json.RawMessage(conf), []string{dir}, filepath.Join(e.w.Dir, "cni", "cache")
+	return nil
 }
 
 func (e *ebpfnetSide) Name() string { return report.Ebpfnet }
@@ -131,8 +162,16 @@ func (e *ebpfnetSide) Unpublish(ctx context.Context) error {
 	return err
 }
 
-// Endpoints is n `ebpfnet endpoint create`, then one `endpoint rm` of all.
-func (e *ebpfnetSide) Endpoints(ctx context.Context, n int) (create, remove time.Duration, err error) {
+// Endpoints is n `ebpfnet endpoint create`, then one `endpoint rm` of all;
+// then the peer's batch of n ADDs and n DELs through ebpfnet-cni.
+func (e *ebpfnetSide) Endpoints(ctx context.Context, n int) endpointTimes {
+	var t endpointTimes
+	t.create, t.remove, t.err = e.cliEndpoints(ctx, n)
+	t.cni, t.cniErr = e.cniEndpoints(ctx, n)
+	return t
+}
+
+func (e *ebpfnetSide) cliEndpoints(ctx context.Context, n int) (create, remove time.Duration, err error) {
 	var names []string
 	start := time.Now()
 	for i := range n {
@@ -152,6 +191,137 @@ func (e *ebpfnetSide) Endpoints(ctx context.Context, n int) (create, remove time
 		return 0, 0, err
 	}
 	return create, time.Since(start), rmErr
+}
+
+// cniEndpoints is the peer's batch with ebpfnet-cni in its place: n ADDs
+// through libcni in the node netns, each making its netns first as a
+// runtime does, then n DELs each removing it after, the calls timed one by
+// one. It fails if the DELs left anything the ADDs made.
+func (e *ebpfnetSide) cniEndpoints(ctx context.Context, n int) (cniCalls, error) {
+	if e.cniErr != nil {
+		return cniCalls{}, e.cniErr
+	}
+	before, err := e.snapshot(ctx)
+	if err != nil {
+		return cniCalls{}, err
+	}
+	var eps []cni.Attachment
+	for i := range n {
+		ns := e.w.Name("c" + strconv.Itoa(i))
+		eps = append(eps, cni.Attachment{ID: ns, Netns: "/run/netns/" + ns, Own: true})
+	}
+	req := cni.Request{Op: "add", CacheDir: e.cniCache, ConfList: e.cniConf, Attach: eps, PluginDirs: e.cniDirs}
+	add, addErr := e.h.cni(ctx, e.w.Node, req)
+	if addErr != nil {
+		// DEL what the batch got to: a netns it made, whether or not
+		// its ADD went through (a DEL of nothing succeeds).
+		eps = slices.DeleteFunc(eps, func(a cni.Attachment) bool {
+			_, err := os.Stat(a.Netns)
+			return err != nil
+		})
+	}
+	req.Op, req.Attach = "del", eps
+	del, delErr := e.h.cni(ctx, e.w.Node, req)
+	err = errors.Join(addErr, delErr, e.left(ctx, before, eps))
+	if err != nil {
+		return cniCalls{}, err
+	}
+	return cniCalls{add: durations(add.Calls), del: durations(del.Calls)}, nil
+}
+
+// state is what of the daemon and the node an ADD adds to.
+type state struct {
+	links     map[string]bool // in the node netns
+	endpoints int
+	programs  int
+	free      map[string]int // free addresses of each network's pool
+	ports     map[string]int // bridge ports of each network
+	entries   map[string]int // of the maps an endpoint has entries in
+}
+
+// endpointMaps are the maps an endpoint without publications has entries
+// in; flow maps are left out, as flows come and go on their own.
+var endpointMaps = []string{"enet_endpoints", "enet_ifaces", "enet_ports"}
+
+func (e *ebpfnetSide) snapshot(ctx context.Context) (state, error) {
+	s := state{links: map[string]bool{}, free: map[string]int{}, ports: map[string]int{}, entries: map[string]int{}}
+	out, err := output(nsCmd(ctx, e.w.Node, "ip", "-o", "link", "show"))
+	if err != nil {
+		return s, err
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(l); len(f) > 1 {
+			name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+			s.links[name] = true
+		}
+	}
+	raw, err := e.cli(ctx, "status", "--json")
+	if err != nil {
+		return s, err
+	}
+	var st api.Status
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return s, fmt.Errorf("parse status: %w", err)
+	}
+	s.endpoints, s.programs = st.Endpoints, len(st.Programs)
+	for _, p := range st.Pools {
+		s.free[p.Network], s.ports[p.Network] = p.FreeAddresses, p.BridgePorts
+	}
+	for _, m := range st.Maps {
+		if slices.Contains(endpointMaps, m.Name) {
+			s.entries[m.Name] = m.Entries
+		}
+	}
+	return s, nil
+}
+
+// left says what of the attachments is still there after their DELs, in
+// the daemon, the node, /run/netns and libcni's cache.
+func (e *ebpfnetSide) left(ctx context.Context, before state, eps []cni.Attachment) error {
+	after, err := e.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	var left []string
+	for l := range after.links {
+		if !before.links[l] {
+			left = append(left, "link "+l)
+		}
+	}
+	if after.endpoints != before.endpoints {
+		left = append(left, fmt.Sprintf("%d endpoints, %d before", after.endpoints, before.endpoints))
+	}
+	if after.programs != before.programs {
+		left = append(left, fmt.Sprintf("%d programs, %d before", after.programs, before.programs))
+	}
+	for k, v := range before.free {
+		if after.free[k] != v {
+			left = append(left, fmt.Sprintf("%d free addresses on %s, %d before", after.free[k], k, v))
+		}
+	}
+	for k, v := range before.ports {
+		if after.ports[k] != v {
+			left = append(left, fmt.Sprintf("%d bridge ports on %s, %d before", after.ports[k], k, v))
+		}
+	}
+	for k, v := range before.entries {
+		if after.entries[k] != v {
+			left = append(left, fmt.Sprintf("%d entries in %s, %d before", after.entries[k], k, v))
+		}
+	}
+	for _, a := range eps {
+		if _, err := os.Stat(a.Netns); err == nil {
+			left = append(left, "netns "+a.Netns)
+		}
+	}
+	if cached, _ := os.ReadDir(filepath.Join(e.cniCache, "results")); len(cached) > 0 {
+		left = append(left, fmt.Sprintf("libcni's cached results of %d attachments", len(cached)))
+	}
+	if len(left) > 0 {
+		slices.Sort(left)
+		return fmt.Errorf("ebpfnet-cni DEL left %s", strings.Join(left, "; "))
+	}
+	return nil
 }
 
 func (e *ebpfnetSide) RSS(ctx context.Context) (uint64, error) {

@@ -79,6 +79,15 @@ func notes(h *harness) []string {
 				"a smaller one shows it cannot finish in time, as portmap adds its iptables rules one at a time.", o.PublishTimeout),
 		fmt.Sprintf("Endpoints: ebpfnet runs `ebpfnet endpoint create` %d times, then one `ebpfnet endpoint rm` of all; "+
 			"CNI runs %d ADDs (each making its netns first, as a runtime does) then %d DELs in one libcni process.", o.Endpoints, o.Endpoints, o.Endpoints),
+		fmt.Sprintf("CNI ADD and DEL: ebpfnet runs the CNI side's batch (%d ADDs, each making its netns first, then %d DELs, each "+
+			"removing it after, no port mappings, in one libcni process in the node netns) with ebpfnet-cni built from this tree "+
+			"in place of bridge, host-local and portmap, and the conflist of `ebpfnet cni config bench` (cniVersions 1.0.0 and 1.1.0, "+
+			"so libcni speaks 1.1.0 to it; the reference conflist is 1.0.0); the plugin forwards each call to the daemon over its "+
+			"socket. The CNI side's figures are of the batch of its create and remove rows. A p50 is of the %d calls of a round, each call alone "+
+			"(libcni's AddNetworkList or DelNetworkList, the plugins' processes included), without the netns work; containers/s is "+
+			"%d over the sum of a round's ADD and DEL calls. ebpfnet's step fails if its DELs leave anything its ADDs made: a link "+
+			"in the node, an endpoint, a program, an address, a bridge port, an entry of %s, a netns or a result in libcni's cache.",
+			o.Endpoints, o.Endpoints, o.Endpoints, o.Endpoints, strings.Join(endpointMaps, ", ")),
 		"Daemon RSS is VmRSS of the ebpfnet daemon; the CNI plugins have no daemon.",
 	}
 }

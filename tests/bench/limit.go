@@ -59,8 +59,8 @@ func (l *limitSide) Publish(context.Context, int) (Target, time.Duration, error)
 
 func (l *limitSide) Unpublish(context.Context) error { return nil }
 
-func (l *limitSide) Endpoints(context.Context, int) (time.Duration, time.Duration, error) {
-	return 0, 0, na("no control plane")
+func (l *limitSide) Endpoints(context.Context, int) endpointTimes {
+	return endpointTimes{err: na("no control plane"), cniErr: na("no control plane")}
 }
 
 func (l *limitSide) RSS(context.Context) (uint64, error) { return 0, na("no control plane") }

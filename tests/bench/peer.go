@@ -85,21 +85,26 @@ func (p *peerSide) attach(netns string, ports []cni.Port, own bool) cni.Attachme
 	return cni.Attachment{ID: netns, Netns: "/run/netns/" + netns, Own: own, Ports: ports}
 }
 
-// call runs a cni.Request by re-executing the harness in the node netns.
+// call runs a cni.Request of the reference plugins in the node netns.
 func (p *peerSide) call(ctx context.Context, op string, attach ...cni.Attachment) (cni.Response, error) {
-	req, err := json.Marshal(cni.Request{Op: op, CacheDir: p.cache, ConfList: p.conf, Attach: attach})
+	return p.h.cni(ctx, p.w.Node, cni.Request{Op: op, CacheDir: p.cache, ConfList: p.conf, Attach: attach})
+}
+
+// cni runs a cni.Request by re-executing the harness in a netns.
+func (h *harness) cni(ctx context.Context, netns string, r cni.Request) (cni.Response, error) {
+	req, err := json.Marshal(r)
 	if err != nil {
 		return cni.Response{}, err
 	}
-	cmd := nsCmd(ctx, p.w.Node, p.h.self, "cni")
+	cmd := nsCmd(ctx, netns, h.self, "cni")
 	cmd.Stdin = bytes.NewReader(req)
 	out, runErr := output(cmd)
 	var resp cni.Response
 	if err := json.Unmarshal(out, &resp); err != nil {
-		return resp, fmt.Errorf("cni %s: %w", op, errors.Join(runErr, err))
+		return resp, fmt.Errorf("cni %s: %w", r.Op, errors.Join(runErr, err))
 	}
 	if resp.Error != "" {
-		return resp, fmt.Errorf("cni %s: %s", op, resp.Error)
+		return resp, fmt.Errorf("cni %s: %s", r.Op, resp.Error)
 	}
 	return resp, runErr
 }
@@ -187,9 +192,10 @@ func (p *peerSide) Unpublish(ctx context.Context) error {
 }
 
 // Endpoints is one batch of n ADDs, each making its netns first as a
-// runtime does, then one batch of n DELs removing them; the time is the
-// batch's inside the harness's libcni process.
-func (p *peerSide) Endpoints(ctx context.Context, n int) (create, remove time.Duration, err error) {
+// runtime does, then one batch of n DELs removing them; the create and
+// remove times are the batches' inside the harness's libcni process, and
+// the same batches give the CNI rows their calls.
+func (p *peerSide) Endpoints(ctx context.Context, n int) endpointTimes {
 	var eps []cni.Attachment
 	for i := range n {
 		eps = append(eps, p.attach(p.w.Name("e"+strconv.Itoa(i)), nil, true))
@@ -197,12 +203,23 @@ func (p *peerSide) Endpoints(ctx context.Context, n int) (create, remove time.Du
 	add, addErr := p.call(ctx, "add", eps...)
 	del, delErr := p.call(ctx, "del", eps...)
 	if err := errors.Join(addErr, delErr); err != nil {
-		return 0, 0, err
+		return endpointTimes{err: err, cniErr: err}
 	}
-	return seconds(add.Seconds), seconds(del.Seconds), nil
+	return endpointTimes{
+		create: seconds(add.Seconds), remove: seconds(del.Seconds),
+		cni: cniCalls{add: durations(add.Calls), del: durations(del.Calls)},
+	}
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+func durations(ss []float64) []time.Duration {
+	out := make([]time.Duration, len(ss))
+	for i, s := range ss {
+		out[i] = seconds(s)
+	}
+	return out
+}
 
 func (p *peerSide) RSS(context.Context) (uint64, error) {
 	return 0, na("no daemon: the plugins run once per call and exit")

@@ -218,24 +218,69 @@ func (h *harness) scaleSteps(round, n int) []step {
 	return steps
 }
 
+// endpointsStep creates k endpoints and removes them, on ebpfnet through
+// its CLI and then through ebpfnet-cni, on the peer through its plugins: a
+// step, so ebpfnet's CNI batch runs next to the peer's. The CNI rows are
+// the p50 of the k ADD calls and of the k DEL calls of a round, and the
+// containers a runtime attaches and detaches a second at that pace.
 func (h *harness) endpointsStep(round int, sr *sideRun) step {
 	k := h.opts.Endpoints
 	mc := metric{fmt.Sprintf("create %d endpoints", k), "s", false}
 	mr := metric{fmt.Sprintf("remove %d endpoints", k), "s", false}
+	cniMetrics := []metric{
+		{"CNI ADD p50", "ms", false},
+		{"CNI DEL p50", "ms", false},
+		{fmt.Sprintf("CNI ADD+DEL, %d containers", k), "containers/s", true},
+	}
 	return step{
 		label: fmt.Sprintf("%s %d endpoints %s", h.roundLabel(round), k, sr.name),
 		run: func(ctx context.Context) string {
-			err := sr.setupErr
-			var create, remove time.Duration
+			t := endpointTimes{err: sr.setupErr, cniErr: sr.setupErr}
 			if sr.s != nil {
-				create, remove, err = sr.s.Endpoints(ctx, k)
+				t = sr.s.Endpoints(ctx, k)
 			}
-			h.record(sr.name, "control", mc, 0, round, create.Seconds(), err)
-			h.record(sr.name, "control", mr, 0, round, remove.Seconds(), err)
-			return outcome(err, []metric{mc, mr}, []float64{create.Seconds(), remove.Seconds()})
+			h.record(sr.name, "control", mc, 0, round, t.create.Seconds(), t.err)
+			h.record(sr.name, "control", mr, 0, round, t.remove.Seconds(), t.err)
+			said := outcome(t.err, []metric{mc, mr}, []float64{t.create.Seconds(), t.remove.Seconds()})
+			vals, err := t.cni.figures(k), t.cniErr
+			if err == nil && vals == nil {
+				err = fmt.Errorf("%d ADDs and %d DELs timed, not %d of each", len(t.cni.add), len(t.cni.del), k)
+			}
+			for i, m := range cniMetrics {
+				h.record(sr.name, "control", m, 0, round, at(vals, i), err)
+			}
+			if t.err != nil && err != nil && t.err.Error() == err.Error() {
+				return said // one failure, said once
+			}
+			return said + "; " + outcome(err, cniMetrics, vals)
 		},
 	}
 }
+
+// figures are the CNI rows of n ADDs and n DELs: the p50 of each in ms,
+// and containers/s over the calls; nil unless there are n of each.
+func (c cniCalls) figures(n int) []float64 {
+	if n == 0 || len(c.add) != n || len(c.del) != n {
+		return nil
+	}
+	var sum time.Duration
+	for _, d := range append(slices.Clone(c.add), c.del...) {
+		sum += d
+	}
+	return []float64{ms(p50(c.add)), ms(p50(c.del)), float64(n) / sum.Seconds()}
+}
+
+// p50 is the median, the mean of the middle two for an even count.
+func p50(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func ports(n int) string {
 	if n == 1 {

@@ -91,11 +91,24 @@ type side interface {
 	// valid target for the CRR.
 	Publish(ctx context.Context, n int) (Target, time.Duration, error)
 	Unpublish(ctx context.Context) error
-	// Endpoints times creating n endpoints on the network, then removing them.
-	Endpoints(ctx context.Context, n int) (create, remove time.Duration, err error)
+	// Endpoints times creating n endpoints on the network, then removing
+	// them, and the same through the side's CNI plugin, call by call.
+	Endpoints(ctx context.Context, n int) endpointTimes
 	// RSS is the daemon's resident memory in bytes.
 	RSS(ctx context.Context) (uint64, error)
 }
+
+// endpointTimes is what an endpoints step measured, each part or why not.
+type endpointTimes struct {
+	create, remove time.Duration // all n endpoints
+	err            error
+	cni            cniCalls
+	cniErr         error
+}
+
+// cniCalls are the times of n CNI ADDs through libcni, then of the n DELs
+// of them, each call alone.
+type cniCalls struct{ add, del []time.Duration }
 
 // notAvailable is why a side cannot do something: the table says "n/a: why".
 type notAvailable struct{ reason string }

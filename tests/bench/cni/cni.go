@@ -1,8 +1,9 @@
-// Package cni drives the peer of the benchmark: the CNI reference plugins
-// bridge, host-local and portmap through libcni, as containerd, Kubernetes
-// and Podman's CNI mode do. The plugins change the network namespace of the
-// process that runs them, so Do must run inside the world's node namespace:
-// the harness re-executes itself there with a Request on stdin.
+// Package cni drives CNI plugins through libcni, as containerd, Kubernetes
+// and Podman's CNI mode do: the peer of the benchmark, the CNI reference
+// plugins bridge, host-local and portmap, and ebpfnet's own ebpfnet-cni.
+// The reference plugins change the network namespace of the process that
+// runs them, so Do must run inside the world's node namespace: the harness
+// re-executes itself there with a Request on stdin, for ebpfnet-cni too.
 package cni
 
 import (
@@ -22,12 +23,15 @@ import (
 // PluginDir is where Debian's containernetworking-plugins puts them.
 const PluginDir = "/usr/lib/cni"
 
-// Request is one batch of ADDs or DELs, timed as a whole.
+// Request is one batch of ADDs or DELs, timed as a whole and per call.
 type Request struct {
 	Op       string          `json:"op"` // add or del
 	CacheDir string          `json:"cache_dir"`
 	ConfList json.RawMessage `json:"conf_list"`
 	Attach   []Attachment    `json:"attach"`
+	// PluginDirs are where libcni finds the conf list's plugins;
+	// PluginDir when empty.
+	PluginDirs []string `json:"plugin_dirs,omitempty"`
 }
 
 // Attachment is one container: its namespace and its port mappings.
@@ -47,12 +51,16 @@ type Port struct {
 	Protocol      string `json:"protocol"`
 }
 
-// Response is what a batch did: its time, and on add each attachment's
-// address.
+// Response is what a batch did: its time, each call's, and on add each
+// attachment's address.
 type Response struct {
-	Seconds float64  `json:"seconds"`
-	IPs     []string `json:"ips,omitempty"`
-	Error   string   `json:"error,omitempty"`
+	Seconds float64 `json:"seconds"`
+	// Calls is the time of each attachment's libcni call (AddNetworkList
+	// or DelNetworkList) alone, without making or removing its netns, in
+	// the order of the attachments; on an error, those that finished.
+	Calls []float64 `json:"calls,omitempty"`
+	IPs   []string  `json:"ips,omitempty"`
+	Error string    `json:"error,omitempty"`
 }
 
 // ConfList is the peer's network: a bridge that is the gateway and
@@ -81,21 +89,24 @@ func ConfList(name, bridge, subnet, dataDir string) json.RawMessage {
 // Do runs a request in the calling process's network namespace.
 func Do(ctx context.Context, req Request) Response {
 	start := time.Now()
-	ips, err := do(ctx, req)
-	resp := Response{Seconds: time.Since(start).Seconds(), IPs: ips}
+	ips, calls, err := do(ctx, req)
+	resp := Response{Seconds: time.Since(start).Seconds(), Calls: calls, IPs: ips}
 	if err != nil {
 		resp.Error = err.Error()
 	}
 	return resp
 }
 
-func do(ctx context.Context, req Request) ([]string, error) {
+func do(ctx context.Context, req Request) (ips []string, calls []float64, err error) {
 	list, err := libcni.ConfListFromBytes(req.ConfList)
 	if err != nil {
-		return nil, fmt.Errorf("parse conf list: %w", err)
+		return nil, nil, fmt.Errorf("parse conf list: %w", err)
 	}
-	cfg := libcni.NewCNIConfigWithCacheDir([]string{PluginDir}, req.CacheDir, nil)
-	var ips []string
+	dirs := req.PluginDirs
+	if len(dirs) == 0 {
+		dirs = []string{PluginDir}
+	}
+	cfg := libcni.NewCNIConfigWithCacheDir(dirs, req.CacheDir, nil)
 	for _, a := range req.Attach {
 		rt := &libcni.RuntimeConf{
 			ContainerID: a.ID, NetNS: a.Netns, IfName: "eth0",
@@ -103,45 +114,51 @@ func do(ctx context.Context, req Request) ([]string, error) {
 		}
 		switch req.Op {
 		case "add":
-			ip, err := add(ctx, cfg, list, rt, a.Own)
+			ip, took, err := add(ctx, cfg, list, rt, a.Own)
 			if err != nil {
-				return nil, fmt.Errorf("add %s: %w", a.ID, err)
+				return nil, calls, fmt.Errorf("add %s: %w", a.ID, err)
 			}
 			ips = append(ips, ip)
+			calls = append(calls, took.Seconds())
 		case "del":
+			start := time.Now()
 			if err := cfg.DelNetworkList(ctx, list, rt); err != nil {
-				return nil, fmt.Errorf("del %s: %w", a.ID, err)
+				return nil, calls, fmt.Errorf("del %s: %w", a.ID, err)
 			}
+			calls = append(calls, time.Since(start).Seconds())
 			if a.Own {
 				if err := removeNetns(a.Netns); err != nil {
-					return nil, err
+					return nil, calls, err
 				}
 			}
 		default:
-			return nil, fmt.Errorf("unknown op %q", req.Op)
+			return nil, nil, fmt.Errorf("unknown op %q", req.Op)
 		}
 	}
-	return ips, nil
+	return ips, calls, nil
 }
 
-func add(ctx context.Context, cfg *libcni.CNIConfig, list *libcni.NetworkConfigList, rt *libcni.RuntimeConf, own bool) (string, error) {
+// add is one ADD, after making the netns if own; took is the ADD's alone.
+func add(ctx context.Context, cfg *libcni.CNIConfig, list *libcni.NetworkConfigList, rt *libcni.RuntimeConf, own bool) (ip string, took time.Duration, err error) {
 	if own {
 		if err := createNetns(rt.NetNS); err != nil {
-			return "", err
+			return "", 0, err
 		}
 	}
+	start := time.Now()
 	res, err := cfg.AddNetworkList(ctx, list, rt)
+	took = time.Since(start)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	r, err := current.NewResultFromResult(res)
 	if err != nil {
-		return "", fmt.Errorf("convert result: %w", err)
+		return "", 0, fmt.Errorf("convert result: %w", err)
 	}
 	if len(r.IPs) == 0 {
-		return "", fmt.Errorf("no address in the result")
+		return "", 0, fmt.Errorf("no address in the result")
 	}
-	return r.IPs[0].Address.IP.String(), nil
+	return r.IPs[0].Address.IP.String(), took, nil
 }
 
 // createNetns makes a named namespace the way `ip netns add` does, on a
