@@ -46,7 +46,7 @@ func cmdAdd(args *skel.CmdArgs) error {
 	}
 	var res *api.CNIResult
 	if err := call(conf, func(ctx context.Context, c *api.Client) (err error) {
-		res, err = c.CNIAdd(ctx, req)
+		res, err = c.CNI().Add(ctx, req)
 		return err
 	}); err != nil {
 		return err
@@ -67,7 +67,7 @@ func cmdDel(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	return call(conf, func(ctx context.Context, c *api.Client) error { return c.CNIDel(ctx, req) })
+	return call(conf, func(ctx context.Context, c *api.Client) error { return c.CNI().Del(ctx, req) })
 }
 
 func cmdCheck(args *skel.CmdArgs) error {
@@ -81,7 +81,7 @@ func cmdCheck(args *skel.CmdArgs) error {
 	}
 	var res *api.CNIResult
 	if err := call(conf, func(ctx context.Context, c *api.Client) (err error) {
-		res, err = c.CNICheck(ctx, req)
+		res, err = c.CNI().Check(ctx, req)
 		return err
 	}); err != nil {
 		return err
@@ -119,7 +119,7 @@ func cmdGC(args *skel.CmdArgs) error {
 		req.Valid = append(req.Valid, api.CNIAttachment{ContainerID: a.ContainerID, Ifname: a.IfName})
 	}
 	return call(conf, func(ctx context.Context, c *api.Client) error {
-		_, err := c.CNIGC(ctx, req)
+		_, err := c.CNI().GC(ctx, req)
 		return err
 	})
 }

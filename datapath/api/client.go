@@ -229,25 +229,31 @@ func (c *Client) SetTrace(ctx context.Context, req Trace) error {
 	return c.Do(ctx, http.MethodPost, "/v1/bpf/trace", req, nil)
 }
 
-// CNIAdd attaches a container to a network (the ebpfnet-cni plugin's ADD).
-func (c *Client) CNIAdd(ctx context.Context, req CNIAttach) (*CNIResult, error) {
+// CNI is the client's view for the ebpfnet-cni plugin's calls.
+func (c *Client) CNI() CNIClient { return CNIClient{c} }
+
+// CNIClient makes the /v1/cni/* calls.
+type CNIClient struct{ c *Client }
+
+// Add attaches a container to a network (the plugin's ADD).
+func (c CNIClient) Add(ctx context.Context, req CNIAttach) (*CNIResult, error) {
 	var out CNIResult
-	return &out, c.Do(ctx, http.MethodPost, "/v1/cni/add", req, &out)
+	return &out, c.c.Do(ctx, http.MethodPost, "/v1/cni/add", req, &out)
 }
 
-// CNIDel detaches it (DEL).
-func (c *Client) CNIDel(ctx context.Context, req CNIAttach) error {
-	return c.Do(ctx, http.MethodPost, "/v1/cni/del", req, nil)
+// Del detaches it (DEL).
+func (c CNIClient) Del(ctx context.Context, req CNIAttach) error {
+	return c.c.Do(ctx, http.MethodPost, "/v1/cni/del", req, nil)
 }
 
-// CNICheck checks the attachment against the kernel (CHECK).
-func (c *Client) CNICheck(ctx context.Context, req CNIAttach) (*CNIResult, error) {
+// Check checks the attachment against the kernel (CHECK).
+func (c CNIClient) Check(ctx context.Context, req CNIAttach) (*CNIResult, error) {
 	var out CNIResult
-	return &out, c.Do(ctx, http.MethodPost, "/v1/cni/check", req, &out)
+	return &out, c.c.Do(ctx, http.MethodPost, "/v1/cni/check", req, &out)
 }
 
-// CNIGC removes a network's attachments not among the valid ones (GC).
-func (c *Client) CNIGC(ctx context.Context, req CNIGC) (*CNIGCReport, error) {
+// GC removes a network's attachments not among the valid ones (GC).
+func (c CNIClient) GC(ctx context.Context, req CNIGC) (*CNIGCReport, error) {
 	var out CNIGCReport
-	return &out, c.Do(ctx, http.MethodPost, "/v1/cni/gc", req, &out)
+	return &out, c.c.Do(ctx, http.MethodPost, "/v1/cni/gc", req, &out)
 }
