@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ebpfnet/ebpfnet/loader"
 )
 
 // GCGrace is how long after a flow expired, or after a translation was
@@ -20,7 +22,7 @@ const GCGrace = time.Second
 // uses it. The BPF_PROG_RUN tests wrap one to play the datapath's part
 // between the GC's steps.
 type Table[V any] interface {
-	All() ([]V, error)
+	Each(fn func(V) error) error
 	Get(Tuple) (V, bool, error)
 	Take(Tuple) (V, bool, error)
 	Restore(V) error
@@ -43,25 +45,21 @@ func Collect(ct Table[Flow], nat Table[Translation], now uint64) (Collected, err
 	var done Collected
 	grace := uint64(GCGrace)
 	dead := func(f Flow) bool { return f.ExpiresNs+grace < now }
-	flows, err := ct.All()
-	if err != nil {
-		return done, err
-	}
-	live := map[Tuple]bool{}
-	for _, f := range flows {
+	// The tables are walked a batch at a time and only the live flows'
+	// keys kept: a full enet_ct and enet_nat read whole would be hundreds
+	// of MiB held by the daemon.
+	live := map[loader.EnetCtKey]struct{}{}
+	err := ct.Each(func(f Flow) error {
 		if !dead(f) {
-			live[f.Tuple] = true
-			continue
+			live[f.Tuple.Key()] = struct{}{}
+			return nil
 		}
 		removed, err := removeFlow(ct, nat, f, func(cur Flow) bool { return cur.CreatedNs == f.CreatedNs && dead(cur) })
-		if err != nil {
-			return done, err
-		}
 		if removed {
 			done.Flows++
 		}
-	}
-	trs, err := nat.All()
+		return err
+	})
 	if err != nil {
 		return done, err
 	}
@@ -75,19 +73,17 @@ func Collect(ct Table[Flow], nat Table[Translation], now uint64) (Collected, err
 		f, ok, err := ct.Get(tr.Flow)
 		return err == nil && (!ok || dead(f)), err
 	}
-	for _, tr := range trs {
-		if live[tr.Flow] {
-			continue
+	err = nat.Each(func(tr Translation) error {
+		if _, ok := live[tr.Flow.Key()]; ok {
+			return nil
 		}
 		removed, err := takeIf(nat, tr.Tuple, orphan)
-		if err != nil {
-			return done, err
-		}
 		if removed {
 			done.Orphans++
 		}
-	}
-	return done, nil
+		return err
+	})
+	return done, err
 }
 
 // RemoveFlow removes f, as read from enet_ct, with its translations; a

@@ -42,6 +42,25 @@ func (t tupleMap[R, V]) All() ([]V, error) {
 	return out, nil
 }
 
+// Each hands fn every entry of both maps, a batch at a time, so no
+// listing of a whole table is ever in memory; fn may remove entries (a
+// batch's cursor is a bucket, which removals do not move). The first
+// error fn returns ends the walk.
+func (t tupleMap[R, V]) Each(fn func(V) error) error {
+	for i, m := range t.m {
+		var ferr error
+		err := dumpAll(m, func(k loader.EnetCtKey, v R) {
+			if ferr == nil {
+				ferr = fn(t.view(k, v, i == 0))
+			}
+		})
+		if err := errors.Join(ferr, err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Get reads one entry, an assured flow's first; ok is false when there is
 // none.
 func (t tupleMap[R, V]) Get(k Tuple) (V, bool, error) {

@@ -49,18 +49,12 @@ func (t *Table) Collect() (maps.Collected, error) {
 func (t *Table) Flush(match func(maps.Flow) bool) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	all, err := t.ct.All()
-	if err != nil {
-		return err
-	}
-	for _, f := range all {
-		if match(f) {
-			if err := maps.RemoveFlow(t.ct, t.nat, f); err != nil {
-				return err
-			}
+	return t.ct.Each(func(f maps.Flow) error {
+		if !match(f) {
+			return nil
 		}
-	}
-	return nil
+		return maps.RemoveFlow(t.ct, t.nat, f)
+	})
 }
 
 // Run collects every interval until ctx ends.
