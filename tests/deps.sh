@@ -27,6 +27,7 @@ declare -A need=(
 	[python3]=python3
 	[podman]=podman
 	[runc]=runc
+	[containerd]=containerd
 )
 declare -A files=(
 	[/usr/lib/cni/bridge]=containernetworking-plugins
