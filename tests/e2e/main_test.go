@@ -23,7 +23,9 @@ func TestMain(m *testing.M) {
 		fmt.Println("e2e:", err)
 		os.Exit(1)
 	}
+	tidy := world.TidyCNICache()
 	code := m.Run()
+	tidy()
 	world.RemoveBinary()
 	os.Exit(code)
 }

@@ -229,3 +229,20 @@ func (m *cniMode) close(p *Podman) {
 // removeIfEmpty removes a dir that holds nothing; rmdir refuses one that
 // does.
 func removeIfEmpty(dir string) { _ = os.Remove(dir) }
+
+// TidyCNICache is for a test binary's TestMain: called at its start, it
+// notes whether libcni's cache dirs are there; the func it returns, called
+// at the end, removes them if they were not and are empty. Each world
+// removes its own entries, but worlds running side by side cannot tell
+// which of them made the dirs.
+func TidyCNICache() func() {
+	hadCache, hadResults := exists(cniCacheDir), exists(cniResultsDir)
+	return func() {
+		if !hadResults {
+			removeIfEmpty(cniResultsDir)
+		}
+		if !hadCache {
+			removeIfEmpty(cniCacheDir)
+		}
+	}
+}
