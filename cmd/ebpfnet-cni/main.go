@@ -35,7 +35,10 @@ func call(conf *netConf, fn func(context.Context, *api.Client) error) error {
 	return cniError(fn(ctx, c))
 }
 
-func cmdAdd(args *skel.CmdArgs) error {
+// attachCall reads the request, passes it to the daemon with verb (one
+// of the CNIClient's attachment calls), and hands its answer to done.
+func attachCall(args *skel.CmdArgs, verb func(api.CNIClient, context.Context, api.CNIAttach) (*api.CNIResult, error),
+	done func(*netConf, *api.CNIResult) error) error {
 	conf, err := parseConf(args.StdinData)
 	if err != nil {
 		return err
@@ -46,47 +49,33 @@ func cmdAdd(args *skel.CmdArgs) error {
 	}
 	var res *api.CNIResult
 	if err := call(conf, func(ctx context.Context, c *api.Client) (err error) {
-		res, err = c.CNI().Add(ctx, req)
+		res, err = verb(c.CNI(), ctx, req)
 		return err
 	}); err != nil {
 		return err
 	}
-	out, err := result(conf, res)
-	if err != nil {
-		return err
-	}
-	return types.PrintResult(out, conf.CNIVersion)
+	return done(conf, res)
+}
+
+func cmdAdd(args *skel.CmdArgs) error {
+	return attachCall(args, api.CNIClient.Add, func(conf *netConf, res *api.CNIResult) error {
+		out, err := result(conf, res)
+		if err != nil {
+			return err
+		}
+		return types.PrintResult(out, conf.CNIVersion)
+	})
 }
 
 func cmdDel(args *skel.CmdArgs) error {
-	conf, err := parseConf(args.StdinData)
-	if err != nil {
-		return err
+	del := func(c api.CNIClient, ctx context.Context, req api.CNIAttach) (*api.CNIResult, error) {
+		return nil, c.Del(ctx, req)
 	}
-	req, err := attachReq(conf, args)
-	if err != nil {
-		return err
-	}
-	return call(conf, func(ctx context.Context, c *api.Client) error { return c.CNI().Del(ctx, req) })
+	return attachCall(args, del, func(*netConf, *api.CNIResult) error { return nil })
 }
 
 func cmdCheck(args *skel.CmdArgs) error {
-	conf, err := parseConf(args.StdinData)
-	if err != nil {
-		return err
-	}
-	req, err := attachReq(conf, args)
-	if err != nil {
-		return err
-	}
-	var res *api.CNIResult
-	if err := call(conf, func(ctx context.Context, c *api.Client) (err error) {
-		res, err = c.CNI().Check(ctx, req)
-		return err
-	}); err != nil {
-		return err
-	}
-	return checkPrev(conf, res)
+	return attachCall(args, api.CNIClient.Check, checkPrev)
 }
 
 // cmdStatus fails while the daemon is not there to serve ADD.
