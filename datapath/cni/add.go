@@ -39,20 +39,32 @@ func (s *Service) Add(ctx context.Context, req api.CNIAttach) (*api.CNIResult, e
 		ep = nil
 	}
 	if ep == nil {
-		name, err := s.newName(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		ep, err = s.ctl.CreateEndpoint(ctx, api.EndpointCreate{
-			Name: name, ContainerID: req.ContainerID, Netns: req.Netns,
-			Networks: []api.EndpointNetwork{{Name: req.Network, IP: req.IP, Ifname: req.Ifname, MAC: req.MAC}},
-			Publish:  specs, PublishUnheld: true,
-		})
-		if err != nil {
-			return nil, err
-		}
-		return s.result(ctx, ep, req.Ifname)
+		return s.create(ctx, req, specs)
 	}
+	return s.connect(ctx, ep, req, specs)
+}
+
+// create makes the container's endpoint, with its publications, in one
+// step.
+func (s *Service) create(ctx context.Context, req api.CNIAttach, specs []string) (*api.CNIResult, error) {
+	name, err := s.newName(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := s.ctl.CreateEndpoint(ctx, api.EndpointCreate{
+		Name: name, ContainerID: req.ContainerID, Netns: req.Netns,
+		Networks: []api.EndpointNetwork{{Name: req.Network, IP: req.IP, Ifname: req.Ifname, MAC: req.MAC}},
+		Publish:  specs, PublishUnheld: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.result(ctx, ep, req.Ifname)
+}
+
+// connect gives the container's endpoint an interface on one more
+// network, and publishes what it does not publish yet.
+func (s *Service) connect(ctx context.Context, ep *api.Endpoint, req api.CNIAttach, specs []string) (*api.CNIResult, error) {
 	if ep.Netns != req.Netns {
 		return nil, errdefs.Conflict("container %s is attached in %s, not %s", req.ContainerID, ep.Netns, req.Netns)
 	}
@@ -63,7 +75,8 @@ func (s *Service) Add(ctx context.Context, req api.CNIAttach) (*api.CNIResult, e
 		}
 		return s.result(ctx, ep, req.Ifname)
 	}
-	if ep, err = s.ctl.Connect(ctx, req.Network, api.Connect{Endpoint: ep.Name, IP: req.IP, Ifname: req.Ifname, MAC: req.MAC}); err != nil {
+	ep, err := s.ctl.Connect(ctx, req.Network, api.Connect{Endpoint: ep.Name, IP: req.IP, Ifname: req.Ifname, MAC: req.MAC})
+	if err != nil {
 		return nil, err
 	}
 	if more := unpublished(ep, specs, req.PortMappings); len(more) > 0 {
