@@ -16,11 +16,8 @@ int enet_to_br(struct __sk_buff *skb)
 	struct event t = { .ifindex = skb->ifindex, .len = skb->len };
 	struct iphdr *ip;
 
-	/* Translated already by the program that sent it here. */
-	if (skb->mark == ENET_MARK_OUT) {
-		skb->mark = 0;
+	if (fib_sent_by_us(skb))
 		return TC_ACT_OK;
-	}
 	ip = ipv4_parse(skb, &t);
 	if (!ip)
 		return TC_ACT_OK;

@@ -13,9 +13,22 @@
 #define AF_INET 2
 #endif
 
-/* Packets the datapath sent out of the uplink carry this mark, so
- * enet_to_up tells them from the node's own. */
+/* Packets the datapath redirected out of the uplink or into a bridge
+ * carry this mark, so enet_to_up and enet_to_br tell them from the
+ * node's own. */
 #define ENET_MARK_OUT 0x454e0000
+
+/* fib_sent_by_us is the start of an egress program (enet_to_up,
+ * enet_to_br): a packet a datapath program redirected here is translated
+ * already, and its mark is cleared; anything else is the node's or the
+ * kernel's to look at. */
+static __always_inline int fib_sent_by_us(struct __sk_buff *skb)
+{
+	if (skb->mark != ENET_MARK_OUT)
+		return 0;
+	skb->mark = 0;
+	return 1;
+}
 
 /* Results of fib_out_lookup. */
 enum fib_out {
