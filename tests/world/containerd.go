@@ -45,20 +45,19 @@ import (
 //     hierarchy; Close kills what is left in them and removes them.
 //   - AppArmor: disable_apparmor, so no profile is loaded into the kernel.
 type Containerd struct {
-	w        *World
-	dir      string
-	Socket   string // containerd's gRPC socket, for crictl and ctr
-	Image    string // the busybox image, the sandbox image too
-	Parent   string // the pods' cgroup_parent
-	crictl   string
-	cmd      *exec.Cmd
-	done     chan struct{}
-	logPath  string
-	hadRun   bool // /run/containerd was there before
-	hadS     bool // /run/containerd/s was
-	hadCache bool
-	hadRes   bool
-	hadLib   bool // /var/lib/containerd was
+	w       *World
+	dir     string
+	Socket  string // containerd's gRPC socket, for crictl and ctr
+	Image   string // the busybox image, the sandbox image too
+	Parent  string // the pods' cgroup_parent
+	crictl  string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	logPath string
+	hadRun  bool // /run/containerd was there before
+	hadS    bool // /run/containerd/s was
+	cache   cniCache
+	hadLib  bool // /var/lib/containerd was
 }
 
 const (
@@ -86,8 +85,7 @@ func (w *World) Containerd(confDir, binDir string) *Containerd {
 	c.logPath = filepath.Join(c.dir, "containerd.log")
 	c.hadRun = exists(ctrdRun)
 	c.hadS = exists(ctrdShimDir)
-	c.hadCache = exists(cniCacheDir)
-	c.hadRes = exists(cniResultsDir)
+	c.cache = noteCNICache()
 	c.hadLib = exists(ctrdLib)
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		w.t.Fatalf("containerd: %v", err)
@@ -395,20 +393,7 @@ func (c *Containerd) close() {
 	// libcni's cache entries of this world's pods: named by a pod's ID
 	// (cni-loopback's too), or of a config naming the world's daemon.
 	ids = append(ids, c.shimIDs()...)
-	entries, _ := os.ReadDir(cniResultsDir)
-	for _, e := range entries {
-		path := filepath.Join(cniResultsDir, e.Name())
-		if c.ownsCacheEntry(path, ids) {
-			c.w.t.Logf("containerd left libcni's cache entry %s: removed", path)
-			_ = os.Remove(path)
-		}
-	}
-	if !c.hadRes {
-		removeIfEmpty(cniResultsDir)
-	}
-	if !c.hadCache {
-		removeIfEmpty(cniCacheDir)
-	}
+	c.cache.tidy(c.w.t, "containerd", func(path string) bool { return c.ownsCacheEntry(path, ids) })
 	if len(leaks) > 0 {
 		c.w.t.Logf("containerd log:\n%s", c.Log(40))
 		c.w.t.Fatalf("containerd left behind: %s", strings.Join(leaks, "; "))

@@ -43,12 +43,11 @@ const (
 
 // cniMode is what PodmanCNI adds to a Podman.
 type cniMode struct {
-	mu         sync.Mutex // note runs from StartNet, which tests call in parallel
-	conf       string     // the containers.conf CONTAINERS_CONF names
-	hadCache   bool       // /var/lib/cni was there before
-	hadResults bool       // /var/lib/cni/results was
-	ids        map[string]bool
-	sandboxes  map[string]bool // the containers' netns paths
+	mu        sync.Mutex // note runs from StartNet, which tests call in parallel
+	conf      string     // the containers.conf CONTAINERS_CONF names
+	cache     cniCache
+	ids       map[string]bool
+	sandboxes map[string]bool // the containers' netns paths
 }
 
 // PodmanCNI readies podman with network_backend "cni", conflists read from
@@ -63,10 +62,7 @@ func (w *World) PodmanCNI(confDir string, binDirs ...string) *Podman {
 	}
 	p := w.Podman()
 	m := &cniMode{conf: filepath.Join(p.dir, "containers.conf"), ids: map[string]bool{}, sandboxes: map[string]bool{}}
-	_, err := os.Stat(cniCacheDir)
-	m.hadCache = err == nil
-	_, err = os.Stat(cniResultsDir)
-	m.hadResults = err == nil
+	m.cache = noteCNICache()
 	dirs := make([]string, len(binDirs))
 	for i, d := range binDirs {
 		dirs[i] = strconv.Quote(d)
@@ -204,23 +200,14 @@ func (m *cniMode) close(p *Podman) {
 			leaks = append(leaks, "netns "+ns)
 		}
 	}
-	entries, _ := os.ReadDir(cniResultsDir)
-	for _, e := range entries {
+	m.cache.tidy(p.w.t, "podman", func(path string) bool {
 		for id := range m.ids {
-			if strings.Contains(e.Name(), "-"+id+"-") {
-				path := filepath.Join(cniResultsDir, e.Name())
-				p.w.t.Logf("podman left libcni's cache entry %s: removed", path)
-				_ = os.Remove(path)
+			if strings.Contains(filepath.Base(path), "-"+id+"-") {
+				return true
 			}
 		}
-	}
-	// Only when empty: another world's containers may have entries.
-	if !m.hadResults {
-		removeIfEmpty(cniResultsDir)
-	}
-	if !m.hadCache {
-		removeIfEmpty(cniCacheDir)
-	}
+		return false
+	})
 	if len(leaks) > 0 {
 		p.w.t.Fatalf("podman left behind: %s", strings.Join(leaks, "; "))
 	}
@@ -230,19 +217,38 @@ func (m *cniMode) close(p *Podman) {
 // does.
 func removeIfEmpty(dir string) { _ = os.Remove(dir) }
 
+// cniCache is libcni's cache, /var/lib/cni, which podman 4.3 and
+// containerd 1.6 write and cannot be told to move: whether its dirs were
+// there when a runtime of the world (or a test binary) started.
+type cniCache struct{ hadCache, hadResults bool }
+
+func noteCNICache() cniCache { return cniCache{exists(cniCacheDir), exists(cniResultsDir)} }
+
+// tidy removes the cache entries owns claims, logging each as left by
+// who, then the dirs if they were not there before and are empty: other
+// worlds' runtimes may have entries.
+func (c cniCache) tidy(t T, who string, owns func(path string) bool) {
+	entries, _ := os.ReadDir(cniResultsDir)
+	for _, e := range entries {
+		if path := filepath.Join(cniResultsDir, e.Name()); owns(path) {
+			t.Logf("%s left libcni's cache entry %s: removed", who, path)
+			_ = os.Remove(path)
+		}
+	}
+	if !c.hadResults {
+		removeIfEmpty(cniResultsDir)
+	}
+	if !c.hadCache {
+		removeIfEmpty(cniCacheDir)
+	}
+}
+
 // TidyCNICache is for a test binary's TestMain: called at its start, it
 // notes whether libcni's cache dirs are there; the func it returns, called
 // at the end, removes them if they were not and are empty. Each world
 // removes its own entries, but worlds running side by side cannot tell
 // which of them made the dirs.
 func TidyCNICache() func() {
-	hadCache, hadResults := exists(cniCacheDir), exists(cniResultsDir)
-	return func() {
-		if !hadResults {
-			removeIfEmpty(cniResultsDir)
-		}
-		if !hadCache {
-			removeIfEmpty(cniCacheDir)
-		}
-	}
+	c := noteCNICache()
+	return func() { c.tidy(nil, "", func(string) bool { return false }) }
 }
