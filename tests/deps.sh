@@ -28,6 +28,7 @@ declare -A need=(
 	[podman]=podman
 	[runc]=runc
 	[containerd]=containerd
+	[dockerd]=docker.io
 )
 declare -A files=(
 	[/usr/lib/cni/bridge]=containernetworking-plugins

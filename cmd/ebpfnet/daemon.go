@@ -41,6 +41,9 @@ func daemonFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "gc-interval", Value: daemon.DefaultGCInterval, Usage: "how often expired flows are removed"},
 		&cli.StringSliceFlag{Name: "ct-timeout", Usage: "a conntrack timeout, NAME=DURATION, repeatable; NAME as netfilter's " +
 			"nf_conntrack_*_timeout_* sysctls, default theirs: " + strings.Join(daemon.CTTimeoutNames(), ", ")},
+		&cli.BoolFlag{Name: "docker-plugin", Usage: "also serve Docker's network driver protocol: docker network create -d ebpfnet"},
+		&cli.StringFlag{Name: "docker-plugin-socket", Value: daemon.DefaultDockerPlugin,
+			Usage: "the driver's socket; dockerd finds NAME.sock in /run/docker/plugins as driver NAME"},
 		&cli.BoolFlag{Name: "foreground", Usage: "stay in the foreground and log to stderr"},
 	}
 }
@@ -76,7 +79,12 @@ func daemonConfig(c *cli.Context) (daemon.Config, error) {
 		return daemon.Config{}, err
 	}
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	plugin := ""
+	if c.Bool("docker-plugin") {
+		plugin = abs(c.String("docker-plugin-socket"))
+	}
 	return daemon.Config{
+		DockerPlugin:  plugin,
 		StateDir:      abs(c.String("state-dir")),
 		BPFFS:         abs(c.String("bpffs")),
 		Socket:        abs(c.String("socket")),

@@ -14,6 +14,8 @@ type NetworkCreate struct {
 	MTU      int               `json:"mtu,omitempty"`
 	Bridge   string            `json:"bridge,omitempty"`
 	Options  map[string]string `json:"options,omitempty"` // icc, masquerade
+	// DockerID: Docker creates the network through the network driver.
+	DockerID string `json:"docker_id,omitempty"`
 }
 
 // Network is a network as the API shows it.
@@ -31,6 +33,7 @@ type Network struct {
 	Default    bool      `json:"default"`
 	Endpoints  []string  `json:"endpoints"`
 	Created    time.Time `json:"created"`
+	DockerID   string    `json:"docker_id,omitempty"`
 }
 
 // EndpointCreate is the body of POST /v1/endpoints.
@@ -61,6 +64,13 @@ type EndpointCreate struct {
 	// ContainerID marks an endpoint a CNI runtime attached: the CNI
 	// calls find it by this id.
 	ContainerID string `json:"container_id,omitempty"`
+	// Handoff: make the interface's far end in the daemon's namespace,
+	// named Ifname and left down and unconfigured, for a runtime to move
+	// into its sandbox (Docker's Join). Netns must be empty, and only
+	// one network is allowed.
+	Handoff bool `json:"handoff,omitempty"`
+	// DockerID marks an endpoint Docker made through the network driver.
+	DockerID string `json:"docker_id,omitempty"`
 }
 
 // Attach is the body of POST /v1/endpoints/{name}/attach: the namespace a
@@ -115,6 +125,8 @@ type BPFPort struct {
 type Endpoint struct {
 	Name        string      `json:"name"`
 	ContainerID string      `json:"container_id,omitempty"` // set for CNI attachments
+	DockerID    string      `json:"docker_id,omitempty"`    // set for Docker's endpoints
+	Handoff     bool        `json:"handoff,omitempty"`      // its runtime moved its interface into its sandbox
 	Netns       string      `json:"netns"`
 	OwnNetns    bool        `json:"own_netns"`
 	State       string      `json:"state"` // ready; gone (its namespace went away); removing (a removal failed)

@@ -43,7 +43,9 @@ func (a applier) teardownNetwork(n *store.Network) error {
 // ensureEndpoint: its namespace (created again if it was ours and is
 // gone) and every interface.
 func (a applier) ensureEndpoint(ep *store.Endpoint, nets map[string]*store.Network) error {
-	if ep.OwnNetns {
+	if ep.Handoff {
+		// No namespace: the runtime has the far ends.
+	} else if ep.OwnNetns {
 		if _, err := a.dev.NetnsIno(ep.Netns); err != nil {
 			// The veths' far ends went with the namespace; host sides
 			// still here are on their way out with it, so they must not
@@ -97,12 +99,14 @@ func (a applier) ensureIface(ep *store.Endpoint, ifc *store.Interface, n *store.
 	if err := a.dev.PlugVeth(ifc.HostName, n.Bridge); err != nil {
 		return err
 	}
-	in := netdev.Inside{Netns: ep.Netns, Ifname: ifc.Name, Addr: netip.PrefixFrom(ifc.IP, n.Subnet.Bits())}
-	if ep.Interfaces[0].Network == ifc.Network {
-		in.Gateway = n.Gateway
-	}
-	if err := a.dev.ConfigureInside(in); err != nil {
-		return err
+	if !ep.Handoff {
+		in := netdev.Inside{Netns: ep.Netns, Ifname: ifc.Name, Addr: netip.PrefixFrom(ifc.IP, n.Subnet.Bits())}
+		if ep.Interfaces[0].Network == ifc.Network {
+			in.Gateway = n.Gateway
+		}
+		if err := a.dev.ConfigureInside(in); err != nil {
+			return err
+		}
 	}
 	return a.dp.PutEndpoint(maps.Endpoint{IP: ifc.IP, Ifindex: idx, NetID: n.ID, MAC: mac})
 }

@@ -101,6 +101,8 @@ func endpointAndNetwork(tx *store.Tx, endpoint, network string) (*store.Endpoint
 	}
 	switch {
 	case err != nil:
+	case ep.Handoff:
+		err = handoffError(ep, "connect or disconnect")
 	case ep.State == store.StateGone:
 		err = goneError(ep)
 	case ep.State != store.StateReady:

@@ -179,7 +179,7 @@ func (c *Control) Endpoint(_ context.Context, name string) (*api.Endpoint, error
 
 func (c *Control) endpointView(e *store.Endpoint) api.Endpoint {
 	v := api.Endpoint{Name: e.Name, ContainerID: e.ContainerID, Netns: e.Netns, OwnNetns: e.OwnNetns, State: e.State,
-		OnGone: e.OnGone, Created: e.Created, Interfaces: []api.Interface{}}
+		OnGone: e.OnGone, Created: e.Created, Interfaces: []api.Interface{}, DockerID: e.DockerID, Handoff: e.Handoff}
 	if v.OnGone == "" {
 		v.OnGone = store.OnGoneKeep
 	}

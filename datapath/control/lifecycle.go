@@ -157,6 +157,15 @@ func (c follower) markGone(ep *store.Endpoint) error {
 }
 
 // goneError is what a change to a gone endpoint gets.
+// handoffError refuses to change an endpoint its runtime wires itself.
+func handoffError(ep *store.Endpoint, what string) error {
+	owner := "its runtime"
+	if ep.DockerID != "" {
+		owner = "Docker (docker network connect/disconnect)"
+	}
+	return errdefs.Conflict("endpoint %q is wired by %s; ebpfnet cannot %s it", ep.Name, owner, what)
+}
+
 func goneError(ep *store.Endpoint) error {
 	return errdefs.Conflict("endpoint %q is gone: its namespace %s went away; attach a new one with "+
 		"`ebpfnet endpoint attach %s --netns PATH`, or remove it", ep.Name, ep.Netns, ep.Name)
@@ -177,6 +186,9 @@ func (c *Control) Attach(_ context.Context, name string, req api.Attach) (*api.E
 		var err error
 		if ep, err = tx.Endpoint(name); err != nil || ep == nil {
 			return errors.Join(err, errdefs.NotFound("endpoint %q not found", name))
+		}
+		if ep.Handoff {
+			return handoffError(ep, "attach")
 		}
 		if ep.State != store.StateGone {
 			return errdefs.Conflict("endpoint %q is %s, not gone: only a gone endpoint takes a new namespace", name, ep.State)

@@ -168,7 +168,7 @@ func networkView(n *store.Network, endpoints []string) api.Network {
 	v := api.Network{
 		Name: n.Name, ID: n.ID, Subnet: n.Subnet.String(), Gateway: n.Gateway.String(), Bridge: n.Bridge,
 		MTU: n.MTU, ICC: n.ICC, Internal: n.Internal, Masquerade: n.Masquerades(), Default: n.Default,
-		Endpoints: endpoints, Created: n.Created,
+		Endpoints: endpoints, Created: n.Created, DockerID: n.DockerID,
 	}
 	if n.IPRange.IsValid() {
 		v.IPRange = n.IPRange.String()

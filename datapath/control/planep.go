@@ -27,7 +27,7 @@ func (p planner) endpoint(tx *store.Tx, req api.EndpointCreate) (*store.Endpoint
 		return nil, nil, err
 	}
 	ep := &store.Endpoint{Name: req.Name, State: store.StateReady, OnGone: store.OnGoneKeep, Created: time.Now().UTC(),
-		ContainerID: req.ContainerID}
+		ContainerID: req.ContainerID, DockerID: req.DockerID, Handoff: req.Handoff}
 	switch req.OnGone {
 	case "", store.OnGoneKeep:
 	case store.OnGoneRemove:
@@ -35,7 +35,7 @@ func (p planner) endpoint(tx *store.Tx, req api.EndpointCreate) (*store.Endpoint
 	default:
 		return nil, nil, errdefs.Invalid("on-gone %q: want keep or remove", req.OnGone)
 	}
-	if err := p.netns(tx, ep, req.Netns); err != nil {
+	if err := p.netnsOrHandoff(tx, ep, req); err != nil {
 		return nil, nil, err
 	}
 	name := req.Ifname
@@ -68,6 +68,26 @@ func networkOrDefault(tx *store.Tx, name string) (*store.Network, error) {
 		}
 	}
 	return nil, errdefs.NotFound("there is no default network; pass --network")
+}
+
+// netnsOrHandoff: a handoff endpoint has no namespace, and its one
+// interface's far end, made in the daemon's namespace, must have a name
+// no device there has.
+func (p planner) netnsOrHandoff(tx *store.Tx, ep *store.Endpoint, req api.EndpointCreate) error {
+	if !req.Handoff {
+		return p.netns(tx, ep, req.Netns)
+	}
+	switch {
+	case req.Netns != "":
+		return errdefs.Invalid("a handoff endpoint has no netns: its runtime moves its interface")
+	case len(req.Networks) > 1:
+		return errdefs.Invalid("a handoff endpoint has one network")
+	case req.Ifname == "":
+		return errdefs.Invalid("a handoff endpoint needs the name of its interface's far end")
+	case p.dev.LinkExists(req.Ifname):
+		return errdefs.Conflict("a device named %s already exists in the daemon's namespace", req.Ifname)
+	}
+	return nil
 }
 
 // netns decides the endpoint's namespace: /run/netns/<name>, created with
@@ -110,8 +130,22 @@ func (p planner) netns(tx *store.Tx, ep *store.Endpoint, path string) error {
 // netnsAlive says whether the endpoint's namespace is still there: its
 // /run/netns file, or the adopted namespace behind its path.
 func (p planner) netnsAlive(ep *store.Endpoint) bool {
+	if ep.Handoff {
+		return p.handoffAlive(ep)
+	}
 	ino, err := p.dev.NetnsIno(ep.Netns)
 	return err == nil && (ep.OwnNetns || ino == ep.NetnsIno)
+}
+
+// handoffAlive: a handoff endpoint lives while its host sides do; they
+// go with the sandbox its runtime moved their far ends into.
+func (p planner) handoffAlive(ep *store.Endpoint) bool {
+	for _, i := range ep.Interfaces {
+		if !p.dev.LinkExists(i.HostName) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p planner) sameNetns(path string, ino uint64) bool {

@@ -66,7 +66,8 @@ func (p planner) network(req api.NetworkCreate, existing []store.Network) (*stor
 	if err := checkName("network", req.Name); err != nil {
 		return nil, err
 	}
-	n := &store.Network{Name: req.Name, ICC: true, Masquerade: true, Internal: req.Internal, Created: time.Now().UTC()}
+	n := &store.Network{Name: req.Name, ICC: true, Masquerade: true, Internal: req.Internal, Created: time.Now().UTC(),
+		DockerID: req.DockerID}
 	if err := applyOptions(&req, n); err != nil {
 		return nil, err
 	}

@@ -43,6 +43,10 @@ func (c reconciler) run() error {
 	return errors.Join(c.sweep(nets, live), c.restorePorts(live))
 }
 
+// errHandoffGone: a handoff endpoint's host side went, with the sandbox
+// its far end was in, while the daemon was away.
+var errHandoffGone = errors.New("its sandbox went, with its interface")
+
 // restoreEndpoint brings one stored endpoint back, or finishes removing it;
 // it reports whether the endpoint is still wanted.
 func (c reconciler) restoreEndpoint(ep *store.Endpoint, nets map[string]*store.Network) bool {
@@ -54,7 +58,10 @@ func (c reconciler) restoreEndpoint(ep *store.Endpoint, nets map[string]*store.N
 	case store.StateGone:
 		return true // nothing of it is in the kernel until a namespace is attached
 	}
-	err := c.applier().ensureEndpoint(ep, nets)
+	err := errHandoffGone
+	if !ep.Handoff || c.planner().handoffAlive(ep) {
+		err = c.applier().ensureEndpoint(ep, nets)
+	}
 	if err == nil {
 		return true
 	}

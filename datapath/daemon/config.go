@@ -32,7 +32,11 @@ type Config struct {
 	GCInterval    time.Duration
 	CTTimeouts    maps.CTTimeouts // conntrack timeouts; netfilter's defaults for those it lacks
 	Cgroup        string          // cgroup v2 dir for the socket programs; empty: the root
-	Log           *zap.Logger
+	// DockerPlugin is where the Docker network driver listens; empty:
+	// it does not. dockerd finds plugins in /run/docker/plugins: a socket
+	// NAME.sock there is the driver NAME.
+	DockerPlugin string
+	Log          *zap.Logger
 }
 
 // ParseAttach checks a --attach value: auto, tcx or tc.
@@ -62,3 +66,7 @@ const (
 )
 
 const pidFile = "daemon.pid"
+
+// DefaultDockerPlugin is --docker-plugin's socket when given no path:
+// the driver is "ebpfnet" to Docker.
+const DefaultDockerPlugin = "/run/docker/plugins/ebpfnet.sock"

@@ -192,8 +192,13 @@ func (d *daemon) serve(ctx context.Context, l net.Listener) error {
 	// numbers reused by then.
 	defer stopBG()
 	srv := &http.Server{Handler: api.Handler(d.backend()), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(l) }()
+	stopPlugin, err := d.serveDockerPlugin(errc)
+	if err != nil {
+		return err
+	}
+	defer stopPlugin()
 	d.log.Info("daemon ready", logf.Str("socket", d.cfg.Socket), zap.Int("pid", os.Getpid()))
 	select {
 	case <-ctx.Done():

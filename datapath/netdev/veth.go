@@ -21,7 +21,7 @@ type Veth struct {
 	Peer    string // inside the endpoint: eth0, eth1, ...
 	PeerMAC net.HardwareAddr
 	MTU     int
-	Netns   string // the endpoint's namespace, by path
+	Netns   string // the endpoint's namespace, by path; empty: the daemon's (a handoff)
 }
 
 // EnsureVeth makes the pair exist, down on the host side, and returns the
@@ -37,19 +37,21 @@ func (Netlink) EnsureVeth(v Veth) (int, error) {
 	} else if !IsNotFound(err) {
 		return 0, fmt.Errorf("find %s: %w", v.Host, err)
 	}
-	ns, err := openNetns(v.Netns)
-	if err != nil {
-		return 0, err
-	}
-	defer ns.Close()
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name, attrs.MTU, attrs.Alias = v.Host, v.MTU, v.Alias
 	veth := &netlink.Veth{
 		LinkAttrs:        attrs,
 		PeerName:         v.Peer,
-		PeerNamespace:    netlink.NsFd(int(ns)),
 		PeerHardwareAddr: v.PeerMAC,
 		PeerMTU:          uint32(v.MTU),
+	}
+	if v.Netns != "" {
+		ns, err := openNetns(v.Netns)
+		if err != nil {
+			return 0, err
+		}
+		defer ns.Close()
+		veth.PeerNamespace = netlink.NsFd(int(ns))
 	}
 	if err := netlink.LinkAdd(veth); err != nil {
 		if errors.Is(err, os.ErrExist) || errors.Is(err, unix.EEXIST) {

@@ -24,6 +24,9 @@ type Network struct {
 	// so a freed address is not handed out again at once.
 	LastIP  netip.Addr `json:"last_ip,omitzero"`
 	Created time.Time  `json:"created"`
+	// DockerID: Docker created this network through ebpfnet's network
+	// driver, and names it by this id.
+	DockerID string `json:"docker_id,omitempty"`
 }
 
 // Masquerades says whether the network's traffic out is source-NATed:
@@ -85,6 +88,15 @@ type Endpoint struct {
 	Created time.Time `json:"created"`
 	// ContainerID: a CNI runtime attached this endpoint, and names it so.
 	ContainerID string `json:"container_id,omitempty"`
+	// Handoff: the endpoint has no namespace of ebpfnet's knowing. Its
+	// one interface's far end was made in the daemon's namespace, under
+	// the interface's name, for a runtime to move into its sandbox and
+	// configure (Docker's network driver protocol). It is alive while its
+	// host side is.
+	Handoff bool `json:"handoff,omitempty"`
+	// DockerID: Docker made this endpoint through the network driver,
+	// and names it by this id.
+	DockerID string `json:"docker_id,omitempty"`
 }
 
 // Interface is one veth pair: Name inside the endpoint, HostName on the
