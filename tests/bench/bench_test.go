@@ -29,7 +29,7 @@ func TestQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	if err := run(ctx, opts, &stdout, &stderr); err != nil {
@@ -88,6 +88,8 @@ func TestQuick(t *testing.T) {
 		{"ebpfnet does every path, scale and the control plane", report.Ebpfnet, []string{"e2e", "masq", "dnat", "localhost", "hairpin", "scale", "control"}},
 		{"the peer does every path and scale", report.Peer, []string{"e2e", "masq", "dnat", "localhost", "hairpin", "scale"}},
 		{"the limit does every path and scale", report.Limit, []string{"e2e", "masq", "dnat", "localhost", "hairpin", "scale"}},
+		{"Docker on ebpfnet does every path and scale", report.EbpfnetDocker, []string{"e2e", "masq", "dnat", "localhost", "hairpin", "scale"}},
+		{"Docker's bridge does every path but hairpin, and scale", report.Docker, []string{"e2e", "masq", "dnat", "localhost", "scale"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := map[string]bool{}

@@ -88,7 +88,8 @@ func (h *harness) runAll(ctx context.Context) error {
 	for _, mk := range []struct {
 		name string
 		new  func(context.Context, *harness) (side, error)
-	}{{report.Ebpfnet, newEbpfnet}, {report.Peer, newPeer}, {report.Limit, newLimit}} {
+	}{{report.Ebpfnet, newEbpfnet}, {report.EbpfnetDocker, newEbpfnetDocker}, {report.Peer, newPeer},
+		{report.Docker, newDockerBridge}, {report.Limit, newLimit}} {
 		fmt.Fprintf(h.log, "setting up %s ...\n", mk.name)
 		sr := &sideRun{name: mk.name, targets: map[string]targetOrWhy{}}
 		sr.s, sr.setupErr = mk.new(ctx, h)

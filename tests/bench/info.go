@@ -42,7 +42,7 @@ func procField(path, key string) string {
 }
 
 func method(o Options) string {
-	return fmt.Sprintf("%d round(s); in each, every measurement runs on ebpfnet, the CNI peer and the raw veth in turn. "+
+	return fmt.Sprintf("%d round(s); in each, every measurement runs on ebpfnet, Docker on ebpfnet, the CNI peer, Docker's bridge and the raw veth in turn. "+
 		"Each load runs %s. A cell is the median over the rounds (min–max); ratios are of medians.", o.Rounds, o.Duration)
 }
 
@@ -65,6 +65,11 @@ func notes(h *harness) []string {
 		fmt.Sprintf("CNI: bridge (isGateway, ipMasq), host-local and portmap (snat) from Debian's containernetworking-plugins %s, "+
 			"called through libcni from a process in the node netns; %s; bridge-nf-call-iptables is the kernel's default.",
 			pkgVersion("containernetworking-plugins"), commandVersion("iptables", "--version")),
+		fmt.Sprintf("Docker: Debian's docker.io %s (dockerd with its own containerd, in the node netns), containers A, B and S "+
+			"from a busybox image, their netns attached for the load tools. \"Docker on ebpfnet\" is a network of the ebpfnet driver "+
+			"(`docker network create -d ebpfnet`, the daemon started with --docker-plugin); \"Docker bridge\" is Docker's own driver on "+
+			"a user-defined network, with its iptables rules and a docker-proxy per published port (userland-proxy, Docker's default).",
+			pkgVersion("docker.io")),
 		"raw veth: two netns joined by a veth pair, client to server; measured once per workload and round and shown in every path's rows.",
 		"Paths: e2e A to B's address; masq A to ext; dnat ext to the node's uplink address and B's published port; " +
 			"localhost the node to 127.0.0.1 and the published port (ebpfnet rewrites at the socket; portmap DNATs in OUTPUT " +
@@ -88,7 +93,11 @@ func notes(h *harness) []string {
 			"%d over the sum of a round's ADD and DEL calls. ebpfnet's step fails if its DELs leave anything its ADDs made: a link "+
 			"in the node, an endpoint, a program, an address, a bridge port, an entry of %s, a netns or a result in libcni's cache.",
 			o.Endpoints, o.Endpoints, o.Endpoints, o.Endpoints, strings.Join(endpointMaps, ", ")),
-		"Daemon RSS is VmRSS of the ebpfnet daemon; the CNI plugins have no daemon.",
+		"Daemon RSS is VmRSS of the ebpfnet daemon, also for Docker on ebpfnet; for Docker's bridge it is the sum of its docker-proxy " +
+			"processes' (a proxy per published port and address family), not dockerd's, which both Docker sides run; the CNI plugins have no daemon.",
+		fmt.Sprintf("Scale on the Docker sides: one `docker run` of S with `-p %d-Y:%d-Y -p %d:%d`, Y = %d+N-2 (N ports; the "+
+			"container's start included), removed with `docker rm -f`. Docker's bridge does not try more than %d ports: a docker-proxy each.",
+			fillerBase, fillerBase, scalePort, loadPort, fillerBase, maxProxies),
 	}
 }
 

@@ -99,6 +99,9 @@ func (h *harness) loadStep(round int, path string, wl Workload, sr *sideRun) ste
 			}
 			var vals []float64
 			err := tw.err
+			if c, ok := sr.s.(cannot); ok && err == nil {
+				err = c.cannot(path, wl)
+			}
 			if err == nil {
 				vals, err = h.measure(ctx, tw.t, wl, h.opts.Duration)
 			}
@@ -110,6 +113,12 @@ func (h *harness) loadStep(round int, path string, wl Workload, sr *sideRun) ste
 			return outcome(err, metricsOf(wl), vals)
 		},
 	}
+}
+
+// cannot is a side that knows a workload on a path fails on it, and
+// why: a notAvailable error, recorded as n/a with the reason.
+type cannot interface {
+	cannot(path string, wl Workload) error
 }
 
 func at(v []float64, i int) float64 {

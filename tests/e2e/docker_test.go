@@ -1,7 +1,12 @@
 package e2e
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -318,4 +323,64 @@ func TestDockerRestarts(t *testing.T) {
 		dockerAgrees(t, w, d)
 		leftInEbpfnet(t, w)
 	})
+}
+
+// pluginCall posts a body to the driver's socket as dockerd does.
+func pluginCall(t *testing.T, sock, route, body string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+	resp, err := c.Post("http://plugin/"+route, "application/vnd.docker.plugins.v1.1+json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("%s: %v", route, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(raw)
+}
+
+// Calls for what the driver does not know, and bodies that are not
+// JSON, get Docker's error answer ({"Err": ...}, or 400) and change
+// nothing; the daemon goes on serving.
+func TestDockerDriverBadCalls(t *testing.T) {
+	t.Parallel()
+	w := world.New(t, bin)
+	sock := filepath.Join(w.Dir, "plugins", "ebpfnet.sock")
+	w.StartDaemon("--docker-plugin", "--docker-plugin-socket", sock)
+	id := strings.Repeat("ab", 32)
+	for _, c := range []struct{ route, body, want string }{
+		{"NetworkDriver.Join", `{"NetworkID":"` + id + `","EndpointID":"` + id + `","SandboxKey":"/x"}`, "not found"},
+		{"NetworkDriver.CreateEndpoint", `{"NetworkID":"` + id + `","EndpointID":"` + id + `","Interface":{"Address":"10.9.0.2/24"}}`, "not found"},
+		{"NetworkDriver.ProgramExternalConnectivity", `{"NetworkID":"` + id + `","EndpointID":"` + id + `"}`, "not found"},
+		{"NetworkDriver.EndpointOperInfo", `{"NetworkID":"` + id + `","EndpointID":"` + id + `"}`, "not found"},
+		{"NetworkDriver.CreateNetwork", `{"NetworkID":"../../etc","IPv4Data":[{"Pool":"10.9.0.0/24"}]}`, "not a Docker id"},
+		{"NetworkDriver.CreateNetwork", `{"NetworkID":"` + id + `","IPv4Data":[{"Pool":"10.9.0.0/33"}]}`, "10.9.0.0/33"},
+		{"NetworkDriver.AllocateNetwork", `{"NetworkID":"` + id + `"}`, "local driver"},
+	} {
+		code, body := pluginCall(t, sock, c.route, c.body)
+		var e struct{ Err string }
+		if code != http.StatusInternalServerError || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Err, c.want) {
+			t.Errorf("%s: %d %s, want 500 with an Err holding %q", c.route, code, body, c.want)
+		}
+	}
+	if code, body := pluginCall(t, sock, "NetworkDriver.CreateNetwork", `{"NetworkID":`); code != http.StatusBadRequest {
+		t.Errorf("a body cut short: %d %s, want 400", code, body)
+	}
+	for _, ok := range []string{"NetworkDriver.DeleteEndpoint", "NetworkDriver.DeleteNetwork", "NetworkDriver.Leave",
+		"NetworkDriver.RevokeExternalConnectivity"} {
+		if code, body := pluginCall(t, sock, ok, `{"NetworkID":"`+id+`","EndpointID":"`+id+`"}`); code != http.StatusOK {
+			t.Errorf("%s of what is not there: %d %s, want success", ok, code, body)
+		}
+	}
+	if nets := cliJSON[[]api.Network](t, w, "network", "ls", "--json"); len(nets) != 1 {
+		t.Errorf("networks after bad calls: %+v", nets)
+	}
+	leftInEbpfnet(t, w)
+	if code, body := pluginCall(t, sock, "NetworkDriver.CreateNetwork",
+		`{"NetworkID":"`+id+`","IPv4Data":[{"Pool":"10.9.0.0/24","Gateway":"10.9.0.1/24"}]}`); code != http.StatusOK {
+		t.Errorf("a good create after them: %d %s", code, body)
+	}
+	inspectNetwork(t, w, dockerdrv.Name(id))
 }

@@ -44,7 +44,7 @@ func Markdown(r *Run) string {
 
 // ratios are the table's ratio columns: every figure against the peer and
 // against the limit.
-var ratios = [][2]string{{Ebpfnet, Peer}, {Ebpfnet, Limit}, {Peer, Limit}}
+var ratios = [][2]string{{Ebpfnet, Peer}, {EbpfnetDocker, Docker}, {Ebpfnet, Limit}, {Peer, Limit}}
 
 func table(b *strings.Builder, rows []*Row) {
 	head := []string{"metric", "unit", "better"}

@@ -14,15 +14,19 @@ import (
 
 // Side names, in the table's order.
 const (
-	Ebpfnet = "ebpfnet"
-	Peer    = "cni"
-	Limit   = "veth"
+	Ebpfnet       = "ebpfnet"
+	EbpfnetDocker = "ebpfnet-docker"
+	Peer          = "cni"
+	Docker        = "docker"
+	Limit         = "veth"
 )
 
-// Sides are the three sides with their names in ratios and column titles.
+// Sides are the sides with their names in ratios and column titles.
 var Sides = []struct{ Key, Short, Title string }{
 	{Ebpfnet, "ebpfnet", "ebpfnet"},
+	{EbpfnetDocker, "eDocker", "Docker on ebpfnet"},
 	{Peer, "CNI", "CNI (iptables)"},
+	{Docker, "Docker", "Docker bridge (iptables, docker-proxy)"},
 	{Limit, "veth", "raw veth"},
 }
 
