@@ -50,6 +50,7 @@ FUZZFLAGS = -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIM
 fuzz: ## run each fuzz target for FUZZTIME (port specs, CIDRs, API bodies)
 	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzParse$$' ./datapath/portspec
 	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzParsePrefix$$' ./datapath/control
+	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzCalls$$' ./datapath/dockerdrv
 	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzDecode$$' ./datapath/api
 
 .PHONY: demo

@@ -2,6 +2,7 @@ package dockerdrv
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -49,8 +50,12 @@ func (d *Driver) createEndpoint(ctx context.Context, req *network.CreateEndpoint
 	}
 	ep, err := d.findEndpoint(ctx, req.EndpointID)
 	if notFound(err) {
-		if err = d.dropStale(ctx, n.Name, in.Address); err == nil {
-			ep, err = d.newEndpoint(ctx, req.EndpointID, n.Name, in)
+		ep, err = d.newEndpoint(ctx, req.EndpointID, n.Name, in)
+		if errors.Is(err, errdefs.ErrConflict) {
+			var dropped bool
+			if dropped, err = d.dropStale(ctx, n.Name, in.Address, err); dropped {
+				ep, err = d.newEndpoint(ctx, req.EndpointID, n.Name, in)
+			}
 		}
 	}
 	if err != nil {
@@ -63,30 +68,33 @@ func (d *Driver) createEndpoint(ctx context.Context, req *network.CreateEndpoint
 }
 
 // dropStale removes a Docker endpoint that holds the address Docker's
-// IPAM hands out again: Docker has forgotten it (a dockerd killed with
-// -9 does not always delete its containers' endpoints), and the
-// address is Docker's to give on its networks.
-func (d *Driver) dropStale(ctx context.Context, network, address string) error {
+// IPAM hands out again, when the create conflicted: Docker has forgotten
+// it (a dockerd killed with -9 does not always delete its containers'
+// endpoints), and the address is Docker's to give on its networks. It
+// says whether it dropped one; if not, the conflict stands.
+func (d *Driver) dropStale(ctx context.Context, network, address string, conflict error) (bool, error) {
 	p, err := netip.ParsePrefix(address)
 	if err != nil {
-		return nil // no address, or a bad one newEndpoint refuses
+		return false, conflict
 	}
 	eps, err := d.ctl.Endpoints(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, ep := range eps {
 		for _, ifc := range ep.Interfaces {
-			if ep.DockerID != "" && ifc.Network == network && ifc.IP == p.Addr().String() {
-				d.log.Warn("removing a Docker endpoint Docker forgot: its address is handed out again",
-					logf.Ep(ep.Name), logf.Str("ip", ifc.IP))
-				if err := d.ctl.RemoveEndpoint(ctx, ep.Name); err != nil && !notFound(err) {
-					return err
-				}
+			if ep.DockerID == "" || ifc.Network != network || ifc.IP != p.Addr().String() {
+				continue
 			}
+			d.log.Warn("removing a Docker endpoint Docker forgot: its address is handed out again",
+				logf.Ep(ep.Name), logf.Str("ip", ifc.IP))
+			if err := d.ctl.RemoveEndpoint(ctx, ep.Name); err != nil && !notFound(err) {
+				return false, err
+			}
+			return true, nil
 		}
 	}
-	return nil
+	return false, conflict
 }
 
 func (d *Driver) newEndpoint(ctx context.Context, id, netName string, in *network.EndpointInterface) (*api.Endpoint, error) {

@@ -2,6 +2,7 @@ package dockerdrv
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -320,4 +321,15 @@ func wantErr(t *testing.T, what string, err, kind error, text string) {
 	case !strings.Contains(err.Error(), text):
 		t.Errorf("%s: %q does not say %q", what, err, text)
 	}
+}
+
+// state is what the fake holds, networks and endpoints with their ports,
+// as text to compare.
+func (f *fakeControl) state() string {
+	eps, _ := f.Endpoints(context.Background())
+	raw, _ := json.Marshal(struct {
+		N []api.Network
+		E []api.Endpoint
+	}{f.networks(), eps})
+	return string(raw)
 }
