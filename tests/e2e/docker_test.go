@@ -218,6 +218,28 @@ func TestDockerNetworkOptions(t *testing.T) {
 	}
 	d.Must("rm", "-f", "box")
 	d.Must("network", "rm", "int")
+	t.Run("-p with a host address and a free port", func(t *testing.T) {
+		d.Must("network", "create", "-d", "ebpfnet", "--subnet", "10.26.0.0/24", "pub")
+		d.Must(append([]string{"run", "-d", "--name", "pub", "--network", "pub", "-p", "127.0.0.1:9090:80", "-p", "80", d.Image},
+			httpdCmd("hello-p")...)...)
+		ep := dockerEndpoint(t, w, d, "pub", "pub")
+		var local, free bool
+		for _, p := range ep.Ports {
+			local = local || (p.HostIP == "127.0.0.1" && p.HostPort == 9090 && p.ContainerPort == 80)
+			free = free || (p.HostIP == "0.0.0.0" && p.HostPort != 0 && p.HostPort != 9090 && p.ContainerPort == 80)
+		}
+		if !local || !free || len(ep.Ports) != 2 {
+			t.Fatalf("publications %+v, want 127.0.0.1:9090->80 and a free port ->80", ep.Ports)
+		}
+		mustGetPage(t, w, w.Node, "http://127.0.0.1:9090/", "hello-p")
+		for _, p := range ep.Ports {
+			if p.HostPort != 9090 {
+				mustGetPage(t, w, w.Ext, fmt.Sprintf("http://%s:%d/", world.NodeIP, p.HostPort), "hello-p")
+			}
+		}
+		d.Must("rm", "-f", "pub")
+		d.Must("network", "rm", "pub")
+	})
 	if nets := cliJSON[[]api.Network](t, w, "network", "ls", "--json"); len(nets) != 1 {
 		t.Errorf("networks left: %+v", nets)
 	}
