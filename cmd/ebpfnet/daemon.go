@@ -31,7 +31,7 @@ func daemonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "state-dir", Value: daemon.DefaultStateDir, Usage: "where the state file lives"},
 		&cli.StringFlag{Name: "bpffs", Value: daemon.DefaultBPFFS, Usage: "where maps and links are pinned"},
 		&cli.StringFlag{Name: "default-subnet", Usage: "subnet of the default network (default: a free 172.17-31.0.0/16)"},
-		&cli.StringFlag{Name: "attach", Value: "auto", Usage: "how programs attach: auto, tcx or tc"},
+		&cli.StringFlag{Name: "attach", Value: "auto", Usage: "how programs attach: auto (tcx, but tc filters on endpoint veths), tcx or tc"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		&cli.UintFlag{Name: "ct-max", Value: daemon.DefaultCTMax, Usage: "conntrack entries (enet_ct, LRU)"},
 		&cli.UintFlag{Name: "nat-max", Value: daemon.DefaultNATMax, Usage: "NAT entries (enet_nat, LRU; two per flow)"},

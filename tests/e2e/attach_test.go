@@ -13,13 +13,14 @@ import (
 
 func TestAttachModes(t *testing.T) {
 	cases := []struct {
-		name   string
-		daemon []string
-		want   string // mode of every attached program
+		name     string
+		daemon   []string
+		want     string // mode of every attached program but enet_from_ep
+		endpoint string // enet_from_ep's
 	}{
-		{"auto is tcx", nil, "tcx"},
-		{"tcx", []string{"--attach", "tcx"}, "tcx"},
-		{"tc fallback", []string{"--attach", "tc"}, "tc"},
+		{"auto is tcx, and tc on endpoint veths", nil, "tcx", "tc"},
+		{"tcx", []string{"--attach", "tcx"}, "tcx", "tcx"},
+		{"tc fallback", []string{"--attach", "tc"}, "tc", "tc"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -31,12 +32,12 @@ func TestAttachModes(t *testing.T) {
 			st := status(t, w)
 			progs := endpointPrograms(t, st)
 			for _, p := range st.Programs {
-				if p.Mode != tc.want {
-					t.Fatalf("status shows %+v, want mode %s", p, tc.want)
+				if want := tc.want; p.Mode != want && (p.Name != "enet_from_ep" || p.Mode != tc.endpoint) {
+					t.Fatalf("status shows %+v, want mode %s (enet_from_ep %s)", p, want, tc.endpoint)
 				}
 			}
 			text := w.MustCLI("status")
-			row := regexp.MustCompile(`(?m)^enet_from_ep\s+\d+\s+enetv\w+\s+\d+\s+ingress\s+` + tc.want + `$`)
+			row := regexp.MustCompile(`(?m)^enet_from_ep\s+\d+\s+enetv\w+\s+\d+\s+ingress\s+` + tc.endpoint + `$`)
 			if len(row.FindAllString(text, -1)) != 2 {
 				t.Fatalf("status does not show two enet_from_ep rows in mode %s:\n%s", tc.want, text)
 			}
@@ -52,8 +53,8 @@ func TestAttachModes(t *testing.T) {
 				isTC := strings.Contains(filters, "bpf") && strings.Contains(filters, "enet_from_ep") &&
 					strings.Contains(filters, "direct-action")
 				tcx, isTCX := tcxLink(t, w, host)
-				if isTC != (tc.want == "tc") || isTCX != (tc.want == "tcx") {
-					t.Fatalf("%s: want only a %s attachment; tc filter: %v, tcx link: %v\n%s", host, tc.want, isTC, isTCX, filters)
+				if isTC != (tc.endpoint == "tc") || isTCX != (tc.endpoint == "tcx") {
+					t.Fatalf("%s: want only a %s attachment; tc filter: %v, tcx link: %v\n%s", host, tc.endpoint, isTC, isTCX, filters)
 				}
 				if isTCX && tcx.ProgID != progs[host].ID {
 					t.Fatalf("the tcx link pinned for %s holds program %d, status shows %d", host, tcx.ProgID, progs[host].ID)
@@ -93,8 +94,9 @@ func TestAttachModeSwitch(t *testing.T) {
 		from, to []string
 		want     string
 	}{
-		{"tc to tcx", []string{"--attach", "tc"}, nil, "tcx"},
-		{"tcx to tc", nil, []string{"--attach", "tc"}, "tc"},
+		{"tc to tcx", []string{"--attach", "tc"}, []string{"--attach", "tcx"}, "tcx"},
+		{"tcx to tc", []string{"--attach", "tcx"}, []string{"--attach", "tc"}, "tc"},
+		{"tcx to auto: endpoint veths tc", []string{"--attach", "tcx"}, nil, "auto"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,8 +109,17 @@ func TestAttachModeSwitch(t *testing.T) {
 
 			st := status(t, w)
 			endpointPrograms(t, st)
+			// auto: tcx, but tc on endpoint veths.
+			want, epWant := tc.want, tc.want
+			if tc.want == "auto" {
+				want, epWant = "tcx", "tc"
+			}
 			for _, p := range st.Programs {
-				if p.Mode != tc.want || slices.Contains(old, p.ID) {
+				m := want
+				if p.Name == "enet_from_ep" {
+					m = epWant
+				}
+				if p.Mode != m || slices.Contains(old, p.ID) {
 					t.Fatalf("after the switch to %s: %+v (the old daemon's programs: %v)", tc.want, p, old)
 				}
 			}
@@ -116,7 +127,7 @@ func TestAttachModeSwitch(t *testing.T) {
 				host := inspectEndpoint(t, w, ep).Interfaces[0].HostName
 				filters := w.MustExec(w.Node, "tc", "filter", "show", "dev", host, "ingress")
 				_, isTCX := tcxLink(t, w, host)
-				if strings.Contains(filters, "enet_from_ep") != (tc.want == "tc") || isTCX != (tc.want == "tcx") {
+				if strings.Contains(filters, "enet_from_ep") != (epWant == "tc") || isTCX != (epWant == "tcx") {
 					t.Fatalf("%s after the switch to %s: tcx link %v, tc filter:\n%s", host, tc.want, isTCX, filters)
 				}
 			}

@@ -34,8 +34,8 @@ func mustBeConsistent(t *testing.T, w *world.World) {
 // inconsistencies compares what the running daemon's store holds, read
 // through the API, with what the kernel holds, read directly (netlink in
 // the node and endpoint namespaces, the pinned maps and links, tcx and
-// cgroup queries, binds of the published ports). It checks the tcx
-// attach mode only.
+// cgroup queries, tc filters, binds of the published ports). It checks
+// the tcx and auto attach modes: tc filters on endpoint veths only.
 func inconsistencies(t *testing.T, w *world.World) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -61,6 +61,9 @@ type storeView struct {
 	nets  []api.Network
 	eps   []api.Endpoint
 	ports []api.Port
+	// endpointTC: the daemon attaches enet_from_ep as a tc filter, as
+	// --attach auto and tc do, not as a tcx link.
+	endpointTC bool
 }
 
 func readStore(ctx context.Context, cl *api.Client) (storeView, error) {
@@ -69,7 +72,11 @@ func readStore(ctx context.Context, cl *api.Client) (storeView, error) {
 	s.nets, err1 = cl.Networks(ctx)
 	s.eps, err2 = cl.Endpoints(ctx)
 	s.ports, err3 = cl.Ports(ctx, "")
-	return s, errors.Join(err1, err2, err3)
+	st, err4 := cl.Status(ctx)
+	if err4 == nil {
+		s.endpointTC = st.AttachMode == "tc" || strings.Contains(st.AttachMode, "endpoint veths tc")
+	}
+	return s, errors.Join(err1, err2, err3, err4)
 }
 
 func (s storeView) network(name string) (api.Network, bool) {
@@ -257,11 +264,34 @@ func (c *checker) ifaceMaps(e api.Endpoint, ifc api.Interface, n api.Network, id
 }
 
 // ifaceProgram: the pinned tcx link of a host side holds enet_from_ep on
-// its ingress, and that is all the device runs.
+// its ingress, or, in tc mode and auto's, one tc filter does; and that
+// is all the device runs.
 func (c *checker) ifaceProgram(host string, idx int) {
-	c.tcx(host, idx, ebpf.AttachTCXIngress, "enet_from_ep")
+	if c.s.endpointTC {
+		c.tcFilter(host, idx)
+	} else {
+		c.tcx(host, idx, ebpf.AttachTCXIngress, "enet_from_ep")
+	}
 	if got := c.k.progs[tcxKey{idx, ebpf.AttachTCXEgress}]; len(got) > 0 {
 		c.addf("%s runs %v on egress, want nothing", host, got)
+	}
+	if got := c.k.filters[tcxKey{idx, ebpf.AttachTCXEgress}]; len(got) > 0 {
+		c.addf("%s has tc filters %v on egress, want none", host, got)
+	}
+}
+
+// tcFilter: one tc filter, enet_from_ep in direct action, on the host
+// side's ingress, and no tcx program or link pin beside it.
+func (c *checker) tcFilter(host string, idx int) {
+	got := c.k.filters[tcxKey{idx, ebpf.AttachTCXIngress}]
+	if len(got) != 1 || got[0] != "enet_from_ep" {
+		c.addf("%s (#%d) has tc filters %v on ingress, want only enet_from_ep", host, idx, got)
+	}
+	if progs := c.k.progs[tcxKey{idx, ebpf.AttachTCXIngress}]; len(progs) > 0 {
+		c.addf("%s (#%d) runs tcx programs %v beside its tc filter", host, idx, progs)
+	}
+	if _, ok := c.k.pins[host+"_ingress"]; ok {
+		c.addf("a link is pinned at links/%s_ingress beside the tc filter", host)
 	}
 }
 

@@ -36,9 +36,13 @@ func TestDaemonStopKeepsForwarding(t *testing.T) {
 		t.Fatalf("b received %q with the daemon stopped", got)
 	}
 	for _, ep := range before {
-		if _, ok := tcxLink(t, w, ep.Interfaces[0].HostName); !ok {
-			t.Fatalf("the tcx link of %s is gone with the daemon", ep.Name)
+		host := ep.Interfaces[0].HostName
+		if filters := w.MustExec(w.Node, "tc", "filter", "show", "dev", host, "ingress"); !strings.Contains(filters, "enet_from_ep") {
+			t.Fatalf("the tc filter of %s is gone with the daemon:\n%s", ep.Name, filters)
 		}
+	}
+	if _, ok := tcxLink(t, w, world.UplinkDev); !ok {
+		t.Fatal("the uplink's tcx link is gone with the daemon")
 	}
 
 	w.StartDaemon()

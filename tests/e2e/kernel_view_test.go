@@ -26,6 +26,7 @@ type kernelView struct {
 	netns    []string                    // the world's other /run/netns entries
 	inside   map[string]*insideView      // endpoint netns path -> what it holds
 	progs    map[tcxKey][]ebpf.ProgramID // tcx programs by node device and hook
+	filters  map[tcxKey][]string         // names of the bpf tc filters, by node device and hook
 	pins     map[string]pinView          // by name under <bpffs>/links
 	eps      []maps.Endpoint
 	ifaces   []maps.Iface
@@ -159,6 +160,21 @@ func (k *kernelView) readNode(s storeView) error {
 			}
 			for _, p := range res.Programs {
 				k.progs[tcxKey{l.Attrs().Index, at}] = append(k.progs[tcxKey{l.Attrs().Index, at}], p.ID)
+			}
+		}
+	}
+	k.filters = map[tcxKey][]string{}
+	for _, l := range k.links {
+		for at, parent := range map[ebpf.AttachType]uint32{ebpf.AttachTCXIngress: netlink.HANDLE_MIN_INGRESS,
+			ebpf.AttachTCXEgress: netlink.HANDLE_MIN_EGRESS} {
+			fs, err := netlink.FilterList(l, parent)
+			if err != nil {
+				continue // no clsact qdisc: no filters
+			}
+			for _, f := range fs {
+				if bf, ok := f.(*netlink.BpfFilter); ok {
+					k.filters[tcxKey{l.Attrs().Index, at}] = append(k.filters[tcxKey{l.Attrs().Index, at}], bf.Name)
+				}
 			}
 		}
 	}

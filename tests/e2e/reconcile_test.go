@@ -62,8 +62,10 @@ func mustReport(t *testing.T, w *world.World, want ...string) {
 // at start, and what the store knows stays and works.
 func TestReconcileRemovesStrays(t *testing.T) {
 	t.Parallel()
-	w, srv, cli := reconcileWorld(t)
-	srvPin := filepath.Join(w.BPFFS, loader.LinkDir, hostOf(t, w, srv)+"_ingress")
+	w, _, cli := reconcileWorld(t)
+	// A pinned tcx link to take a program from: the uplink's (endpoint
+	// veths have tc filters).
+	srvPin := filepath.Join(w.BPFFS, loader.LinkDir, world.UplinkDev+"_ingress")
 	// An endpoint half made: a veth with ebpfnet's alias, its program
 	// pinned, its map entries.
 	w.MustExec(w.Node, "ip", "link", "add", "enetv0badc0de", "type", "veth", "peer", "name", "ghostpeer")
@@ -148,12 +150,12 @@ func TestReconcileRestores(t *testing.T) {
 		{name: "flushed enet_networks", lose: flush(loader.EnetMapEnetNetworks, "is not in enet_networks")},
 		{name: "flushed enet_subnets", lose: flush(loader.EnetMapEnetSubnets, "enet_subnets[10.10.0.0/24] is 0 (present false)")},
 		{name: "flushed enet_ports", lose: flush(loader.EnetMapEnetPorts, "publication tcp 0.0.0.0:8080 -> 10.10.0.2:80")},
-		{name: "unpinned tcx link", lose: func(t *testing.T, w *world.World, host string) string {
-			unpin(t, w, host+"_ingress")
-			return "no link pinned at links/" + host + "_ingress"
+		{name: "deleted tc filter", lose: func(t *testing.T, w *world.World, host string) string {
+			w.MustExec(w.Node, "tc", "filter", "del", "dev", host, "ingress")
+			return "has tc filters [] on ingress, want only enet_from_ep"
 		}},
-		{name: "detached tcx link, pin left", lose: func(t *testing.T, w *world.World, host string) string {
-			w.MustExec(w.Node, "bpftool", "link", "detach", "pinned", filepath.Join(w.BPFFS, loader.LinkDir, host+"_ingress"))
+		{name: "detached tcx link, pin left", lose: func(t *testing.T, w *world.World, _ string) string {
+			w.MustExec(w.Node, "bpftool", "link", "detach", "pinned", filepath.Join(w.BPFFS, loader.LinkDir, world.UplinkDev+"_ingress"))
 			return "runs programs [] on TCXIngress"
 		}},
 		{name: "unpinned uplink link", lose: func(t *testing.T, w *world.World, _ string) string {

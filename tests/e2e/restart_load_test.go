@@ -51,7 +51,7 @@ func TestRestartUnderLoad(t *testing.T) {
 		daemon []string
 		mode   string
 	}{
-		{"tcx", nil, "tcx"},
+		{"tcx", []string{"--attach", "tcx"}, "tcx"},
 		{"tc", []string{"--attach", "tc"}, "tc"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
