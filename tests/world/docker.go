@@ -1,10 +1,10 @@
 package world
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,7 +130,11 @@ func (d *Docker) Start(extra ...string) {
 func (d *Docker) startKeeper() {
 	d.w.t.Helper()
 	script := strings.Join([]string{
-		"set -e", "mount -t tmpfs tmpfs /run", "mkdir -p /run/docker/plugins /etc/docker",
+		// /etc/docker is docker.io's; dockerd 20.10 writes key.json there
+		// whatever its flags, so the world's dir is bound over it. Made
+		// here, it would be left on the machine.
+		"set -e", "test -d /etc/docker || { echo 'no /etc/docker: is docker.io installed?'; exit 1; }",
+		"mount -t tmpfs tmpfs /run", "mkdir -p /run/docker/plugins",
 		"mount --bind " + strconv.Quote(d.Plugins) + " /run/docker/plugins",
 		"mount --bind " + strconv.Quote(filepath.Join(d.dir, "etc")) + " /etc/docker",
 		"echo ready", "exec sleep infinity",
@@ -144,8 +148,8 @@ func (d *Docker) startKeeper() {
 	if err := d.keeper.Start(); err != nil {
 		d.w.t.Fatalf("docker mount namespace: %v", err)
 	}
-	line := make([]byte, 6)
-	if _, err := io.ReadFull(out, line); err != nil || string(line) != "ready\n" {
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
 		d.w.t.Fatalf("docker mount namespace: %q %v", line, err)
 	}
 	go func() { _ = d.keeper.Wait() }()
