@@ -42,6 +42,7 @@ func status(c *cli.Context) error {
 	fmt.Printf("daemon:     pid %d, version %s, up %s\n", st.PID, st.Version, time.Since(st.Started).Round(time.Second))
 	fmt.Printf("state:      %s\nbpffs:      %s\nsocket:     %s\n", st.StateDir, st.BPFFS, st.Socket)
 	fmt.Printf("uplink:     %s\nattach:     %s\n", orDash(st.Uplink), st.AttachMode)
+	fmt.Printf("docker:     %s\n", dockerPlugin(st.DockerPlugin))
 	fmt.Printf("defrag:     %s\n", defrag(st.Defrag))
 	fmt.Printf("networks:   %d\nendpoints:  %d\ndrops:      %d (%sebpfnet bpf stats)\n", st.Networks, st.Endpoints, st.Drops,
 		byReason(st.DropsBy))
@@ -139,4 +140,12 @@ func mapWarning(name, typ string, full float64) string {
 			"raise --ct-max/--nat-max if live flows are lost", name, full)
 	}
 	return fmt.Sprintf("%s is %.0f%% full: new entries will be refused", name, full)
+}
+
+// dockerPlugin says where Docker finds the network driver, if anywhere.
+func dockerPlugin(sock string) string {
+	if sock == "" {
+		return "- (no network driver: daemon start --docker-plugin)"
+	}
+	return "network driver on " + sock
 }

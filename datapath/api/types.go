@@ -167,8 +167,11 @@ type Status struct {
 	Socket     string    `json:"socket"`
 	Uplink     string    `json:"uplink,omitempty"`
 	AttachMode string    `json:"attach_mode"`
-	Defrag     Defrag    `json:"defrag"`
-	Programs   []Program `json:"programs"`
+	// DockerPlugin is where the Docker network driver listens; empty: it
+	// does not (daemon start --docker-plugin).
+	DockerPlugin string    `json:"docker_plugin,omitempty"`
+	Defrag       Defrag    `json:"defrag"`
+	Programs     []Program `json:"programs"`
 	// SocketPrograms are the socket programs on the cgroup, which rewrite
 	// the node's own connections to published ports.
 	SocketPrograms []SocketProgram `json:"socket_programs"`

@@ -25,7 +25,7 @@ func (d *daemon) backend() api.Backend {
 	insp := inspect.New(d.store, d.dp, d.maps, inspect.Daemon{
 		PID: os.Getpid(), Version: Version, Started: d.started, StateDir: d.cfg.StateDir, BPFFS: d.cfg.BPFFS,
 		Socket: d.cfg.Socket, Uplink: d.uplink, AttachMode: d.kernel.AttachMode, Cgroup: d.cfg.Cgroup,
-		Defrag: d.defrag,
+		Defrag: d.defrag, DockerPlugin: d.cfg.DockerPlugin,
 	}, d.log)
 	return backend{Control: d.ctl, Pruner: control.NewPruner(d.ctl), Inspector: insp, d: d,
 		cni: cni.New(d.ctl, cniKernel{Inspector: insp})}

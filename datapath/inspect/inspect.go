@@ -31,6 +31,8 @@ type Daemon struct {
 	AttachMode func() string
 	Cgroup     string     // of the socket programs; empty: the cgroup2 root
 	Defrag     api.Defrag // the defragmentation helper, as the daemon set it up
+	// DockerPlugin is the Docker network driver's socket; empty: off.
+	DockerPlugin string
 }
 
 // Inspector reads the store, the maps and the kernel; it changes nothing

@@ -405,4 +405,10 @@ func TestDockerDriverBadCalls(t *testing.T) {
 		t.Errorf("a good create after them: %d %s", code, body)
 	}
 	inspectNetwork(t, w, dockerdrv.Name(id))
+	if st := status(t, w); st.DockerPlugin != sock {
+		t.Errorf("status shows the driver on %q, want %q", st.DockerPlugin, sock)
+	}
+	if out := w.MustCLI("status"); !strings.Contains(out, "docker:     network driver on "+sock) {
+		t.Errorf("status does not name the driver's socket:\n%s", out)
+	}
 }
