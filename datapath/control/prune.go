@@ -66,14 +66,14 @@ func (p Pruner) PruneNetworks(context.Context) (*api.NetworkPruneReport, error) 
 	return rep, nil
 }
 
-// prunable is the networks prune removes: not the default, and without
-// an interface of any endpoint, one being removed included, sorted by
-// name.
+// prunable is the networks prune removes: not the default, not one of
+// Docker's (docker network prune is Docker's to run), and without an
+// interface of any endpoint, one being removed included, sorted by name.
 func prunable(nets []store.Network, eps []store.Endpoint) []store.Network {
 	var out []store.Network
 	for _, n := range nets {
 		used := slices.ContainsFunc(eps, func(e store.Endpoint) bool { _, ok := e.Iface(n.Name); return ok })
-		if !n.Default && !used {
+		if !n.Default && !used && n.DockerID == "" {
 			out = append(out, n)
 		}
 	}

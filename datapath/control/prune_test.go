@@ -97,3 +97,19 @@ func mustNetworks(t *testing.T, r *rig) []api.Network {
 	}
 	return nets
 }
+
+// An empty network Docker made through the driver is Docker's to prune.
+func TestPruneLeavesDockersNetworks(t *testing.T) {
+	r := newRig(t)
+	if _, err := r.CreateNetwork(ctx, api.NetworkCreate{Name: "docker-abc", Subnet: "10.9.0.0/24", DockerID: "abc"}); err != nil {
+		t.Fatal(err)
+	}
+	mustNetwork(t, r, "mine", "10.8.0.0/24")
+	rep, err := NewPruner(r.Control).PruneNetworks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"mine"}; !slices.Equal(rep.NetworksDeleted, want) {
+		t.Fatalf("pruned %v, want %v", rep.NetworksDeleted, want)
+	}
+}

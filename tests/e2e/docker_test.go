@@ -168,6 +168,15 @@ func TestDockerDriver(t *testing.T) {
 		mustGetPage(t, w, w.Ext, "http://"+world.NodeIP.String()+":8080/", "hello-docker")
 		d.Must("network", "rm", "other")
 	})
+	t.Run("ebpfnet leaves Docker's objects to Docker", func(t *testing.T) {
+		ep := dockerEndpoint(t, w, d, "api", "web")
+		mustFailCLI(t, w, "remove it with docker network rm", "network", "rm", n.Name)
+		mustFailCLI(t, w, "remove it with docker rm", "endpoint", "rm", ep.Name)
+		d.Must("network", "create", "-d", "ebpfnet", "--subnet", "10.27.0.0/24", "idle")
+		w.MustCLI("network", "prune", "-f")
+		d.Must("run", "--rm", "--network", "idle", d.Image, "echo", "still there")
+		d.Must("network", "rm", "idle")
+	})
 	t.Run("rm leaves nothing", func(t *testing.T) {
 		d.Must("rm", "-f", "api", "cli")
 		leftInEbpfnet(t, w)
