@@ -6,8 +6,8 @@ import (
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/datapath/cni"
-	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
 	"github.com/ebpfnet/ebpfnet/datapath/control"
+	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
 	"github.com/ebpfnet/ebpfnet/datapath/inspect"
 	"github.com/ebpfnet/ebpfnet/datapath/netdev"
 )
