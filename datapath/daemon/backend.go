@@ -77,7 +77,7 @@ func (b backend) Reset(context.Context) error {
 // RemoveNetwork refuses a network Docker made through the driver: Docker
 // would go on holding it. Docker removes it with docker network rm.
 func (b backend) RemoveNetwork(ctx context.Context, name string) error {
-	if n, err := b.Control.Network(ctx, name); err == nil && n.DockerID != "" {
+	if n, err := b.Network(ctx, name); err == nil && n.DockerID != "" {
 		return errdefs.Conflict("network %q is Docker's (network %.12s): remove it with docker network rm", name, n.DockerID)
 	}
 	return b.Control.RemoveNetwork(ctx, name)
@@ -86,7 +86,7 @@ func (b backend) RemoveNetwork(ctx context.Context, name string) error {
 // RemoveEndpoint refuses a Docker container's endpoint: Docker wires it,
 // and removes it with the container or docker network disconnect.
 func (b backend) RemoveEndpoint(ctx context.Context, name string) error {
-	if ep, err := b.Control.Endpoint(ctx, name); err == nil && ep.DockerID != "" {
+	if ep, err := b.Endpoint(ctx, name); err == nil && ep.DockerID != "" {
 		return errdefs.Conflict("endpoint %q is a Docker container's (endpoint %.12s): remove it with docker rm "+
 			"or docker network disconnect", name, ep.DockerID)
 	}
