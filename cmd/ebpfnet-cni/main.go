@@ -67,11 +67,28 @@ func cmdAdd(args *skel.CmdArgs) error {
 	})
 }
 
+// cmdDel passes the DEL on; with no daemon running, it queues it for the
+// daemon's start and succeeds (api.QueueCNIDel).
 func cmdDel(args *skel.CmdArgs) error {
-	del := func(c api.CNIClient, ctx context.Context, req api.CNIAttach) (*api.CNIResult, error) {
-		return nil, c.Del(ctx, req)
+	conf, err := parseConf(args.StdinData)
+	if err != nil {
+		return err
 	}
-	return attachCall(args, del, func(*netConf, *api.CNIResult) error { return nil })
+	req, err := attachReq(conf, args)
+	if err != nil {
+		return err
+	}
+	c := api.NewClient(conf.Socket)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	err = c.CNI().Del(ctx, req)
+	if errors.Is(err, api.ErrNoDaemon) {
+		if _, qerr := api.QueueCNIDel(conf.Socket, req, time.Now()); qerr == nil {
+			return nil
+		}
+	}
+	return cniError(err)
 }
 
 func cmdCheck(args *skel.CmdArgs) error {

@@ -30,7 +30,12 @@ func (f *fakeControl) CreateEndpoint(_ context.Context, req api.EndpointCreate) 
 	return &ep, nil
 }
 
-func (f *fakeControl) Endpoints(context.Context) ([]api.Endpoint, error) { return f.eps, nil }
+func (f *fakeControl) Endpoints(context.Context) ([]api.Endpoint, error) {
+	if err := f.fail["endpoints"]; err != nil {
+		return nil, err
+	}
+	return f.eps, nil
+}
 
 func (f *fakeControl) Network(_ context.Context, name string) (*api.Network, error) {
 	return &api.Network{Name: name, Subnet: "10.0.0.0/24", Gateway: "10.0.0.1", MTU: 1500}, nil

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/cni"
 	"github.com/ebpfnet/ebpfnet/datapath/control"
 	"github.com/ebpfnet/ebpfnet/datapath/flows"
 	"github.com/ebpfnet/ebpfnet/datapath/logf"
@@ -74,7 +77,23 @@ func (d *daemon) start() error {
 	if err := d.ctl.Reconcile(); err != nil {
 		d.log.Warn("reconcile left errors", logf.Err(err))
 	}
+	d.drainCNIQueue()
 	return nil
+}
+
+// drainCNIQueue carries out the CNI DELs queued while no daemon ran,
+// before the API takes new calls.
+func (d *daemon) drainCNIQueue() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep := cni.New(d.ctl, nil).DrainQueue(ctx, api.CNIDelQueueDir(d.cfg.Socket))
+	if len(rep.Done)+len(rep.Skipped) > 0 {
+		d.log.Info("queued CNI DELs carried out", logf.Strs("done", rep.Done),
+			logf.Strs("skipped (attached again since)", rep.Skipped))
+	}
+	for _, err := range rep.Failed {
+		d.log.Warn("a queued CNI DEL failed; kept for the next start", logf.Err(err))
+	}
 }
 
 // setupUplink turns on forwarding, tells the datapath the uplink and its

@@ -203,8 +203,15 @@ func TestCNIVerbs(t *testing.T) {
 		if err := r.cfg.GetStatusNetworkList(t.Context(), web); err != nil {
 			t.Fatalf("STATUS with the daemon up: %v", err)
 		}
+		q1 := rt("q1id", r.netns("q1"), "eth0", nil)
+		r.mustAdd(web, q1)
 		w.StopDaemon()
-		defer w.StartDaemon()
+		up := false
+		defer func() {
+			if !up {
+				w.StartDaemon()
+			}
+		}()
 		err := r.cfg.GetStatusNetworkList(t.Context(), web)
 		if cniCode(err) != 50 {
 			t.Errorf("STATUS with the daemon down: %v (code %d), want 50", err, cniCode(err))
@@ -212,6 +219,22 @@ func TestCNIVerbs(t *testing.T) {
 		_, err = r.add(web, rt("d1id", r.netns("d1"), "eth0", nil))
 		if cniCode(err) != 11 || !strings.Contains(err.Error(), "ebpfnet daemon start") {
 			t.Errorf("ADD with the daemon down: %v (code %d), want 11 and how to start it", err, cniCode(err))
+		}
+		// A DEL is queued for the daemon's start, and succeeds.
+		if err := r.del(web, q1); err != nil {
+			t.Errorf("DEL with the daemon down: %v, want it queued and a success", err)
+		}
+		queue := filepath.Join(api.CNIDelQueueDir(w.Socket), "*.json")
+		if queued, _ := filepath.Glob(queue); len(queued) != 1 {
+			t.Errorf("queued DELs: %v, want one", queued)
+		}
+		w.StartDaemon()
+		up = true
+		if cniEndpoint(t, w, "q1id") != nil {
+			t.Errorf("the queued DEL of q1 was not carried out at the daemon's start")
+		}
+		if left, _ := filepath.Glob(queue); len(left) != 0 {
+			t.Errorf("queued DELs left after the start: %v", left)
 		}
 	})
 	t.Run("version", func(t *testing.T) {
