@@ -35,10 +35,19 @@ func call(conf *netConf, fn func(context.Context, *api.Client) error) error {
 	return cniError(fn(ctx, c))
 }
 
-// attachCall reads the request, passes it to the daemon with verb (one
-// of the CNIClient's attachment calls), and hands its answer to done.
-func attachCall(args *skel.CmdArgs, verb func(api.CNIClient, context.Context, api.CNIAttach) (*api.CNIResult, error),
-	done func(*netConf, *api.CNIResult) error) error {
+// verb is one of the daemon's attachment calls, with the plugin's config.
+type verb func(*netConf, api.CNIClient, context.Context, api.CNIAttach) (*api.CNIResult, error)
+
+// plain is a verb that is a CNIClient call and no more.
+func plain(fn func(api.CNIClient, context.Context, api.CNIAttach) (*api.CNIResult, error)) verb {
+	return func(_ *netConf, c api.CNIClient, ctx context.Context, req api.CNIAttach) (*api.CNIResult, error) {
+		return fn(c, ctx, req)
+	}
+}
+
+// attachCall reads the request, passes it to the daemon with v, and
+// hands its answer to done.
+func attachCall(args *skel.CmdArgs, v verb, done func(*netConf, *api.CNIResult) error) error {
 	conf, err := parseConf(args.StdinData)
 	if err != nil {
 		return err
@@ -49,7 +58,7 @@ func attachCall(args *skel.CmdArgs, verb func(api.CNIClient, context.Context, ap
 	}
 	var res *api.CNIResult
 	if err := call(conf, func(ctx context.Context, c *api.Client) (err error) {
-		res, err = verb(c.CNI(), ctx, req)
+		res, err = v(conf, c.CNI(), ctx, req)
 		return err
 	}); err != nil {
 		return err
@@ -58,7 +67,7 @@ func attachCall(args *skel.CmdArgs, verb func(api.CNIClient, context.Context, ap
 }
 
 func cmdAdd(args *skel.CmdArgs) error {
-	return attachCall(args, api.CNIClient.Add, func(conf *netConf, res *api.CNIResult) error {
+	return attachCall(args, plain(api.CNIClient.Add), func(conf *netConf, res *api.CNIResult) error {
 		out, err := result(conf, res)
 		if err != nil {
 			return err
@@ -70,29 +79,20 @@ func cmdAdd(args *skel.CmdArgs) error {
 // cmdDel passes the DEL on; with no daemon running, it queues it for the
 // daemon's start and succeeds (api.QueueCNIDel).
 func cmdDel(args *skel.CmdArgs) error {
-	conf, err := parseConf(args.StdinData)
-	if err != nil {
-		return err
-	}
-	req, err := attachReq(conf, args)
-	if err != nil {
-		return err
-	}
-	c := api.NewClient(conf.Socket)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
-	err = c.CNI().Del(ctx, req)
-	if errors.Is(err, api.ErrNoDaemon) {
-		if _, qerr := api.QueueCNIDel(conf.Socket, req, time.Now()); qerr == nil {
-			return nil
+	del := func(conf *netConf, c api.CNIClient, ctx context.Context, req api.CNIAttach) (*api.CNIResult, error) {
+		err := c.Del(ctx, req)
+		if errors.Is(err, api.ErrNoDaemon) {
+			if _, qerr := api.QueueCNIDel(conf.Socket, req, time.Now()); qerr == nil {
+				return nil, nil
+			}
 		}
+		return nil, err
 	}
-	return cniError(err)
+	return attachCall(args, del, func(*netConf, *api.CNIResult) error { return nil })
 }
 
 func cmdCheck(args *skel.CmdArgs) error {
-	return attachCall(args, api.CNIClient.Check, checkPrev)
+	return attachCall(args, plain(api.CNIClient.Check), checkPrev)
 }
 
 // cmdStatus fails while the daemon is not there to serve ADD.

@@ -28,9 +28,10 @@ import (
 // Control is what the driver asks of the orchestrator.
 type Control interface {
 	CreateNetwork(ctx context.Context, req api.NetworkCreate) (*api.Network, error)
-	Networks(ctx context.Context) ([]api.Network, error)
+	Network(ctx context.Context, name string) (*api.Network, error)
 	RemoveNetwork(ctx context.Context, name string) error
 	CreateEndpoint(ctx context.Context, req api.EndpointCreate) (*api.Endpoint, error)
+	Endpoint(ctx context.Context, name string) (*api.Endpoint, error)
 	Endpoints(ctx context.Context) ([]api.Endpoint, error)
 	RemoveEndpoint(ctx context.Context, name string) error
 	Publish(ctx context.Context, endpoint string, req api.Publish) ([]api.Port, error)
@@ -57,10 +58,19 @@ func (d *Driver) Handler() *network.Handler { return network.NewHandler(d) }
 // callTimeout bounds one call: Docker waits for each.
 const callTimeout = time.Minute
 
-func (d *Driver) begin() (context.Context, func()) {
+// serve runs one of Docker's calls: alone, bounded, logged, and failing
+// with an error that names it, which Docker shows its user.
+func (d *Driver) serve(call, id string, fn func(context.Context) error) error {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	return ctx, func() { cancel(); d.mu.Unlock() }
+	defer cancel()
+	if err := fn(ctx); err != nil {
+		d.log.Warn("docker "+call+" failed", logf.Str("id", id), logf.Err(err))
+		return fmt.Errorf("ebpfnet: %s: %w", call, err)
+	}
+	d.log.Debug("docker "+call, logf.Str("id", id))
+	return nil
 }
 
 // Name is the ebpfnet name of a Docker network or endpoint id.
@@ -105,48 +115,24 @@ func (d *Driver) DiscoverNew(*network.DiscoveryNotification) error { return nil 
 // DiscoverDelete: see DiscoverNew.
 func (d *Driver) DiscoverDelete(*network.DiscoveryNotification) error { return nil }
 
-// findNetwork is the network Docker knows by id.
+// findNetwork is the network Docker knows by id: the one whose name
+// derives from the id, if it records that id. Not found, the error names
+// Docker's id, as Docker shows it.
 func (d *Driver) findNetwork(ctx context.Context, id string) (*api.Network, error) {
-	nets, err := d.ctl.Networks(ctx)
-	if err != nil {
-		return nil, err
+	n, err := d.ctl.Network(ctx, Name(id))
+	if notFound(err) || err == nil && n.DockerID != id {
+		return nil, errdefs.NotFound("network %s not found", id)
 	}
-	for i := range nets {
-		if nets[i].DockerID == id {
-			return &nets[i], nil
-		}
-	}
-	return nil, errdefs.NotFound("network %s not found", id)
+	return n, err
 }
 
-// findEndpoint is the endpoint Docker knows by id.
+// findEndpoint is the endpoint Docker knows by id, found the same way.
 func (d *Driver) findEndpoint(ctx context.Context, id string) (*api.Endpoint, error) {
-	eps, err := d.ctl.Endpoints(ctx)
-	if err != nil {
-		return nil, err
+	ep, err := d.ctl.Endpoint(ctx, Name(id))
+	if notFound(err) || err == nil && ep.DockerID != id {
+		return nil, errdefs.NotFound("endpoint %s not found", id)
 	}
-	for i := range eps {
-		if eps[i].DockerID == id {
-			return &eps[i], nil
-		}
-	}
-	return nil, errdefs.NotFound("endpoint %s not found", id)
+	return ep, err
 }
 
 func notFound(err error) bool { return errors.Is(err, errdefs.ErrNotFound) }
-
-func (d *Driver) logCall(call, id string, err error) {
-	if err != nil {
-		d.log.Warn("docker "+call+" failed", logf.Str("id", id), logf.Err(err))
-		return
-	}
-	d.log.Debug("docker "+call, logf.Str("id", id))
-}
-
-// wrap names the call in an error Docker shows its user.
-func wrap(call string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("ebpfnet: %s: %w", call, err)
-}

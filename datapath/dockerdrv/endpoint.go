@@ -26,11 +26,12 @@ func peerName(endpointID string) string { return "dk" + endpointID[:12] }
 // answer carries. Repeated for an endpoint that exists, it answers the
 // same.
 func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (*network.CreateEndpointResponse, error) {
-	ctx, end := d.begin()
-	defer end()
-	res, err := d.createEndpoint(ctx, req)
-	d.logCall("create endpoint", req.EndpointID, err)
-	return res, wrap("create endpoint", err)
+	var res *network.CreateEndpointResponse
+	err := d.serve("create endpoint", req.EndpointID, func(ctx context.Context) (err error) {
+		res, err = d.createEndpoint(ctx, req)
+		return err
+	})
+	return res, err
 }
 
 func (d *Driver) createEndpoint(ctx context.Context, req *network.CreateEndpointRequest) (*network.CreateEndpointResponse, error) {
@@ -137,27 +138,28 @@ func createAnswer(in *network.EndpointInterface, ep *api.Endpoint, n *api.Networ
 // DeleteEndpoint removes the endpoint, its publications with it. One
 // already gone is no error: Docker deletes again after a crash.
 func (d *Driver) DeleteEndpoint(req *network.DeleteEndpointRequest) error {
-	ctx, end := d.begin()
-	defer end()
-	ep, err := d.findEndpoint(ctx, req.EndpointID)
-	if err == nil {
-		err = d.ctl.RemoveEndpoint(ctx, ep.Name)
-	}
-	if notFound(err) {
-		err = nil
-	}
-	d.logCall("delete endpoint", req.EndpointID, err)
-	return wrap("delete endpoint", err)
+	return d.serve("delete endpoint", req.EndpointID, func(ctx context.Context) error {
+		ep, err := d.findEndpoint(ctx, req.EndpointID)
+		if err == nil {
+			err = d.ctl.RemoveEndpoint(ctx, ep.Name)
+		}
+		if notFound(err) {
+			return nil
+		}
+		return err
+	})
 }
 
 // EndpointInfo tells what ebpfnet made. Docker shows none of it: it
 // reads port bindings only from its own drivers (moby/libnetwork#2451).
 func (d *Driver) EndpointInfo(req *network.InfoRequest) (*network.InfoResponse, error) {
-	ctx, end := d.begin()
-	defer end()
-	ep, err := d.findEndpoint(ctx, req.EndpointID)
+	var ep *api.Endpoint
+	err := d.serve("endpoint info", req.EndpointID, func(ctx context.Context) (err error) {
+		ep, err = d.findEndpoint(ctx, req.EndpointID)
+		return err
+	})
 	if err != nil {
-		return nil, wrap("endpoint info", err)
+		return nil, err
 	}
 	ifc := ep.Interfaces[0]
 	v := map[string]string{"endpoint": ep.Name, "state": ep.State, "ip": ifc.IP, "mac": ifc.MAC,
@@ -174,11 +176,12 @@ func (d *Driver) EndpointInfo(req *network.InfoRequest) (*network.InfoResponse, 
 // it eth<N>, and sets its address, MAC and routes; the default route via
 // the gateway unless the network is internal.
 func (d *Driver) Join(req *network.JoinRequest) (*network.JoinResponse, error) {
-	ctx, end := d.begin()
-	defer end()
-	res, err := d.join(ctx, req)
-	d.logCall("join", req.EndpointID, err)
-	return res, wrap("join", err)
+	var res *network.JoinResponse
+	err := d.serve("join", req.EndpointID, func(ctx context.Context) (err error) {
+		res, err = d.join(ctx, req)
+		return err
+	})
+	return res, err
 }
 
 func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (*network.JoinResponse, error) {
@@ -203,8 +206,7 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (*network.J
 // Leave has nothing to undo: Docker takes the far end back out of the
 // sandbox itself, and DeleteEndpoint follows.
 func (d *Driver) Leave(req *network.LeaveRequest) error {
-	d.logCall("leave", req.EndpointID, nil)
-	return nil
+	return d.serve("leave", req.EndpointID, func(context.Context) error { return nil })
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

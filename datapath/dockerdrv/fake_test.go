@@ -62,6 +62,33 @@ func (f *fakeControl) Networks(context.Context) ([]api.Network, error) {
 	return slices.Clone(f.nets), nil
 }
 
+func (f *fakeControl) Network(_ context.Context, name string) (*api.Network, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail["networks"]; err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(f.nets, func(n api.Network) bool { return n.Name == name })
+	if i < 0 {
+		return nil, errdefs.NotFound("network %q not found", name)
+	}
+	n := f.nets[i]
+	return &n, nil
+}
+
+func (f *fakeControl) Endpoint(_ context.Context, name string) (*api.Endpoint, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail["endpoints"]; err != nil {
+		return nil, err
+	}
+	i := f.endpoint(name)
+	if i < 0 {
+		return nil, errdefs.NotFound("endpoint %q not found", name)
+	}
+	return clone(f.eps[i]), nil
+}
+
 func (f *fakeControl) RemoveNetwork(_ context.Context, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

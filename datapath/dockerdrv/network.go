@@ -24,11 +24,7 @@ const (
 // exists with the same subnet, as Docker may after a restart, it
 // succeeds.
 func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) error {
-	ctx, end := d.begin()
-	defer end()
-	err := d.createNetwork(ctx, req)
-	d.logCall("create network", req.NetworkID, err)
-	return wrap("create network", err)
+	return d.serve("create network", req.NetworkID, func(ctx context.Context) error { return d.createNetwork(ctx, req) })
 }
 
 func (d *Driver) createNetwork(ctx context.Context, req *network.CreateNetworkRequest) error {
@@ -100,11 +96,7 @@ func boolOpt(v any) bool {
 // DeleteNetwork removes the network. Docker removes its endpoints first;
 // a network already gone is no error, so a repeated delete succeeds.
 func (d *Driver) DeleteNetwork(req *network.DeleteNetworkRequest) error {
-	ctx, end := d.begin()
-	defer end()
-	err := d.deleteNetwork(ctx, req.NetworkID)
-	d.logCall("delete network", req.NetworkID, err)
-	return wrap("delete network", err)
+	return d.serve("delete network", req.NetworkID, func(ctx context.Context) error { return d.deleteNetwork(ctx, req.NetworkID) })
 }
 
 func (d *Driver) deleteNetwork(ctx context.Context, id string) error {

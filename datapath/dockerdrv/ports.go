@@ -113,11 +113,7 @@ func (b binding) published(ports []api.Port) bool {
 // the endpoint Docker picked for its way out. The host ports are held by
 // ebpfnet's sockets, as docker-proxy would hold them, with no proxy.
 func (d *Driver) ProgramExternalConnectivity(req *network.ProgramExternalConnectivityRequest) error {
-	ctx, end := d.begin()
-	defer end()
-	err := d.program(ctx, req)
-	d.logCall("program external connectivity", req.EndpointID, err)
-	return wrap("publish", err)
+	return d.serve("publish", req.EndpointID, func(ctx context.Context) error { return d.program(ctx, req) })
 }
 
 func (d *Driver) program(ctx context.Context, req *network.ProgramExternalConnectivityRequest) error {
@@ -149,11 +145,7 @@ func (d *Driver) program(ctx context.Context, req *network.ProgramExternalConnec
 // RevokeExternalConnectivity withdraws every publication of the
 // endpoint. An endpoint already gone has none.
 func (d *Driver) RevokeExternalConnectivity(req *network.RevokeExternalConnectivityRequest) error {
-	ctx, end := d.begin()
-	defer end()
-	err := d.revoke(ctx, req.EndpointID)
-	d.logCall("revoke external connectivity", req.EndpointID, err)
-	return wrap("unpublish", err)
+	return d.serve("unpublish", req.EndpointID, func(ctx context.Context) error { return d.revoke(ctx, req.EndpointID) })
 }
 
 func (d *Driver) revoke(ctx context.Context, id string) error {

@@ -208,7 +208,7 @@ func (s *dockerSide) Endpoints(context.Context, int) endpointTimes {
 // what publishing costs in memory on each.
 func (s *dockerSide) RSS(ctx context.Context) (uint64, error) {
 	if s.driver == "ebpfnet" {
-		return (&ebpfnetSide{h: s.h, w: s.w}).RSS(ctx)
+		return daemonRSS(ctx, s.w)
 	}
 	var sum uint64
 	var errs []error

@@ -324,14 +324,16 @@ func (e *ebpfnetSide) left(ctx context.Context, before state, eps []cni.Attachme
 	return nil
 }
 
-func (e *ebpfnetSide) RSS(ctx context.Context) (uint64, error) {
-	out, err := e.cli(ctx, "status", "--json")
+func (e *ebpfnetSide) RSS(ctx context.Context) (uint64, error) { return daemonRSS(ctx, e.w) }
+
+// daemonRSS is the resident memory of a world's daemon, the pid its
+// status gives.
+func daemonRSS(ctx context.Context, w *world.World) (uint64, error) {
+	c := api.NewClient(w.Socket)
+	defer c.Close()
+	st, err := c.Status(ctx)
 	if err != nil {
 		return 0, err
-	}
-	var st api.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		return 0, fmt.Errorf("parse status: %w", err)
 	}
 	return vmRSS(st.PID)
 }
