@@ -104,6 +104,11 @@ type EnetCtTcpSide struct {
 	Pad    uint16
 }
 
+type EnetDnsNs struct {
+	_    structs.HostLayout
+	Addr [4]uint8
+}
+
 type EnetEndpoint struct {
 	_       structs.HostLayout
 	Ifindex uint32
@@ -322,6 +327,8 @@ const (
 	EnetMapEnetConfig     = "enet_config"
 	EnetMapEnetCt         = "enet_ct"
 	EnetMapEnetCtNew      = "enet_ct_new"
+	EnetMapEnetDnsNs      = "enet_dns_ns"
+	EnetMapEnetDnsRev     = "enet_dns_rev"
 	EnetMapEnetEndpoints  = "enet_endpoints"
 	EnetMapEnetEvents     = "enet_events"
 	EnetMapEnetFrags      = "enet_frags"
@@ -407,6 +414,8 @@ type EnetMapSpecs struct {
 	EnetConfig    *ebpf.MapSpec `ebpf:"enet_config"`
 	EnetCt        *ebpf.MapSpec `ebpf:"enet_ct"`
 	EnetCtNew     *ebpf.MapSpec `ebpf:"enet_ct_new"`
+	EnetDnsNs     *ebpf.MapSpec `ebpf:"enet_dns_ns"`
+	EnetDnsRev    *ebpf.MapSpec `ebpf:"enet_dns_rev"`
 	EnetEndpoints *ebpf.MapSpec `ebpf:"enet_endpoints"`
 	EnetEvents    *ebpf.MapSpec `ebpf:"enet_events"`
 	EnetFrags     *ebpf.MapSpec `ebpf:"enet_frags"`
@@ -452,6 +461,8 @@ type EnetMaps struct {
 	EnetConfig    *ebpf.Map `ebpf:"enet_config"`
 	EnetCt        *ebpf.Map `ebpf:"enet_ct"`
 	EnetCtNew     *ebpf.Map `ebpf:"enet_ct_new"`
+	EnetDnsNs     *ebpf.Map `ebpf:"enet_dns_ns"`
+	EnetDnsRev    *ebpf.Map `ebpf:"enet_dns_rev"`
 	EnetEndpoints *ebpf.Map `ebpf:"enet_endpoints"`
 	EnetEvents    *ebpf.Map `ebpf:"enet_events"`
 	EnetFrags     *ebpf.Map `ebpf:"enet_frags"`
@@ -472,6 +483,8 @@ func (m *EnetMaps) Close() error {
 		m.EnetConfig,
 		m.EnetCt,
 		m.EnetCtNew,
+		m.EnetDnsNs,
+		m.EnetDnsRev,
 		m.EnetEndpoints,
 		m.EnetEvents,
 		m.EnetFrags,

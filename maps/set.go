@@ -13,6 +13,7 @@ type Set struct {
 	NAT       NAT
 	Ports     Ports
 	SockRevs  SockRevs
+	DNSNetns  DNSNetns
 	Frags     Frags
 	NodeAddrs NodeAddrs
 }
@@ -30,6 +31,7 @@ func For(dp *loader.Datapath) *Set {
 		NAT:       newNAT(m.EnetNat, m.EnetNatNew),
 		Ports:     Ports{m.EnetPorts},
 		SockRevs:  SockRevs{m.EnetSockRev},
+		DNSNetns:  DNSNetns{m.EnetDnsNs},
 		Frags:     Frags{m.EnetFrags},
 		NodeAddrs: NodeAddrs{m.EnetNodeAddrs},
 	}

@@ -32,6 +32,8 @@ func pinned(dp *loader.Datapath) map[string]*ebpf.Map {
 		loader.EnetMapEnetNatNew:    dp.EnetNatNew,
 		loader.EnetMapEnetPorts:     dp.EnetPorts,
 		loader.EnetMapEnetSockRev:   dp.EnetSockRev,
+		loader.EnetMapEnetDnsNs:     dp.EnetDnsNs,
+		loader.EnetMapEnetDnsRev:    dp.EnetDnsRev,
 		loader.EnetMapEnetFrags:     dp.EnetFrags,
 		loader.EnetMapEnetNodeAddrs: dp.EnetNodeAddrs,
 	}

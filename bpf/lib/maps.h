@@ -377,6 +377,35 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } enet_sock_rev SEC(".maps");
 
+/* enet_dns_ns: an endpoint's network namespace, by netns cookie -> the
+ * resolver its sockets reach at Docker's 127.0.0.11:53 (its network's
+ * gateway, where the daemon serves DNS). The socket programs rewrite only
+ * in the namespaces the daemon put here. */
+struct dns_ns {
+	__u8 addr[4];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);
+	__type(value, struct dns_ns);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_dns_ns SEC(".maps");
+
+/* enet_dns_rev: enet_sock_rev's twin for the endpoints' queries to
+ * 127.0.0.11:53. A resolver library opens a socket per lookup: in a map
+ * of their own, a busy endpoint's lookups evict one another, never the
+ * node's long-lived sockets to published ports. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct sock_rev_key);
+	__type(value, struct sock_rev);
+	__uint(max_entries, 65536);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_dns_rev SEC(".maps");
+
 /* enet_scratch: room for building entries too large for the 512-byte
  * BPF stack. Per CPU, not pinned. */
 struct flow_scratch {

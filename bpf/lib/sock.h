@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The node's own connections to published ports, rewritten at the socket
- * (cgroup connect4/sendmsg4/recvmsg4/getpeername4) instead of per packet
- * and without a proxy process. These programs run for every process on
- * the machine: they always allow the call (return 1) and change nothing
- * outside the daemon's own network namespace. */
+/* Connections rewritten at the socket (cgroup connect4/sendmsg4/recvmsg4/
+ * getpeername4) instead of per packet and without a proxy process: the
+ * node's own to published ports, and endpoints' DNS queries to Docker's
+ * 127.0.0.11:53, which go to their network's resolver. These programs run
+ * for every process on the machine: they always allow the call (return 1)
+ * and change nothing outside the daemon's own network namespace and the
+ * endpoints' namespaces it registered in enet_dns_ns. */
 #ifndef ENET_SOCK_H
 #define ENET_SOCK_H
 
@@ -15,6 +17,10 @@
 #include "ports.h"
 
 #define SOCK_ALLOW 1
+
+/* Docker's embedded resolver, which containers find in resolv.conf. */
+#define SOCK_DNS_ADDR bpf_htonl(0x7f00000b)	/* 127.0.0.11 */
+#define SOCK_DNS_PORT 53
 
 /* sock_ours is true for a socket in the daemon's namespace. */
 static __always_inline int sock_ours(struct bpf_sock_addr *ctx, const struct config *cfg)
@@ -31,6 +37,11 @@ static __always_inline __u8 sock_proto(const struct bpf_sock_addr *ctx)
 	return 0;
 }
 
+static __always_inline __u16 sock_port(const struct bpf_sock_addr *ctx)
+{
+	return bpf_ntohs((__u16)ctx->user_port);
+}
+
 /* sock_is_node: addresses known to be the node's without a lookup:
  * loopback and the uplink's. ports_lookup finds the others. */
 static __always_inline int sock_is_node(__be32 addr, const struct config *cfg)
@@ -38,58 +49,120 @@ static __always_inline int sock_is_node(__be32 addr, const struct config *cfg)
 	return ipv4_is_loopback(addr) || addr == ipv4_load(cfg->snat_ip);
 }
 
-/* sock_to_endpoint rewrites the address a socket connects or sends to if
- * it is a published port, and remembers the original for the replies. */
-static __always_inline int sock_to_endpoint(struct bpf_sock_addr *ctx)
+/* sock_rewrite sends the socket to addr:port instead of where it was
+ * told, and remembers where that was in revs (enet_sock_rev or
+ * enet_dns_rev) for the replies. */
+static __always_inline void sock_rewrite(struct bpf_sock_addr *ctx, void *revs, __u8 proto, __be32 addr, __u16 port)
 {
-	const struct config *cfg = config_get();
 	struct sock_rev_key key = {};
 	struct sock_rev orig = {};
-	struct port_target *port;
-	__be32 addr;
-	__u16 dport;
-	__u8 proto;
 
-	proto = sock_proto(ctx);
-	if (!proto || !sock_ours(ctx, cfg))
-		return SOCK_ALLOW;
-	addr = ctx->user_ip4;
-	dport = bpf_ntohs((__u16)ctx->user_port);
-	port = ports_lookup(proto, addr, dport, sock_is_node(addr, cfg));
-	/* With its endpoint gone the port is the node's, which refuses it. */
-	if (!port || !lookup_endpoint(ipv4_load(port->addr)))
-		return SOCK_ALLOW;
 	key.cookie = bpf_get_socket_cookie(ctx);
-	__builtin_memcpy(key.addr, port->addr, 4);
-	key.port = port->port;
+	ipv4_store(key.addr, addr);
+	key.port = port;
 	key.proto = proto;
-	ipv4_store(orig.addr, addr);
-	orig.port = dport;
-	bpf_map_update_elem(&enet_sock_rev, &key, &orig, BPF_ANY);
-	ctx->user_ip4 = ipv4_load(port->addr);
-	ctx->user_port = bpf_htons(port->port);
-	return SOCK_ALLOW;
+	ipv4_store(orig.addr, ctx->user_ip4);
+	orig.port = sock_port(ctx);
+	bpf_map_update_elem(revs, &key, &orig, BPF_ANY);
+	ctx->user_ip4 = addr;
+	ctx->user_port = bpf_htons(port);
 }
 
-/* sock_from_endpoint shows a reply's source, or the peer, as the address
- * the socket was given rather than the endpoint's. */
-static __always_inline int sock_from_endpoint(struct bpf_sock_addr *ctx)
+/* sock_restore shows a reply's source, or the peer, as the address the
+ * socket was told if sock_rewrite sent it elsewhere. */
+static __always_inline void sock_restore(struct bpf_sock_addr *ctx, void *revs, __u8 proto)
 {
-	const struct config *cfg = config_get();
 	struct sock_rev_key key = {};
 	struct sock_rev *orig;
 
-	key.proto = sock_proto(ctx);
-	if (!key.proto || !sock_ours(ctx, cfg))
-		return SOCK_ALLOW;
 	key.cookie = bpf_get_socket_cookie(ctx);
 	ipv4_store(key.addr, ctx->user_ip4);
-	key.port = bpf_ntohs((__u16)ctx->user_port);
-	orig = bpf_map_lookup_elem(&enet_sock_rev, &key);
+	key.port = sock_port(ctx);
+	key.proto = proto;
+	orig = bpf_map_lookup_elem(revs, &key);
 	if (!orig)
-		return SOCK_ALLOW;
+		return;
 	ctx->user_ip4 = ipv4_load(orig->addr);
 	ctx->user_port = bpf_htons(orig->port);
+}
+
+/* sock_resolver is the resolver of the socket's namespace, NULL if the
+ * daemon did not register it. */
+static __always_inline struct dns_ns *sock_resolver(struct bpf_sock_addr *ctx)
+{
+	__u64 netns = bpf_get_netns_cookie(ctx);
+
+	return bpf_map_lookup_elem(&enet_dns_ns, &netns);
+}
+
+/* sock_to_endpoint: a node socket's published port, to its endpoint. */
+static __always_inline void sock_to_endpoint(struct bpf_sock_addr *ctx, const struct config *cfg, __u8 proto)
+{
+	__be32 addr = ctx->user_ip4;
+	struct port_target *port;
+
+	port = ports_lookup(proto, addr, sock_port(ctx), sock_is_node(addr, cfg));
+	/* With its endpoint gone the port is the node's, which refuses it. */
+	if (port && lookup_endpoint(ipv4_load(port->addr)))
+		sock_rewrite(ctx, &enet_sock_rev, proto, ipv4_load(port->addr), port->port);
+}
+
+/* sock_to_resolver: an endpoint's query to 127.0.0.11:53, to its
+ * network's resolver. Checking the address first spares every other
+ * socket the lookup. */
+static __always_inline void sock_to_resolver(struct bpf_sock_addr *ctx, __u8 proto)
+{
+	struct dns_ns *ns;
+
+	if (ctx->user_ip4 != SOCK_DNS_ADDR || sock_port(ctx) != SOCK_DNS_PORT)
+		return;
+	ns = sock_resolver(ctx);
+	if (ns)
+		sock_rewrite(ctx, &enet_dns_rev, proto, ipv4_load(ns->addr), SOCK_DNS_PORT);
+}
+
+/* sock_from_resolver: the resolver's answers, and the peer, shown as
+ * 127.0.0.11:53 to the endpoint sockets sock_to_resolver sent there. */
+static __always_inline void sock_from_resolver(struct bpf_sock_addr *ctx, __u8 proto)
+{
+	struct dns_ns *ns;
+
+	if (sock_port(ctx) != SOCK_DNS_PORT)
+		return;
+	ns = sock_resolver(ctx);
+	if (ns && ctx->user_ip4 == ipv4_load(ns->addr))
+		sock_restore(ctx, &enet_dns_rev, proto);
+}
+
+/* sock_out rewrites where a socket connects or sends to (connect4,
+ * sendmsg4). */
+static __always_inline int sock_out(struct bpf_sock_addr *ctx)
+{
+	const struct config *cfg = config_get();
+	__u8 proto = sock_proto(ctx);
+
+	if (!proto)
+		return SOCK_ALLOW;
+	if (sock_ours(ctx, cfg))
+		sock_to_endpoint(ctx, cfg, proto);
+	else
+		sock_to_resolver(ctx, proto);
+	return SOCK_ALLOW;
+}
+
+/* sock_in shows a reply's source, or the peer, as the address the
+ * socket was given (recvmsg4, getpeername4). */
+static __always_inline int sock_in(struct bpf_sock_addr *ctx)
+{
+	const struct config *cfg = config_get();
+	__u8 proto = sock_proto(ctx);
+
+	if (!proto)
+		return SOCK_ALLOW;
+	if (sock_ours(ctx, cfg))
+		sock_restore(ctx, &enet_sock_rev, proto);
+	else
+		sock_from_resolver(ctx, proto);
 	return SOCK_ALLOW;
 }
 
