@@ -47,11 +47,12 @@ FUZZTIME ?= 10s
 FUZZMINIMIZETIME ?= 1s
 FUZZFLAGS = -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME)
 .PHONY: fuzz
-fuzz: ## run each fuzz target for FUZZTIME (port specs, CIDRs, API bodies)
+fuzz: ## run each fuzz target for FUZZTIME (port specs, CIDRs, API bodies, driver calls, DNS queries)
 	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzParse$$' ./datapath/portspec
 	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzParsePrefix$$' ./datapath/control
 	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzCalls$$' ./datapath/dockerdrv
 	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzDecode$$' ./datapath/api
+	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzQuery$$' ./datapath/resolver
 
 .PHONY: demo
 demo: deps build ## the whole story in a netns world, then tear it down (root)

@@ -29,11 +29,14 @@ declare -A need=(
 	[runc]=runc
 	[containerd]=containerd
 	[dockerd]=docker.io
+	[dig]=dnsutils
+	[dnsperf]=dnsperf
 )
 declare -A files=(
 	[/usr/lib/cni/bridge]=containernetworking-plugins
 	[/bin/busybox]=busybox-static
 	[/usr/lib/python3/dist-packages/scapy]=python3-scapy
+	[/usr/lib/podman/aardvark-dns]=aardvark-dns
 )
 
 missing=()

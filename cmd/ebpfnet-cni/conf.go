@@ -28,6 +28,13 @@ type netConf struct {
 		PortMappings []api.CNIPortMapping `json:"portMappings,omitempty"`
 		IPs          []string             `json:"ips,omitempty"`
 		MAC          string               `json:"mac,omitempty"`
+		DNS          struct {
+			Servers  []string `json:"servers,omitempty"`
+			Searches []string `json:"searches,omitempty"`
+			Options  []string `json:"options,omitempty"`
+		} `json:"dns,omitzero"`
+		// Aliases, by network name (the aliases capability).
+		Aliases map[string][]string `json:"aliases,omitempty"`
 	} `json:"runtimeConfig"`
 }
 
@@ -56,7 +63,10 @@ func parseConf(raw []byte) (*netConf, error) {
 // capability or CNI_ARGS MAC=.
 func attachReq(conf *netConf, args *skel.CmdArgs) (api.CNIAttach, error) {
 	req := api.CNIAttach{ContainerID: args.ContainerID, Netns: args.Netns, Ifname: args.IfName, Network: conf.Network,
-		PortMappings: conf.RuntimeConfig.PortMappings, MAC: conf.RuntimeConfig.MAC}
+		PortMappings: conf.RuntimeConfig.PortMappings, MAC: conf.RuntimeConfig.MAC,
+		Aliases: conf.RuntimeConfig.Aliases[conf.Name]}
+	rc := conf.RuntimeConfig.DNS
+	req.DNS = api.DNSConf{Servers: rc.Servers, Search: rc.Searches, Options: rc.Options}
 	for _, kv := range strings.Split(args.Args, ";") {
 		k, v, _ := strings.Cut(kv, "=")
 		switch k {
@@ -104,6 +114,7 @@ func result(conf *netConf, res *api.CNIResult) (types.Result, error) {
 	if res.Default {
 		_, all, _ := net.ParseCIDR("0.0.0.0/0")
 		out.Routes = append(out.Routes, &types.Route{Dst: *all, GW: gw})
+		out.DNS = types.DNS{Nameservers: res.DNS.Nameservers, Search: res.DNS.Search, Options: res.DNS.Options}
 	}
 	return out, nil
 }

@@ -18,7 +18,7 @@ func cniCommand() *cli.Command {
 			ArgsUsage: "NETWORK",
 			Description: "Write it to the runtime's CNI config dir (/etc/cni/net.d/30-NETWORK.conflist) and put " +
 				"ebpfnet-cni in its plugin dir (/opt/cni/bin). It names this daemon's socket, and asks for the " +
-				"portMappings, ips and mac capabilities. cniVersion is 1.0.0, with cniVersions [1.0.0, 1.1.0]: " +
+				"portMappings, ips, mac, dns and aliases capabilities. cniVersion is 1.0.0, with cniVersions [1.0.0, 1.1.0]: " +
 				"runtimes that know 1.1.0 (STATUS, GC) take it, Podman 4.3 refuses a conflist of 1.1.0 alone. " +
 				"To chain plugins that stop at 1.0.0 (Debian's containernetworking-plugins 1.1.1 do), pass " +
 				"--cni-version 1.0.0: libcni would otherwise run the whole chain at 1.1.0.",
@@ -67,7 +67,7 @@ func cniConfig(c *cli.Context) error {
 	out, err := json.MarshalIndent(conflist{
 		CNIVersion: list.CNIVersion, CNIVersions: list.CNIVersions, Name: name,
 		Plugins: []cniPlugin{{Type: "ebpfnet-cni", Network: name, Socket: socket,
-			Capabilities: map[string]bool{"portMappings": true, "ips": true, "mac": true}}},
+			Capabilities: map[string]bool{"portMappings": true, "ips": true, "mac": true, "dns": true, "aliases": true}}},
 	}, "", "  ")
 	if err != nil {
 		return err

@@ -44,6 +44,9 @@ func daemonFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "docker-plugin", Usage: "also serve Docker's network driver protocol: docker network create -d ebpfnet"},
 		&cli.StringFlag{Name: "docker-plugin-socket", Value: daemon.DefaultDockerPlugin,
 			Usage: "the driver's socket; dockerd finds NAME.sock in /run/docker/plugins as driver NAME"},
+		&cli.StringSliceFlag{Name: "dns", Usage: "an upstream resolver, IP[:PORT], repeatable: the networks' resolvers " +
+			"forward the names they do not hold there (default: the nameservers of --resolv-conf, loopback ones left out)"},
+		&cli.StringFlag{Name: "resolv-conf", Value: daemon.DefaultResolvConf, Usage: "where the node's upstream resolvers are read"},
 		&cli.BoolFlag{Name: "foreground", Usage: "stay in the foreground and log to stderr"},
 	}
 }
@@ -78,6 +81,10 @@ func daemonConfig(c *cli.Context) (daemon.Config, error) {
 	if err != nil {
 		return daemon.Config{}, err
 	}
+	dns, err := parseUpstreams(c.StringSlice("dns"))
+	if err != nil {
+		return daemon.Config{}, err
+	}
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
 	plugin := ""
 	if c.Bool("docker-plugin") {
@@ -98,6 +105,8 @@ func daemonConfig(c *cli.Context) (daemon.Config, error) {
 		GCInterval:    c.Duration("gc-interval"),
 		Cgroup:        c.String("cgroup"),
 		CTTimeouts:    timeouts,
+		DNS:           dns,
+		ResolvConf:    abs(c.String("resolv-conf")),
 	}, nil
 }
 

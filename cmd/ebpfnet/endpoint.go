@@ -26,6 +26,10 @@ func endpointCommand() *cli.Command {
 					&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish a port, docker's -p syntax"},
 					&cli.StringFlag{Name: "on-gone", Value: "keep", Usage: "when the namespace goes away: keep " +
 						"(the endpoint is gone, keeping its addresses and ports until `endpoint attach`) or remove"},
+					&cli.StringSliceFlag{Name: "alias", Aliases: []string{"network-alias"}, Usage: "another name on the first network, repeatable"},
+					&cli.StringSliceFlag{Name: "dns", Usage: "an upstream resolver of the endpoint's own, repeatable (default: the daemon's)"},
+					&cli.StringSliceFlag{Name: "dns-search", Usage: "a search domain of its resolv.conf, repeatable"},
+					&cli.StringSliceFlag{Name: "dns-option", Usage: "an option of its resolv.conf, repeatable (default: ndots:0)"},
 				},
 				Action: endpointCreate,
 			},
@@ -53,11 +57,13 @@ func endpointCreate(c *cli.Context) error {
 	if err != nil {
 		return newUsageError(c.Command, exitFlags, "%v", err)
 	}
-	req := api.EndpointCreate{Name: a[0], Netns: c.String("netns"), Publish: c.StringSlice("publish"), OnGone: c.String("on-gone")}
+	nets[0].Aliases = append(nets[0].Aliases, c.StringSlice("alias")...)
+	req := api.EndpointCreate{Name: a[0], Netns: c.String("netns"), Publish: c.StringSlice("publish"), OnGone: c.String("on-gone"),
+		DNS: api.DNSConf{Servers: c.StringSlice("dns"), Search: c.StringSlice("dns-search"), Options: c.StringSlice("dns-option")}}
 	if len(nets) > 1 {
 		req.Networks = nets
 	} else {
-		req.Network, req.IP = nets[0].Name, nets[0].IP
+		req.Network, req.IP, req.Aliases = nets[0].Name, nets[0].IP, nets[0].Aliases
 	}
 	ep, err := client(c).CreateEndpoint(c.Context, req)
 	if err != nil {

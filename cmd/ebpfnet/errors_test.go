@@ -57,7 +57,7 @@ func TestCommandLines(t *testing.T) {
 		{"network ls --filter nokey", 125, []string{"ebpfnet: bad format of filter (expected name=value)"}},
 		{"network ls --filter colour=red", 1, []string{"ebpfnet: invalid filter 'colour'"}},
 		{"network ls --json --format {{.Name}}", 125, []string{"--json and --format cannot be used together"}},
-		{"endpoint create x --network name=web,alias=api", 125, []string{"--network field alias is not supported"}},
+		{"endpoint create x --network name=web,ip6=fd00::2", 125, []string{"--network field ip6 is not supported"}},
 		{"network create x -d macvlan", 1, []string{`ebpfnet: driver "macvlan": ebpfnet has the bridge driver only`}},
 		{"status", 1, []string{"ebpfnet: no ebpfnet daemon is running on "}},
 	} {

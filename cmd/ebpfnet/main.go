@@ -39,6 +39,7 @@ func app() *cli.App {
 			networkCommand(),
 			endpointCommand(),
 			bpfCommand(),
+			dnsCommand(),
 			cniCommand(),
 		}, publishCommands()...),
 		// Values are taken whole, as Docker takes them: --network

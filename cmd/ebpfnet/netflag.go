@@ -10,7 +10,7 @@ import (
 )
 
 // endpointNetworks reads the --network flags, each a network's name or
-// Docker's name=NET,ip=IP, and --ip, which, as in docker run, is the
+// Docker's name=NET,ip=IP,alias=A,alias=B, and --ip, which, as in docker run, is the
 // first network's address. No --network is the default network.
 func endpointNetworks(flags []string, ip string) ([]api.EndpointNetwork, error) {
 	if len(flags) == 0 {
@@ -36,7 +36,6 @@ func endpointNetworks(flags []string, ip string) ([]api.EndpointNetwork, error) 
 // unsupportedNetworkFields are the keys of docker run's --network that
 // ebpfnet does not take (yet), with why (docs/cli.md).
 var unsupportedNetworkFields = map[string]string{
-	"alias":         "names come with issue 13",
 	"ip6":           "ebpfnet is IPv4 only",
 	"link-local-ip": "ebpfnet is IPv4 only",
 	"mac-address":   "the MAC follows the address",
@@ -63,6 +62,8 @@ func parseNetworkFlag(f string) (api.EndpointNetwork, error) {
 			n.Name = v
 		case k == "ip":
 			n.IP = v
+		case k == "alias":
+			n.Aliases = append(n.Aliases, v)
 		case unsupportedNetworkFields[k] != "":
 			return n, fmt.Errorf("--network field %s is not supported: %s", k, unsupportedNetworkFields[k])
 		default:

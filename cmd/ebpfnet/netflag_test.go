@@ -31,7 +31,9 @@ func TestEndpointNetworks(t *testing.T) {
 		{"both ips on the first", []string{"name=a,ip=10.0.0.9"}, "10.0.0.8", nil,
 			"conflicting options: cannot specify both --ip and per-network IPv4 address"},
 		{"no name", []string{"ip=10.0.0.9"}, "", nil, "network name/id is not specified"},
-		{"an alias", []string{"name=a,alias=x"}, "", nil, "--network field alias is not supported: names come with issue 13"},
+		{"aliases", []string{"name=a,alias=x,alias=y", "name=b,alias=z"}, "",
+			nets{{Name: "a", Aliases: []string{"x", "y"}}, {Name: "b", Aliases: []string{"z"}}}, ""},
+		{"an IPv6 address", []string{"name=a,ip6=fd00::9"}, "", nil, "--network field ip6 is not supported: ebpfnet is IPv4 only"},
 		{"an unknown key", []string{"name=a,colour=red"}, "", nil, "invalid field key colour"},
 		{"a field without =", []string{"name=a,b"}, "", nil, "invalid field b"},
 	} {

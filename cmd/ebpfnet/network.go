@@ -47,10 +47,13 @@ func networkCommand() *cli.Command {
 			},
 			{
 				Name: "connect", Usage: "give an endpoint an interface on a network", ArgsUsage: "NETWORK ENDPOINT",
-				Flags:  []cli.Flag{&cli.StringFlag{Name: "ip", Usage: "static address"}},
+				Flags: []cli.Flag{&cli.StringFlag{Name: "ip", Usage: "static address"},
+					&cli.StringSliceFlag{Name: "alias", Usage: "another name on this network, repeatable"}},
 				Action: networkConnect,
 			},
 			{Name: "disconnect", Usage: "remove an endpoint's interface on a network", ArgsUsage: "NETWORK ENDPOINT", Action: networkDisconnect},
+			{Name: "alias", Usage: "set the names an endpoint answers to on a network, beside its own (none: clear them)",
+				ArgsUsage: "NETWORK ENDPOINT [ALIAS...]", Action: networkAlias},
 		},
 	}
 }
@@ -151,7 +154,7 @@ func networkConnect(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ep, err := client(c).Connect(c.Context, a[0], api.Connect{Endpoint: a[1], IP: c.String("ip")})
+	ep, err := client(c).Connect(c.Context, a[0], api.Connect{Endpoint: a[1], IP: c.String("ip"), Aliases: c.StringSlice("alias")})
 	if err != nil {
 		return err
 	}

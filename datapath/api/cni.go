@@ -16,6 +16,11 @@ type CNIAttach struct {
 	IP           string           `json:"ip,omitempty"`
 	MAC          string           `json:"mac,omitempty"`
 	PortMappings []CNIPortMapping `json:"port_mappings,omitempty"`
+	// DNS comes from the dns capability: the endpoint's upstream
+	// servers, search domains and options. Aliases from the aliases
+	// capability's entry for Network.
+	DNS     DNSConf  `json:"dns,omitzero"`
+	Aliases []string `json:"aliases,omitempty"`
 }
 
 // CNIPortMapping is one entry of the portMappings capability.
@@ -38,6 +43,16 @@ type CNIResult struct {
 	// Default: this interface carries the container's default route.
 	Default bool `json:"default"`
 	MTU     int  `json:"mtu"`
+	// DNS is the result's dns: the nameserver the endpoint's resolv.conf
+	// should name (127.0.0.11, as Docker's), and its search and options.
+	DNS CNIDNS `json:"dns"`
+}
+
+// CNIDNS is a CNI result's dns.
+type CNIDNS struct {
+	Nameservers []string `json:"nameservers,omitempty"`
+	Search      []string `json:"search,omitempty"`
+	Options     []string `json:"options,omitempty"`
 }
 
 // CNIGC is the body of POST /v1/cni/gc: the attachments a runtime still

@@ -46,6 +46,10 @@ type Backend interface {
 	BPFPorts(ctx context.Context) ([]BPFPort, error)
 	SetTrace(ctx context.Context, req Trace) error
 
+	SetAliases(ctx context.Context, endpoint string, req Aliases) (*Endpoint, error)
+	DNSRecords(ctx context.Context, network string) ([]DNSRecord, error)
+	DNSStatus(ctx context.Context) (*DNSStatus, error)
+
 	CNIAdd(ctx context.Context, req CNIAttach) (*CNIResult, error)
 	CNIDel(ctx context.Context, req CNIAttach) error
 	CNICheck(ctx context.Context, req CNIAttach) (*CNIResult, error)
@@ -115,6 +119,13 @@ func Handler(b Backend) http.Handler {
 	mux.Handle("GET /v1/bpf/nat", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFNAT, error) { return b.BPFNAT(ctx) }))
 	mux.Handle("POST /v1/bpf/trace", call(func(ctx context.Context, _ *http.Request, in Trace) (*empty, error) { return nil, b.SetTrace(ctx, in) }))
 
+	mux.Handle("PUT /v1/endpoints/{name}/aliases", call(func(ctx context.Context, r *http.Request, in Aliases) (*Endpoint, error) {
+		return b.SetAliases(ctx, r.PathValue("name"), in)
+	}))
+	mux.Handle("GET /v1/dns", call(func(ctx context.Context, _ *http.Request, _ empty) (*DNSStatus, error) { return b.DNSStatus(ctx) }))
+	mux.Handle("GET /v1/dns/records", call(func(ctx context.Context, r *http.Request, _ empty) ([]DNSRecord, error) {
+		return b.DNSRecords(ctx, r.URL.Query().Get("network"))
+	}))
 	mux.Handle("POST /v1/cni/add", call(func(ctx context.Context, _ *http.Request, in CNIAttach) (*CNIResult, error) { return b.CNIAdd(ctx, in) }))
 	mux.Handle("POST /v1/cni/del", call(func(ctx context.Context, _ *http.Request, in CNIAttach) (*empty, error) {
 		return nil, b.CNIDel(ctx, in)

@@ -71,6 +71,19 @@ type EndpointCreate struct {
 	Handoff bool `json:"handoff,omitempty"`
 	// DockerID marks an endpoint Docker made through the network driver.
 	DockerID string `json:"docker_id,omitempty"`
+	// Aliases are more names on Network (Docker's --network-alias); with
+	// Networks, each network's are in its entry.
+	Aliases []string `json:"aliases,omitempty"`
+	DNS     DNSConf  `json:"dns,omitzero"`
+}
+
+// DNSConf is docker run's --dns, --dns-search and --dns-option: the
+// endpoint's upstream servers (its resolver forwards other names to them
+// instead of the daemon's), and its resolv.conf's search and options.
+type DNSConf struct {
+	Servers []string `json:"servers,omitempty"`
+	Search  []string `json:"search,omitempty"`
+	Options []string `json:"options,omitempty"`
 }
 
 // Attach is the body of POST /v1/endpoints/{name}/attach: the namespace a
@@ -86,6 +99,8 @@ type EndpointNetwork struct {
 	IP     string `json:"ip,omitempty"`
 	Ifname string `json:"ifname,omitempty"` // default: the next free ethN
 	MAC    string `json:"mac,omitempty"`    // default: derived from the address
+	// Aliases are more names the endpoint answers to on this network.
+	Aliases []string `json:"aliases,omitempty"`
 }
 
 // NetworkPruneReport is what POST /v1/networks/prune removed, as
@@ -135,17 +150,19 @@ type Endpoint struct {
 	Created     time.Time   `json:"created"`
 	// Ports are the endpoint's publications, host ports chosen for a bare
 	// container port included.
-	Ports []Port `json:"ports"`
+	Ports []Port  `json:"ports"`
+	DNS   DNSConf `json:"dns,omitzero"`
 }
 
 // Interface is one of an endpoint's veth pairs.
 type Interface struct {
-	Network     string `json:"network"`
-	Name        string `json:"name"`
-	IP          string `json:"ip"`
-	MAC         string `json:"mac"`
-	HostName    string `json:"host_name"`
-	HostIfindex int    `json:"host_ifindex"`
+	Network     string   `json:"network"`
+	Name        string   `json:"name"`
+	IP          string   `json:"ip"`
+	MAC         string   `json:"mac"`
+	HostName    string   `json:"host_name"`
+	HostIfindex int      `json:"host_ifindex"`
+	Aliases     []string `json:"aliases,omitempty"`
 }
 
 // Connect is the body of POST /v1/networks/{name}/connect and /disconnect.
@@ -154,6 +171,15 @@ type Connect struct {
 	IP       string `json:"ip,omitempty"`
 	Ifname   string `json:"ifname,omitempty"` // default: the next free ethN
 	MAC      string `json:"mac,omitempty"`    // default: derived from the address
+	// Aliases are more names the endpoint answers to on the network.
+	Aliases []string `json:"aliases,omitempty"`
+}
+
+// Aliases is the body of PUT /v1/endpoints/{name}/aliases: the names the
+// endpoint answers to on a network, beside its own, replacing those it had.
+type Aliases struct {
+	Network string   `json:"network"`
+	Aliases []string `json:"aliases"`
 }
 
 // Status is GET /v1/status.
@@ -325,4 +351,21 @@ type Trace struct {
 // ErrorBody is what every 4xx and 5xx response carries.
 type ErrorBody struct {
 	Error string `json:"error"`
+}
+
+// DNSRecord is a name a network's resolver answers, and with what.
+type DNSRecord struct {
+	Network string   `json:"network"`
+	Name    string   `json:"name"`
+	Type    string   `json:"type"` // A, or PTR (Name is then the address)
+	Values  []string `json:"values"`
+}
+
+// DNSStatus is GET /v1/dns: where the resolvers listen, where they
+// forward, and what they did with the queries.
+type DNSStatus struct {
+	Stub      string            `json:"stub"`      // the endpoints' nameserver: 127.0.0.11
+	Listening map[string]string `json:"listening"` // network -> its resolver's address
+	Upstreams []string          `json:"upstreams"`
+	Counts    map[string]uint64 `json:"counts"`
 }

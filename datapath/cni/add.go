@@ -53,8 +53,8 @@ func (s *Service) create(ctx context.Context, req api.CNIAttach, specs []string)
 	}
 	ep, err := s.ctl.CreateEndpoint(ctx, api.EndpointCreate{
 		Name: name, ContainerID: req.ContainerID, Netns: req.Netns,
-		Networks: []api.EndpointNetwork{{Name: req.Network, IP: req.IP, Ifname: req.Ifname, MAC: req.MAC}},
-		Publish:  specs, PublishUnheld: true,
+		Networks: []api.EndpointNetwork{{Name: req.Network, IP: req.IP, Ifname: req.Ifname, MAC: req.MAC, Aliases: req.Aliases}},
+		Publish:  specs, PublishUnheld: true, DNS: req.DNS,
 	})
 	if err != nil {
 		return nil, err

@@ -125,8 +125,14 @@ func (s *Service) result(ctx context.Context, ep *api.Endpoint, ifname string) (
 		return nil, err
 	}
 	return &api.CNIResult{Endpoint: ep.Name, Ifname: ifc.Name, MAC: ifc.MAC, Sandbox: ep.Netns,
-		Address: netip.PrefixFrom(ip, subnet.Bits()).String(), Gateway: n.Gateway, Default: i == 0, MTU: n.MTU}, nil
+		Address: netip.PrefixFrom(ip, subnet.Bits()).String(), Gateway: n.Gateway, Default: i == 0, MTU: n.MTU,
+		DNS: api.CNIDNS{Nameservers: []string{Stub}, Search: ep.DNS.Search, Options: ep.DNS.Options}}, nil
 }
+
+// Stub is the nameserver an endpoint's resolv.conf names: the socket
+// programs send what goes there to its network's resolver, as Docker's
+// containers reach theirs at 127.0.0.11.
+const Stub = "127.0.0.11"
 
 // notFound: the error says a thing is gone, which DEL takes as done.
 func notFound(err error) bool { return errors.Is(err, errdefs.ErrNotFound) }

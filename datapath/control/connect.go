@@ -18,7 +18,7 @@ func (c *Control) Connect(_ context.Context, network string, req api.Connect) (*
 	if err := c.lock(); err != nil {
 		return nil, err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	var ep *store.Endpoint
 	var n *store.Network
 	var ifc *store.Interface
@@ -42,7 +42,7 @@ func (c *Control) Connect(_ context.Context, network string, req api.Connect) (*
 				return err
 			}
 		}
-		if ifc, err = c.planner().iface(tx, ep, n, ifaceReq{IP: req.IP, Name: name, MAC: req.MAC}); err != nil {
+		if ifc, err = c.planner().iface(tx, ep, n, ifaceReq{IP: req.IP, Name: name, MAC: req.MAC, Aliases: req.Aliases}); err != nil {
 			return err
 		}
 		ep.Interfaces = append(ep.Interfaces, *ifc)
@@ -119,7 +119,7 @@ func (c *Control) Disconnect(_ context.Context, network string, req api.Connect)
 	if err := c.lock(); err != nil {
 		return nil, err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	var ep *store.Endpoint
 	var gone store.Interface
 	var moved, parked []store.Port

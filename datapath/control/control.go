@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
+	"github.com/ebpfnet/ebpfnet/datapath/logf"
 	"github.com/ebpfnet/ebpfnet/datapath/netdev"
 	"github.com/ebpfnet/ebpfnet/datapath/ports"
 	"github.com/ebpfnet/ebpfnet/datapath/store"
@@ -98,6 +99,23 @@ type Control struct {
 	mu    sync.Mutex
 	// frozen: Freeze was called; guarded by mu.
 	frozen bool
+	// names hears of every change, under mu; nil: nobody listens.
+	names Names
+}
+
+// Names is what follows the store's networks and endpoints as they
+// change: the daemon's resolver. Sync is called after every change,
+// before the change's call returns, with the store as it then is.
+type Names interface {
+	Sync(nets []store.Network, eps []store.Endpoint)
+}
+
+// SetNames has n hear of every change from now on, beginning with the
+// store as it is.
+func (c *Control) SetNames(n Names) {
+	c.mu.Lock()
+	defer c.unlock()
+	c.names = n
 }
 
 // New is the orchestrator of a daemon.
@@ -121,6 +139,21 @@ func (c *Control) lock() error {
 		return errdefs.Unavailable("the daemon is resetting: it takes no more changes")
 	}
 	return nil
+}
+
+// unlock lets go of the lock after a change, telling names the store as
+// the change left it, so the next query sees it.
+func (c *Control) unlock() {
+	defer c.mu.Unlock()
+	if c.names == nil {
+		return
+	}
+	nets, eps, err := c.networksAndEndpoints()
+	if err != nil {
+		c.log.Warn("names: read the store", logf.Err(err))
+		return
+	}
+	c.names.Sync(nets, eps)
 }
 
 // networksAndEndpoints reads both in one transaction.

@@ -23,7 +23,7 @@ func (c *Control) CreateEndpoint(_ context.Context, req api.EndpointCreate) (*ap
 	if err := c.lock(); err != nil {
 		return nil, err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	var specs []portspec.Spec
 	if len(req.Publish) > 0 {
 		var err error
@@ -104,7 +104,7 @@ func (c *Control) RemoveEndpoint(_ context.Context, name string) error {
 	if err := c.lock(); err != nil {
 		return err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	return c.removeEndpoint(name)
 }
 
@@ -186,8 +186,9 @@ func (c *Control) endpointView(e *store.Endpoint) api.Endpoint {
 	for _, i := range e.Interfaces {
 		v.Interfaces = append(v.Interfaces, api.Interface{
 			Network: i.Network, Name: i.Name, IP: i.IP.String(), MAC: i.MAC,
-			HostName: i.HostName, HostIfindex: c.dev.LinkIndex(i.HostName),
+			HostName: i.HostName, HostIfindex: c.dev.LinkIndex(i.HostName), Aliases: i.Aliases,
 		})
 	}
+	v.DNS = api.DNSConf{Servers: e.DNS.Servers, Search: e.DNS.Search, Options: e.DNS.Options}
 	return v
 }

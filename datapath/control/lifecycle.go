@@ -31,7 +31,7 @@ func (c *Control) LinkGone(ev netdev.LinkEvent) {
 	if c.lock() != nil {
 		return
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	f := follower{c}
 	if ev.Lost {
 		f.checkAll()
@@ -62,7 +62,7 @@ func (c *Control) CheckEndpoints() {
 	if c.lock() != nil {
 		return
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	follower{c}.checkAll()
 }
 
@@ -178,7 +178,7 @@ func (c *Control) Attach(_ context.Context, name string, req api.Attach) (*api.E
 	if err := c.lock(); err != nil {
 		return nil, err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	var ep *store.Endpoint
 	var nets map[string]*store.Network
 	var pubs []store.Port

@@ -16,8 +16,8 @@ func firstNetwork(req api.EndpointCreate) (api.EndpointCreate, []api.EndpointNet
 	if len(req.Networks) == 0 {
 		return req, nil, nil
 	}
-	if req.Network != "" || req.IP != "" {
-		return req, nil, errdefs.Invalid("network and ip cannot be given with networks: give each network's address in networks")
+	if req.Network != "" || req.IP != "" || len(req.Aliases) > 0 {
+		return req, nil, errdefs.Invalid("network, ip and aliases cannot be given with networks: give each network's in networks")
 	}
 	seen := map[string]bool{}
 	for i, n := range req.Networks {
@@ -35,6 +35,7 @@ func firstNetwork(req api.EndpointCreate) (api.EndpointCreate, []api.EndpointNet
 	first := req
 	n0 := req.Networks[0]
 	first.Network, first.IP, first.Ifname, first.MAC, first.Networks = n0.Name, n0.IP, n0.Ifname, n0.MAC, nil
+	first.Aliases = n0.Aliases
 	return first, req.Networks[1:], nil
 }
 
@@ -55,7 +56,7 @@ func (p planner) moreIfaces(tx *store.Tx, ep *store.Endpoint, more []api.Endpoin
 		if name == "" {
 			name = p.nextIfname(ep)
 		}
-		ifc, err := p.iface(tx, ep, n, ifaceReq{IP: m.IP, Name: name, MAC: m.MAC})
+		ifc, err := p.iface(tx, ep, n, ifaceReq{IP: m.IP, Name: name, MAC: m.MAC, Aliases: m.Aliases})
 		if err != nil {
 			return nil, err
 		}

@@ -8,7 +8,9 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
+	"github.com/ebpfnet/ebpfnet/datapath/store"
 )
 
 // Names of what ebpfnet creates.
@@ -105,4 +107,65 @@ func parseMAC(s string) (string, error) {
 		return "", errdefs.Invalid("mac %s is all zeros", s)
 	}
 	return mac.String(), nil
+}
+
+// aliasRE is a DNS name of letters, digits, _ and -, in labels split by
+// dots: what a resolver can be asked for.
+var aliasRE = regexp.MustCompile(`^[a-zA-Z0-9_]([a-zA-Z0-9_-]*[a-zA-Z0-9_])?(\.[a-zA-Z0-9_]([a-zA-Z0-9_-]*[a-zA-Z0-9_])?)*$`)
+
+// maxAlias is the longest alias: a DNS name, less room for the
+// ".network" suffix the resolver also answers to.
+const maxAlias = 190
+
+// checkAliases validates a network's aliases of an endpoint and drops
+// repeats, which names match case-insensitively as the resolver does.
+func checkAliases(aliases []string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range aliases {
+		switch {
+		case len(a) > maxAlias:
+			return nil, errdefs.Invalid("alias %.20q... is longer than %d bytes", a, maxAlias)
+		case !aliasRE.MatchString(a) || hasLongLabel(a):
+			return nil, errdefs.Invalid("alias %q is not a DNS name: use letters, digits, _ and -, in labels of at most 63 bytes split by dots", a)
+		case seen[strings.ToLower(a)]:
+			continue
+		}
+		seen[strings.ToLower(a)] = true
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func hasLongLabel(name string) bool {
+	for l := range strings.SplitSeq(name, ".") {
+		if len(l) > 63 {
+			return true
+		}
+	}
+	return false
+}
+
+// resolvWordRE is a search domain or resolv.conf option: one word.
+var resolvWordRE = regexp.MustCompile(`^[!-~]{1,253}$`)
+
+// checkDNSConf validates docker run's --dns, --dns-search and
+// --dns-option: servers are IPv4 addresses, the others single words of a
+// resolv.conf line.
+func checkDNSConf(c api.DNSConf) (store.DNSConf, error) {
+	const max = 16
+	if len(c.Servers) > max || len(c.Search) > max || len(c.Options) > max {
+		return store.DNSConf{}, errdefs.Invalid("at most %d each of dns servers, search domains and options", max)
+	}
+	for _, s := range c.Servers {
+		if a, err := netip.ParseAddr(s); err != nil || !a.Is4() {
+			return store.DNSConf{}, errdefs.Invalid("dns server %.40q is not an IPv4 address", s)
+		}
+	}
+	for _, w := range append(append([]string{}, c.Search...), c.Options...) {
+		if !resolvWordRE.MatchString(w) {
+			return store.DNSConf{}, errdefs.Invalid("dns search domain or option %.40q is not one word of printable characters", w)
+		}
+	}
+	return store.DNSConf{Servers: c.Servers, Search: c.Search, Options: c.Options}, nil
 }

@@ -22,7 +22,7 @@ func (c *Control) CreateNetwork(_ context.Context, req api.NetworkCreate) (*api.
 	if err := c.lock(); err != nil {
 		return nil, err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	return c.createNetwork(req, false)
 }
 
@@ -78,7 +78,7 @@ func (c *Control) EnsureDefaultNetwork() error {
 		return nil
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	_, err = c.createNetwork(api.NetworkCreate{Name: DefaultNetwork, Subnet: c.cfg.DefaultSubnet, Bridge: DefaultBridge}, true)
 	if err != nil {
 		return fmt.Errorf("default network: %w", err)
@@ -134,7 +134,7 @@ func (c *Control) RemoveNetwork(_ context.Context, name string) error {
 	if err := c.lock(); err != nil {
 		return err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	var n *store.Network
 	err := c.store.Update(func(tx *store.Tx) error {
 		var err error

@@ -42,7 +42,10 @@ func (p planner) endpoint(tx *store.Tx, req api.EndpointCreate) (*store.Endpoint
 	if name == "" {
 		name = "eth0"
 	}
-	ifc, err := p.iface(tx, ep, n, ifaceReq{IP: req.IP, Name: name, MAC: req.MAC})
+	if ep.DNS, err = checkDNSConf(req.DNS); err != nil {
+		return nil, nil, err
+	}
+	ifc, err := p.iface(tx, ep, n, ifaceReq{IP: req.IP, Name: name, MAC: req.MAC, Aliases: req.Aliases})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -157,6 +160,7 @@ func (p planner) sameNetns(path string, ino uint64) bool {
 // the endpoint, and optionally its address and MAC.
 type ifaceReq struct {
 	IP, Name, MAC string
+	Aliases       []string
 }
 
 // iface picks the address, names and MAC of a new interface of ep, and
@@ -171,6 +175,10 @@ func (p planner) iface(tx *store.Tx, ep *store.Endpoint, n *store.Network, req i
 		}
 	}
 	mac, err := parseMAC(req.MAC)
+	if err != nil {
+		return nil, err
+	}
+	aliases, err := checkAliases(req.Aliases)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +202,7 @@ func (p planner) iface(tx *store.Tx, ep *store.Endpoint, n *store.Network, req i
 	if mac == "" {
 		mac = endpointMAC(ip).String()
 	}
-	return &store.Interface{Network: n.Name, Name: req.Name, HostName: host, IP: ip, MAC: mac}, nil
+	return &store.Interface{Network: n.Name, Name: req.Name, HostName: host, IP: ip, MAC: mac, Aliases: aliases}, nil
 }
 
 // pickAddr is the address asked for, if it is free and in the pool, else

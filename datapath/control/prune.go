@@ -28,7 +28,7 @@ func (p Pruner) PruneNetworks(context.Context) (*api.NetworkPruneReport, error) 
 	if err := c.lock(); err != nil {
 		return nil, err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	var gone []store.Network
 	err := c.store.Update(func(tx *store.Tx) error {
 		nets, err := tx.Networks()

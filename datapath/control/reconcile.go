@@ -14,7 +14,7 @@ import (
 // know is removed, and a removal a crash interrupted is finished.
 func (c *Control) Reconcile() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	return reconciler{c}.run()
 }
 

@@ -6,6 +6,7 @@
 package daemon
 
 import (
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -36,8 +37,15 @@ type Config struct {
 	// it does not. dockerd finds plugins in /run/docker/plugins: a socket
 	// NAME.sock there is the driver NAME.
 	DockerPlugin string
-	Log          *zap.Logger
+	// DNS are the upstream servers the networks' resolvers forward to;
+	// empty: those of ResolvConf (the node's), loopback ones left out.
+	DNS        []netip.AddrPort
+	ResolvConf string
+	Log        *zap.Logger
 }
+
+// DefaultResolvConf is where the node's upstream resolvers are read.
+const DefaultResolvConf = "/etc/resolv.conf"
 
 // ParseAttach checks a --attach value: auto, tcx or tc.
 func ParseAttach(s string) (loader.Mode, error) { return loader.ParseMode(s) }

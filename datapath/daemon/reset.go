@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ebpfnet/ebpfnet/datapath/netdev"
+	"github.com/ebpfnet/ebpfnet/datapath/resolver"
 	"github.com/ebpfnet/ebpfnet/datapath/store"
 	"github.com/ebpfnet/ebpfnet/loader"
 )
@@ -54,6 +55,7 @@ func wipe(cfg Config, st *store.Store, log *zap.Logger) error {
 	// The defragmentation helper's veth went with the devices; its
 	// namespace goes once its netfilter link is unpinned below.
 	errs = append(errs, nl.DeleteNetns(netdev.DefragNetns(cfg.StateDir)))
+	errs = append(errs, resolver.RemoveResolvConfs(cfg.StateDir, nil))
 	errs = append(errs, loader.Unpin(cfg.BPFFS))
 	errs = append(errs, st.Close(), os.Remove(store.Path(cfg.StateDir)))
 	err = errors.Join(errs...)

@@ -21,6 +21,7 @@ import (
 	"github.com/ebpfnet/ebpfnet/datapath/logf"
 	"github.com/ebpfnet/ebpfnet/datapath/netdev"
 	"github.com/ebpfnet/ebpfnet/datapath/ports"
+	"github.com/ebpfnet/ebpfnet/datapath/resolver"
 	"github.com/ebpfnet/ebpfnet/datapath/store"
 	"github.com/ebpfnet/ebpfnet/loader"
 	"github.com/ebpfnet/ebpfnet/maps"
@@ -39,6 +40,7 @@ type daemon struct {
 	flows  *flows.Table
 	pub    *ports.Publisher
 	ctl    *control.Control
+	res    *resolver.Resolver
 
 	started  time.Time
 	stopOnce sync.Once
@@ -94,6 +96,11 @@ func run(ctx context.Context, cfg Config, listening *bool) error {
 	if err := d.start(); err != nil {
 		return err
 	}
+	stopNames, err := d.startNames()
+	if err != nil {
+		return err
+	}
+	defer stopNames()
 	l, err := listenSocket(cfg.Socket)
 	if err != nil {
 		return err

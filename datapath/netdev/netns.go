@@ -148,3 +148,27 @@ func WriteSysctl(key, value string) error {
 	}
 	return nil
 }
+
+// NetnsCookie is the kernel's cookie of the network namespace behind a
+// path, as bpf_get_netns_cookie gives it to the socket programs.
+func NetnsCookie(path string) (uint64, error) {
+	ns, err := openNetns(path)
+	if err != nil {
+		return 0, err
+	}
+	defer ns.Close()
+	var cookie uint64
+	err = inNetns(ns, func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open socket: %w", err)
+		}
+		defer unix.Close(fd)
+		cookie, err = unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("netns cookie of %s: %w", path, err)
+	}
+	return cookie, nil
+}

@@ -97,6 +97,17 @@ type Endpoint struct {
 	// DockerID: Docker made this endpoint through the network driver,
 	// and names it by this id.
 	DockerID string `json:"docker_id,omitempty"`
+	// DNS is what the endpoint's resolv.conf and resolver use, as docker
+	// run's --dns, --dns-search and --dns-option set them.
+	DNS DNSConf `json:"dns,omitzero"`
+}
+
+// DNSConf is an endpoint's resolver settings: its own upstream servers
+// (empty: the daemon's), search domains and resolv.conf options.
+type DNSConf struct {
+	Servers []string `json:"servers,omitempty"`
+	Search  []string `json:"search,omitempty"`
+	Options []string `json:"options,omitempty"`
 }
 
 // Interface is one veth pair: Name inside the endpoint, HostName on the
@@ -107,6 +118,9 @@ type Interface struct {
 	HostName string     `json:"host_name"`
 	IP       netip.Addr `json:"ip"`
 	MAC      string     `json:"mac"`
+	// Aliases are more names the endpoint answers to on this network's
+	// resolver, beside its own (Docker's --network-alias).
+	Aliases []string `json:"aliases,omitempty"`
 }
 
 // Iface returns the endpoint's interface on a network.

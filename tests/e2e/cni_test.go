@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,22 @@ func TestCNIAddDel(t *testing.T) {
 	t.Run("published from ext", func(t *testing.T) {
 		mustReach(t, w, w.Ext, false, "tcp", world.NodeIP.String()+":8080", "c1 "+world.ExtIP.String(), world.NodeIP.String()+":8080")
 	})
-	a2 := addrOf(t, r.mustAdd(web, rt("c2id", ns2, "eth0", nil)), "eth0")
+	if !slices.Equal(res.DNS.Nameservers, []string{"127.0.0.11"}) {
+		t.Errorf("result dns %+v, want nameserver 127.0.0.11", res.DNS)
+	}
+	dnsCaps := map[string]any{"dns": map[string]any{"searches": []string{"corp.example"}, "options": []string{"ndots:1"}},
+		"aliases": map[string][]string{"web": {"c2alias"}}}
+	res2 := r.mustAdd(web, rt("c2id", ns2, "eth0", dnsCaps))
+	if !slices.Equal(res2.DNS.Search, []string{"corp.example"}) || !slices.Equal(res2.DNS.Options, []string{"ndots:1"}) {
+		t.Errorf("result dns %+v, want the dns capability's search and options", res2.DNS)
+	}
+	a2 := addrOf(t, res2, "eth0")
+	t.Run("names at 127.0.0.11", func(t *testing.T) {
+		out, err := w.CgroupCmd(c1, "dig", "+short", "+time=2", "+tries=1", "@127.0.0.11", "c2alias").CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != a2.Addr().String() {
+			t.Fatalf("c2alias from c1 is %q (%v), want %s", out, err, a2.Addr())
+		}
+	})
 	c2 := strings.TrimPrefix(ns2, "/run/netns/")
 	t.Run("container to container", func(t *testing.T) {
 		mustReach(t, w, c2, false, "tcp", a1.Addr().String()+":80", "c1 "+a2.Addr().String(), a1.Addr().String()+":80")

@@ -225,6 +225,9 @@ func (w *World) Leaks() []string {
 	if _, err := os.Stat(w.BPFFS); err == nil {
 		leaks = append(leaks, "pins under "+w.BPFFS)
 	}
+	if m, _ := filepath.Glob(filepath.Join("/etc/netns", w.ID+"*")); len(m) > 0 {
+		leaks = append(leaks, "resolv.conf dirs "+strings.Join(m, ","))
+	}
 	if _, err := os.Stat(w.Cgroup); w.Cgroup != "" && err == nil {
 		leaks = append(leaks, "cgroup "+w.Cgroup)
 	}

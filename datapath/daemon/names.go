@@ -1,0 +1,201 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"go.uber.org/zap"
+
+	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/logf"
+	"github.com/ebpfnet/ebpfnet/datapath/netdev"
+	"github.com/ebpfnet/ebpfnet/datapath/resolver"
+	"github.com/ebpfnet/ebpfnet/datapath/store"
+	"github.com/ebpfnet/ebpfnet/maps"
+)
+
+// startNames starts the networks' resolvers and has them follow every
+// change from now on. The returned func stops them.
+func (d *daemon) startNames() (func(), error) {
+	ups := d.cfg.DNS
+	if len(ups) == 0 {
+		path := d.cfg.ResolvConf
+		if path == "" {
+			path = DefaultResolvConf
+		}
+		var err error
+		if ups, err = resolver.NodeUpstreams(path); err != nil {
+			d.log.Warn("names: no upstream resolvers: only the networks' names are answered", logf.Err(err))
+		}
+	}
+	if len(ups) == 0 {
+		d.log.Warn("names: no upstream resolvers (set --dns): only the networks' names are answered")
+	}
+	d.res = resolver.New(ups, d.log)
+	d.ctl.SetNames(&names{res: d.res, stub: d.maps.DNSNetns, owner: d.cfg.StateDir, log: d.log})
+	d.log.Info("resolvers serving on the networks' gateways", logf.Str("upstreams", fmt.Sprint(ups)))
+	return d.res.Close, nil
+}
+
+// names follows the store for the resolver and what leads endpoints to
+// it: enet_dns_ns, which has the socket programs send an endpoint's
+// 127.0.0.11:53 to its first network's gateway, and the resolv.conf of
+// the endpoints whose namespace ebpfnet made. Sync runs under the
+// orchestrator's lock, one at a time.
+type names struct {
+	res   *resolver.Resolver
+	stub  maps.DNSNetns
+	owner string // the state dir, marking the resolv.conf files of this daemon's
+	log   *zap.Logger
+
+	stubs   map[uint64]netip.Addr // what enet_dns_ns holds; nil until read
+	cookies map[string]uint64     // endpoint -> its namespace's cookie
+	written map[string]bool       // endpoints given a resolv.conf; nil until the first sync
+}
+
+func (n *names) Sync(nets []store.Network, eps []store.Endpoint) {
+	n.res.Sync(nets, eps)
+	if err := n.syncStubs(nets, eps); err != nil {
+		n.log.Warn("names: enet_dns_ns", logf.Err(err))
+	}
+	if err := n.syncResolvConfs(eps); err != nil {
+		n.log.Warn("names: resolv.conf", logf.Err(err))
+	}
+}
+
+// stubbed says whether an endpoint's 127.0.0.11 leads to a resolver:
+// it is ready and in a namespace ebpfnet knows, with an interface.
+func stubbed(e *store.Endpoint) bool {
+	return e.State == store.StateReady && !e.Handoff && e.Netns != "" && len(e.Interfaces) > 0
+}
+
+// syncStubs makes enet_dns_ns map each stubbed endpoint's namespace to
+// its first network's gateway, and nothing else.
+func (n *names) syncStubs(nets []store.Network, eps []store.Endpoint) error {
+	if n.stubs == nil {
+		all, err := n.stub.All()
+		if err != nil {
+			return err
+		}
+		n.stubs, n.cookies = all, map[string]uint64{}
+	}
+	gateways := map[string]netip.Addr{}
+	for _, nw := range nets {
+		gateways[nw.Name] = nw.Gateway
+	}
+	want, cookies := map[uint64]netip.Addr{}, map[string]uint64{}
+	var errs []error
+	for i := range eps {
+		e := &eps[i]
+		gw, ok := gateways[e.Interfaces[0].Network]
+		if !stubbed(e) || !ok {
+			continue
+		}
+		cookie, err := n.cookie(e)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		want[cookie], cookies[e.Name] = gw, cookie
+	}
+	n.cookies = cookies
+	return errors.Join(append(errs, n.applyStubs(want))...)
+}
+
+// cookie is an endpoint's namespace's, read once per namespace.
+func (n *names) cookie(e *store.Endpoint) (uint64, error) {
+	if c, ok := n.cookies[e.Name]; ok {
+		return c, nil
+	}
+	c, err := netdev.NetnsCookie(e.Netns)
+	if err != nil {
+		return 0, fmt.Errorf("endpoint %s: %w", e.Name, err)
+	}
+	return c, nil
+}
+
+func (n *names) applyStubs(want map[uint64]netip.Addr) error {
+	var errs []error
+	for c, gw := range want {
+		if have, ok := n.stubs[c]; ok && have == gw {
+			continue
+		}
+		if err := n.stub.Put(c, gw); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n.stubs[c] = gw
+	}
+	for c := range n.stubs {
+		if _, ok := want[c]; ok {
+			continue
+		}
+		if err := n.stub.Delete(c); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(n.stubs, c)
+	}
+	return errors.Join(errs...)
+}
+
+// syncResolvConfs gives every ready endpoint in a namespace ebpfnet made
+// its /etc/netns/NAME/resolv.conf, and removes those of the others. The
+// first sync also removes what an earlier daemon left.
+func (n *names) syncResolvConfs(eps []store.Endpoint) error {
+	keep := map[string]bool{}
+	var errs []error
+	for i := range eps {
+		e := &eps[i]
+		if !e.OwnNetns || e.State == store.StateRemoving {
+			continue
+		}
+		keep[e.Name] = true
+		if n.written[e.Name] {
+			continue
+		}
+		if err := resolver.WriteResolvConf(n.owner, e.Name, e.DNS); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.written == nil {
+		errs = append(errs, resolver.RemoveResolvConfs(n.owner, keep))
+	} else {
+		for name := range n.written {
+			if !keep[name] {
+				errs = append(errs, resolver.RemoveResolvConf(n.owner, name))
+			}
+		}
+	}
+	n.written = keep
+	return errors.Join(errs...)
+}
+
+// DNSRecords serves `ebpfnet dns ls`.
+func (b backend) DNSRecords(_ context.Context, network string) ([]api.DNSRecord, error) {
+	if network != "" {
+		if _, err := b.Network(context.Background(), network); err != nil {
+			return nil, err
+		}
+	}
+	out := []api.DNSRecord{}
+	for _, r := range b.d.res.Records(network) {
+		out = append(out, api.DNSRecord{Network: r.Network, Name: r.Name, Type: r.Type, Values: r.Values})
+	}
+	return out, nil
+}
+
+// DNSStatus serves `ebpfnet dns stats`.
+func (b backend) DNSStatus(context.Context) (*api.DNSStatus, error) {
+	s := &api.DNSStatus{Stub: resolver.Stub, Listening: map[string]string{}, Upstreams: []string{},
+		Counts: b.d.res.Stats.Counts()}
+	for n, a := range b.d.res.Listening() {
+		s.Listening[n] = netip.AddrPortFrom(a, resolver.Port).String()
+	}
+	for _, u := range b.d.res.Upstreams() {
+		s.Upstreams = append(s.Upstreams, u.String())
+	}
+	return s, nil
+}

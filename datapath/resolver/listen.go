@@ -1,0 +1,89 @@
+package resolver
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Port is where the resolvers listen, on each network's gateway.
+const Port = 53
+
+// listenConfig binds the gateway's address even before the bridge holds
+// it (IP_FREEBIND), as the network's creation and a restart race.
+var listenConfig = net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_FREEBIND, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}}
+
+// guardedConn hands the DNS server only the datagrams an endpoint of the
+// network sent: the others are dropped unread, and never answered, not
+// even with an error.
+type guardedConn struct {
+	net.PacketConn
+	allowed func(netip.Addr) bool
+	outside func()
+}
+
+func (g guardedConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := g.PacketConn.ReadFrom(b)
+		if err != nil || g.allowed(addrOf(addr)) {
+			return n, addr, err
+		}
+		g.outside()
+	}
+}
+
+// guardedListener closes the connections no endpoint of the network
+// opened before the DNS server reads them.
+type guardedListener struct {
+	net.Listener
+	allowed func(netip.Addr) bool
+	outside func()
+}
+
+func (g guardedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := g.Listener.Accept()
+		if err != nil || g.allowed(addrOf(c.RemoteAddr())) {
+			return c, err
+		}
+		g.outside()
+		_ = c.Close()
+	}
+}
+
+func addrOf(a net.Addr) netip.Addr {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.AddrPort().Addr().Unmap()
+	case *net.TCPAddr:
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// listen opens the UDP and TCP sockets of a resolver on addr:53.
+func listen(addr netip.Addr) (net.PacketConn, net.Listener, error) {
+	ap := netip.AddrPortFrom(addr, Port).String()
+	pc, err := listenConfig.ListenPacket(context.Background(), "udp4", ap)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := listenConfig.Listen(context.Background(), "tcp4", ap)
+	if err != nil {
+		_ = pc.Close()
+		return nil, nil, err
+	}
+	return pc, l, nil
+}

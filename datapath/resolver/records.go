@@ -1,0 +1,57 @@
+package resolver
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+)
+
+// Record is one name a network's resolver serves and what it answers.
+type Record struct {
+	Network string
+	Name    string // lower case; with the network's name appended it answers too
+	Type    string // A or PTR
+	Values  []string
+}
+
+// Records lists what the resolvers serve now: every network's, or one's.
+func (r *Resolver) Records(network string) []Record {
+	var out []Record
+	for _, n := range r.table.Load().nets {
+		if network != "" && n.name != network {
+			continue
+		}
+		for name, rr := range n.names {
+			out = append(out, Record{Network: n.name, Name: name, Type: "A", Values: addrStrings(rr.addrs)})
+		}
+		for addr, name := range n.ptr {
+			out = append(out, Record{Network: n.name, Name: addr.String(), Type: "PTR", Values: []string{name}})
+		}
+	}
+	slices.SortFunc(out, func(a, b Record) int {
+		return cmp.Or(cmp.Compare(a.Network, b.Network), cmp.Compare(a.Type, b.Type), cmp.Compare(a.Name, b.Name))
+	})
+	return out
+}
+
+// Listening lists the networks whose resolver is serving, by gateway.
+func (r *Resolver) Listening() map[string]netip.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]netip.Addr{}
+	for name, s := range r.servers {
+		out[name] = s.gateway
+	}
+	return out
+}
+
+// Upstreams are the daemon's upstream servers.
+func (r *Resolver) Upstreams() []netip.AddrPort { return r.fwd.servers }
+
+func addrStrings(addrs []netip.Addr) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
+}

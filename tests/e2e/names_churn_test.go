@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Issue 13: a change shows in the very next query, with no window of
+// stale answers (moby#30487): endpoints created and removed, connected
+// and disconnected, and re-aliased, in a loop, each checked at once.
+func TestNamesChurn(t *testing.T) {
+	w, _ := namesWorld(t)
+	w.MustCLI("network", "create", "web", "--subnet", "10.10.0.0/24")
+	w.MustCLI("network", "create", "side", "--subnet", "10.13.0.0/24")
+	w.MustCLI("endpoint", "create", w.Name("client"), "--network", "web")
+	w.MustCLI("endpoint", "create", w.Name("pinned"), "--network", "web", "--alias", "svc")
+	pinned := epIP(t, w, "pinned", "web")
+	for i := range 10 {
+		name := w.Name("c" + strconv.Itoa(i))
+		w.MustCLI("endpoint", "create", name, "--network", "side", "--alias", "svc")
+		if got := digStatus(t, w, "client", name); got != "NXDOMAIN" {
+			t.Fatalf("round %d: %s, on side only, resolves from web: %s", i, name, got)
+		}
+		w.MustCLI("network", "connect", "web", name, "--alias", "svc")
+		ip := epIP(t, w, "c"+strconv.Itoa(i), "web")
+		if got := digShort(t, w, "client", name); !slices.Equal(got, []string{ip}) {
+			t.Fatalf("round %d: right after connect, %s is %v, want %s", i, name, got, ip)
+		}
+		if got := digShort(t, w, "client", "svc"); !sameSet(got, []string{pinned, ip}) {
+			t.Fatalf("round %d: right after connect, svc is %v, want %s and %s", i, got, pinned, ip)
+		}
+		w.MustCLI("network", "alias", "web", name, "other-svc")
+		if got := digShort(t, w, "client", "svc"); !slices.Equal(got, []string{pinned}) {
+			t.Fatalf("round %d: right after the re-alias, svc is %v, want only %s", i, got, pinned)
+		}
+		if got := digShort(t, w, "client", "other-svc"); !slices.Equal(got, []string{ip}) {
+			t.Fatalf("round %d: right after the re-alias, other-svc is %v, want %s", i, got, ip)
+		}
+		w.MustCLI("network", "disconnect", "web", name)
+		if got := digStatus(t, w, "client", name); got != "NXDOMAIN" {
+			t.Fatalf("round %d: right after disconnect, %s: %s, want NXDOMAIN", i, name, got)
+		}
+		w.MustCLI("endpoint", "rm", name)
+		if _, err := os.Stat(filepath.Join("/etc/netns", name)); !os.IsNotExist(err) {
+			t.Fatalf("round %d: /etc/netns/%s is still there: %v", i, name, err)
+		}
+	}
+}
+
+// Issue 13: the records come from the store, and a restarted daemon
+// answers again after a short gap, measured here; the endpoints'
+// resolv.conf carries --dns-search and --dns-option, and goes with
+// the endpoint, or with system reset.
+func TestNamesRestart(t *testing.T) {
+	w, _ := namesWorld(t)
+	w.MustCLI("network", "create", "web", "--subnet", "10.10.0.0/24")
+	w.MustCLI("endpoint", "create", w.Name("client"), "--network", "web",
+		"--dns-search", "corp.example", "--dns-option", "ndots:2", "--dns-option", "timeout:1")
+	w.MustCLI("endpoint", "create", w.Name("api"), "--network", "web", "--alias", "backend")
+	api := epIP(t, w, "api", "web")
+	raw, err := os.ReadFile(filepath.Join("/etc/netns", w.Name("client"), "resolv.conf"))
+	if err != nil || !strings.Contains(string(raw), "search corp.example\noptions ndots:2 timeout:1\n") {
+		t.Fatalf("client's resolv.conf: %v\n%s", err, raw)
+	}
+
+	w.MustCLI("daemon", "stop")
+	stopped := time.Now()
+	w.StartDaemon("--dns", upstreamIP.String())
+	var answered time.Time
+	ok := eventually(10*time.Second, func() bool {
+		out, err := w.NetnsExec(w.Name("client"), "dig", "+time=1", "+tries=1", "+short", "backend")
+		answered = time.Now()
+		return err == nil && strings.TrimSpace(out) == api
+	})
+	if !ok {
+		t.Fatal("the restarted daemon does not answer backend")
+	}
+	t.Logf("gap from daemon stop to the first answer after its start: %v", answered.Sub(stopped).Round(time.Millisecond))
+
+	w.MustCLI("system", "reset")
+	for _, ep := range []string{"client", "api"} {
+		if _, err := os.Stat(filepath.Join("/etc/netns", w.Name(ep))); !os.IsNotExist(err) {
+			t.Fatalf("after system reset, /etc/netns/%s: %v", w.Name(ep), err)
+		}
+	}
+}
