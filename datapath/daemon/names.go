@@ -16,9 +16,9 @@ import (
 	"github.com/ebpfnet/ebpfnet/maps"
 )
 
-// startNames starts the networks' resolvers and has them follow every
-// change from now on. The returned func stops them.
-func (d *daemon) startNames() (func(), error) {
+// startResolver starts the networks' resolvers on the store's names.
+// The returned func stops them.
+func (d *daemon) startResolver() (func(), error) {
 	ups := d.cfg.DNS
 	if len(ups) == 0 {
 		path := d.cfg.ResolvConf
@@ -34,9 +34,29 @@ func (d *daemon) startNames() (func(), error) {
 		d.log.Warn("names: no upstream resolvers (set --dns): only the networks' names are answered")
 	}
 	d.res = resolver.New(ups, d.log)
-	d.ctl.SetNames(&names{res: d.res, stub: d.maps.DNSNetns, owner: d.cfg.StateDir, log: d.log})
+	var nets []store.Network
+	var eps []store.Endpoint
+	err := d.store.View(func(tx *store.Tx) error {
+		var err error
+		if nets, err = tx.Networks(); err != nil {
+			return err
+		}
+		eps, err = tx.Endpoints()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.res.Sync(nets, eps)
 	d.log.Info("resolvers serving on the networks' gateways", logf.Str("upstreams", fmt.Sprint(ups)))
 	return d.res.Close, nil
+}
+
+// followNames has the resolvers, enet_dns_ns and the endpoints'
+// resolv.conf follow every change from now on, starting from the store
+// as the start-up left it.
+func (d *daemon) followNames() {
+	d.ctl.SetNames(&names{res: d.res, stub: d.maps.DNSNetns, owner: d.cfg.StateDir, log: d.log})
 }
 
 // names follows the store for the resolver and what leads endpoints to

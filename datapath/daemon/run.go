@@ -83,6 +83,13 @@ func run(ctx context.Context, cfg Config, listening *bool) error {
 	if err := d.checkFlags(); err != nil {
 		return err
 	}
+	// The resolvers answer from the store before the datapath loads,
+	// shortening a restart's gap in names to the process's start.
+	stopNames, err := d.startResolver()
+	if err != nil {
+		return err
+	}
+	defer stopNames()
 	closeDP, err := d.load()
 	if err != nil {
 		return err
@@ -96,11 +103,7 @@ func run(ctx context.Context, cfg Config, listening *bool) error {
 	if err := d.start(); err != nil {
 		return err
 	}
-	stopNames, err := d.startNames()
-	if err != nil {
-		return err
-	}
-	defer stopNames()
+	d.followNames()
 	l, err := listenSocket(cfg.Socket)
 	if err != nil {
 		return err
