@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/tests/world"
@@ -84,8 +83,3 @@ func dnsCount(t *testing.T, w *world.World, name string) uint64 {
 	t.Helper()
 	return cliJSON[api.DNSStatus](t, w, "dns", "stats", "--json").Counts[name]
 }
-
-// eventually retries cond for a few seconds: for what follows a change
-// by itself (a daemon coming back), never for what a call must have done
-// by the time it returned.
-func eventually(timeout time.Duration, cond func() bool) bool { return world.Wait(timeout, cond) }
