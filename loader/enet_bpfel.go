@@ -104,9 +104,22 @@ type EnetCtTcpSide struct {
 	Pad    uint16
 }
 
+type EnetDnsKey struct {
+	_     structs.HostLayout
+	NetId uint32
+	Name  [128]uint8
+}
+
 type EnetDnsNs struct {
 	_    structs.HostLayout
 	Addr [4]uint8
+}
+
+type EnetDnsRrset struct {
+	_     structs.HostLayout
+	Count uint32
+	Turn  uint32
+	Addrs [8][4]uint8
 }
 
 type EnetEndpoint struct {
@@ -258,6 +271,7 @@ const (
 	EnetReasonREASON_TCP_RST_IGNORED      EnetReason = 14
 	EnetReasonREASON_FRAG_DETOUR          EnetReason = 15
 	EnetReasonREASON_FRAG_REASSEMBLED     EnetReason = 16
+	EnetReasonREASON_DNS_ANSWERED         EnetReason = 17
 	EnetReasonREASON_DROP_MALFORMED       EnetReason = 32
 	EnetReasonREASON_DROP_NO_IFACE        EnetReason = 33
 	EnetReasonREASON_DROP_SPOOF_MAC       EnetReason = 34
@@ -327,8 +341,10 @@ const (
 	EnetMapEnetConfig     = "enet_config"
 	EnetMapEnetCt         = "enet_ct"
 	EnetMapEnetCtNew      = "enet_ct_new"
+	EnetMapEnetDnsNames   = "enet_dns_names"
 	EnetMapEnetDnsNs      = "enet_dns_ns"
 	EnetMapEnetDnsRev     = "enet_dns_rev"
+	EnetMapEnetDnsScratch = "enet_dns_scratch"
 	EnetMapEnetEndpoints  = "enet_endpoints"
 	EnetMapEnetEvents     = "enet_events"
 	EnetMapEnetFrags      = "enet_frags"
@@ -411,24 +427,26 @@ type EnetProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type EnetMapSpecs struct {
-	EnetConfig    *ebpf.MapSpec `ebpf:"enet_config"`
-	EnetCt        *ebpf.MapSpec `ebpf:"enet_ct"`
-	EnetCtNew     *ebpf.MapSpec `ebpf:"enet_ct_new"`
-	EnetDnsNs     *ebpf.MapSpec `ebpf:"enet_dns_ns"`
-	EnetDnsRev    *ebpf.MapSpec `ebpf:"enet_dns_rev"`
-	EnetEndpoints *ebpf.MapSpec `ebpf:"enet_endpoints"`
-	EnetEvents    *ebpf.MapSpec `ebpf:"enet_events"`
-	EnetFrags     *ebpf.MapSpec `ebpf:"enet_frags"`
-	EnetIfaces    *ebpf.MapSpec `ebpf:"enet_ifaces"`
-	EnetNat       *ebpf.MapSpec `ebpf:"enet_nat"`
-	EnetNatNew    *ebpf.MapSpec `ebpf:"enet_nat_new"`
-	EnetNetworks  *ebpf.MapSpec `ebpf:"enet_networks"`
-	EnetNodeAddrs *ebpf.MapSpec `ebpf:"enet_node_addrs"`
-	EnetPorts     *ebpf.MapSpec `ebpf:"enet_ports"`
-	EnetScratch   *ebpf.MapSpec `ebpf:"enet_scratch"`
-	EnetSockRev   *ebpf.MapSpec `ebpf:"enet_sock_rev"`
-	EnetStats     *ebpf.MapSpec `ebpf:"enet_stats"`
-	EnetSubnets   *ebpf.MapSpec `ebpf:"enet_subnets"`
+	EnetConfig     *ebpf.MapSpec `ebpf:"enet_config"`
+	EnetCt         *ebpf.MapSpec `ebpf:"enet_ct"`
+	EnetCtNew      *ebpf.MapSpec `ebpf:"enet_ct_new"`
+	EnetDnsNames   *ebpf.MapSpec `ebpf:"enet_dns_names"`
+	EnetDnsNs      *ebpf.MapSpec `ebpf:"enet_dns_ns"`
+	EnetDnsRev     *ebpf.MapSpec `ebpf:"enet_dns_rev"`
+	EnetDnsScratch *ebpf.MapSpec `ebpf:"enet_dns_scratch"`
+	EnetEndpoints  *ebpf.MapSpec `ebpf:"enet_endpoints"`
+	EnetEvents     *ebpf.MapSpec `ebpf:"enet_events"`
+	EnetFrags      *ebpf.MapSpec `ebpf:"enet_frags"`
+	EnetIfaces     *ebpf.MapSpec `ebpf:"enet_ifaces"`
+	EnetNat        *ebpf.MapSpec `ebpf:"enet_nat"`
+	EnetNatNew     *ebpf.MapSpec `ebpf:"enet_nat_new"`
+	EnetNetworks   *ebpf.MapSpec `ebpf:"enet_networks"`
+	EnetNodeAddrs  *ebpf.MapSpec `ebpf:"enet_node_addrs"`
+	EnetPorts      *ebpf.MapSpec `ebpf:"enet_ports"`
+	EnetScratch    *ebpf.MapSpec `ebpf:"enet_scratch"`
+	EnetSockRev    *ebpf.MapSpec `ebpf:"enet_sock_rev"`
+	EnetStats      *ebpf.MapSpec `ebpf:"enet_stats"`
+	EnetSubnets    *ebpf.MapSpec `ebpf:"enet_subnets"`
 }
 
 // EnetVariableSpecs contains global variables before they are loaded into the kernel.
@@ -458,24 +476,26 @@ func (o *EnetObjects) Close() error {
 //
 // It can be passed to LoadEnetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type EnetMaps struct {
-	EnetConfig    *ebpf.Map `ebpf:"enet_config"`
-	EnetCt        *ebpf.Map `ebpf:"enet_ct"`
-	EnetCtNew     *ebpf.Map `ebpf:"enet_ct_new"`
-	EnetDnsNs     *ebpf.Map `ebpf:"enet_dns_ns"`
-	EnetDnsRev    *ebpf.Map `ebpf:"enet_dns_rev"`
-	EnetEndpoints *ebpf.Map `ebpf:"enet_endpoints"`
-	EnetEvents    *ebpf.Map `ebpf:"enet_events"`
-	EnetFrags     *ebpf.Map `ebpf:"enet_frags"`
-	EnetIfaces    *ebpf.Map `ebpf:"enet_ifaces"`
-	EnetNat       *ebpf.Map `ebpf:"enet_nat"`
-	EnetNatNew    *ebpf.Map `ebpf:"enet_nat_new"`
-	EnetNetworks  *ebpf.Map `ebpf:"enet_networks"`
-	EnetNodeAddrs *ebpf.Map `ebpf:"enet_node_addrs"`
-	EnetPorts     *ebpf.Map `ebpf:"enet_ports"`
-	EnetScratch   *ebpf.Map `ebpf:"enet_scratch"`
-	EnetSockRev   *ebpf.Map `ebpf:"enet_sock_rev"`
-	EnetStats     *ebpf.Map `ebpf:"enet_stats"`
-	EnetSubnets   *ebpf.Map `ebpf:"enet_subnets"`
+	EnetConfig     *ebpf.Map `ebpf:"enet_config"`
+	EnetCt         *ebpf.Map `ebpf:"enet_ct"`
+	EnetCtNew      *ebpf.Map `ebpf:"enet_ct_new"`
+	EnetDnsNames   *ebpf.Map `ebpf:"enet_dns_names"`
+	EnetDnsNs      *ebpf.Map `ebpf:"enet_dns_ns"`
+	EnetDnsRev     *ebpf.Map `ebpf:"enet_dns_rev"`
+	EnetDnsScratch *ebpf.Map `ebpf:"enet_dns_scratch"`
+	EnetEndpoints  *ebpf.Map `ebpf:"enet_endpoints"`
+	EnetEvents     *ebpf.Map `ebpf:"enet_events"`
+	EnetFrags      *ebpf.Map `ebpf:"enet_frags"`
+	EnetIfaces     *ebpf.Map `ebpf:"enet_ifaces"`
+	EnetNat        *ebpf.Map `ebpf:"enet_nat"`
+	EnetNatNew     *ebpf.Map `ebpf:"enet_nat_new"`
+	EnetNetworks   *ebpf.Map `ebpf:"enet_networks"`
+	EnetNodeAddrs  *ebpf.Map `ebpf:"enet_node_addrs"`
+	EnetPorts      *ebpf.Map `ebpf:"enet_ports"`
+	EnetScratch    *ebpf.Map `ebpf:"enet_scratch"`
+	EnetSockRev    *ebpf.Map `ebpf:"enet_sock_rev"`
+	EnetStats      *ebpf.Map `ebpf:"enet_stats"`
+	EnetSubnets    *ebpf.Map `ebpf:"enet_subnets"`
 }
 
 func (m *EnetMaps) Close() error {
@@ -483,8 +503,10 @@ func (m *EnetMaps) Close() error {
 		m.EnetConfig,
 		m.EnetCt,
 		m.EnetCtNew,
+		m.EnetDnsNames,
 		m.EnetDnsNs,
 		m.EnetDnsRev,
+		m.EnetDnsScratch,
 		m.EnetEndpoints,
 		m.EnetEvents,
 		m.EnetFrags,

@@ -14,6 +14,7 @@ type Set struct {
 	Ports     Ports
 	SockRevs  SockRevs
 	DNSNetns  DNSNetns
+	DNSNames  DNSNames
 	Frags     Frags
 	NodeAddrs NodeAddrs
 }
@@ -32,6 +33,7 @@ func For(dp *loader.Datapath) *Set {
 		Ports:     Ports{m.EnetPorts},
 		SockRevs:  SockRevs{m.EnetSockRev},
 		DNSNetns:  DNSNetns{m.EnetDnsNs},
+		DNSNames:  DNSNames{m.EnetDnsNames},
 		Frags:     Frags{m.EnetFrags},
 		NodeAddrs: NodeAddrs{m.EnetNodeAddrs},
 	}

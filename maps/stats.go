@@ -36,6 +36,7 @@ var reasonNames = map[Reason]string{
 	loader.EnetReasonREASON_TCP_RST_IGNORED:      "tcp-rst-out-of-window",
 	loader.EnetReasonREASON_FRAG_DETOUR:          "fragment-detoured",
 	loader.EnetReasonREASON_FRAG_REASSEMBLED:     "fragment-reassembled",
+	loader.EnetReasonREASON_DNS_ANSWERED:         "dns-answered",
 
 	loader.EnetReasonREASON_DROP_INTERNAL:      "drop-internal",
 	loader.EnetReasonREASON_DROP_NAT_EXHAUSTED: "drop-nat-ports-exhausted",

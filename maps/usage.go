@@ -34,6 +34,7 @@ func pinned(dp *loader.Datapath) map[string]*ebpf.Map {
 		loader.EnetMapEnetSockRev:   dp.EnetSockRev,
 		loader.EnetMapEnetDnsNs:     dp.EnetDnsNs,
 		loader.EnetMapEnetDnsRev:    dp.EnetDnsRev,
+		loader.EnetMapEnetDnsNames:  dp.EnetDnsNames,
 		loader.EnetMapEnetFrags:     dp.EnetFrags,
 		loader.EnetMapEnetNodeAddrs: dp.EnetNodeAddrs,
 	}

@@ -43,6 +43,8 @@ enum reason {
 	REASON_FRAG_REASSEMBLED,	/* a fragment the helper sent back, its datagram
 					 * reassembled and cut again in order, to the
 					 * uplink's ingress */
+	REASON_DNS_ANSWERED,	/* an endpoint's query for a name of its network,
+				 * answered in the datapath (dns.h) */
 	REASON_DROP_MALFORMED = 32,	/* truncated or impossible headers */
 	REASON_DROP_NO_IFACE,	/* program runs on an interface it does not know */
 	REASON_DROP_SPOOF_MAC,	/* source MAC is not the endpoint's */

@@ -8,6 +8,7 @@
 #include "bridge.h"
 #include "common.h"
 #include "deliver.h"
+#include "dns.h"
 #include "egress.h"
 #include "eth.h"
 #include "frag.h"
@@ -211,6 +212,9 @@ static __always_inline int from_ep_ipv4(struct __sk_buff *skb, struct event *t, 
 	}
 	if (have_tuple) {
 		ret = from_ep_flow(skb, t, net, &p);
+		if (ret != ENET_CONTINUE)
+			return ret;
+		ret = dns_answer(skb, t, ifc, net, &p);
 		if (ret != ENET_CONTINUE)
 			return ret;
 	}

@@ -406,6 +406,44 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } enet_dns_rev SEC(".maps");
 
+/* enet_dns_names: the A records of the networks' names and aliases, as
+ * the daemon's resolver serves them, so that enet_from_ep answers an
+ * endpoint's plain query for one itself (dns.h). The name is in wire
+ * format (length-prefixed labels, the root's zero last), lower case,
+ * zero-padded; a name longer, or with more addresses, is the resolver's
+ * alone. */
+#define DNS_NAME_MAX 128
+#define DNS_ADDRS_MAX 8
+
+struct dns_key {
+	__u32 net_id;
+	__u8 name[DNS_NAME_MAX];
+};
+
+struct dns_rrset {
+	__u32 count;		/* addresses, 1 to DNS_ADDRS_MAX */
+	__u32 turn;		/* which answers first next: round robin */
+	__u8 addrs[DNS_ADDRS_MAX][4];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct dns_key);
+	__type(value, struct dns_rrset);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_dns_names SEC(".maps");
+
+/* enet_dns_scratch: the name of the query being answered, too large for
+ * the stack beside the rest of enet_from_ep's. Per CPU, not pinned. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct dns_key);
+	__uint(max_entries, 1);
+} enet_dns_scratch SEC(".maps");
+
 /* enet_scratch: room for building entries too large for the 512-byte
  * BPF stack. Per CPU, not pinned. */
 struct flow_scratch {

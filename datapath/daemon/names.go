@@ -56,7 +56,7 @@ func (d *daemon) startResolver() (func(), error) {
 // resolv.conf follow every change from now on, starting from the store
 // as the start-up left it.
 func (d *daemon) followNames() {
-	d.ctl.SetNames(&names{res: d.res, stub: d.maps.DNSNetns, owner: d.cfg.StateDir, log: d.log})
+	d.ctl.SetNames(&names{res: d.res, stub: d.maps.DNSNetns, fast: d.maps.DNSNames, owner: d.cfg.StateDir, log: d.log})
 }
 
 // names follows the store for the resolver and what leads endpoints to
@@ -70,19 +70,50 @@ type names struct {
 	owner string // the state dir, marking the resolv.conf files of this daemon's
 	log   *zap.Logger
 
-	stubs   map[uint64]netip.Addr // what enet_dns_ns holds; nil until read
-	cookies map[string]uint64     // endpoint -> its namespace's cookie
-	written map[string]bool       // endpoints given a resolv.conf; nil until the first sync
+	fast    maps.DNSNames
+	stubs   map[uint64]netip.Addr         // what enet_dns_ns holds; nil until read
+	held    map[maps.DNSName][]netip.Addr // what enet_dns_names holds; nil until read
+	cookies map[string]uint64             // endpoint -> its namespace's cookie
+	written map[string]bool               // endpoints given a resolv.conf; nil until the first sync
 }
 
 func (n *names) Sync(nets []store.Network, eps []store.Endpoint) {
 	n.res.Sync(nets, eps)
+	if err := n.syncFast(nets); err != nil {
+		n.log.Warn("names: enet_dns_names", logf.Err(err))
+	}
 	if err := n.syncStubs(nets, eps); err != nil {
 		n.log.Warn("names: enet_dns_ns", logf.Err(err))
 	}
 	if err := n.syncResolvConfs(eps); err != nil {
 		n.log.Warn("names: resolv.conf", logf.Err(err))
 	}
+}
+
+// syncFast gives enet_dns_names the names enet_from_ep can answer
+// itself: those of at most maps.DNSAddrsMax addresses and a short enough
+// name. The resolver answers the others.
+func (n *names) syncFast(nets []store.Network) error {
+	if n.held == nil {
+		all, err := n.fast.All()
+		if err != nil {
+			return err
+		}
+		n.held = all
+	}
+	ids := map[string]uint32{}
+	for _, nw := range nets {
+		ids[nw.Name] = nw.ID
+	}
+	want := map[maps.DNSName][]netip.Addr{}
+	for _, s := range n.res.Names() {
+		if id, ok := ids[s.Network]; ok && maps.DNSFits(s.Name, len(s.Addrs)) {
+			want[maps.DNSName{NetID: id, Name: s.Name}] = s.Addrs
+		}
+	}
+	var err error
+	n.held, err = n.fast.Sync(n.held, want)
+	return err
 }
 
 // stubbed says whether an endpoint's 127.0.0.11 leads to a resolver:

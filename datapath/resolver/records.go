@@ -55,3 +55,23 @@ func addrStrings(addrs []netip.Addr) []string {
 	}
 	return out
 }
+
+// NameSet is a name of a network and its addresses, in the order stored.
+type NameSet struct {
+	Network string
+	Name    string // lower case, without the final dot
+	Addrs   []netip.Addr
+}
+
+// Names lists every network's names and aliases with their addresses,
+// under NAME and NAME.NETWORK, as the resolver answers them.
+func (r *Resolver) Names() []NameSet {
+	var out []NameSet
+	for _, n := range r.table.Load().nets {
+		for name, rr := range n.names {
+			out = append(out, NameSet{Network: n.name, Name: name, Addrs: rr.addrs},
+				NameSet{Network: n.name, Name: name + "." + n.lower, Addrs: rr.addrs})
+		}
+	}
+	return out
+}

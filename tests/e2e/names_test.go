@@ -108,6 +108,38 @@ func TestNames(t *testing.T) {
 			t.Fatalf("db from client (web only): %s, want NXDOMAIN", got)
 		}
 	})
+	t.Run("plain queries are answered in the datapath", func(t *testing.T) {
+		// No EDNS0, as glibc and musl ask: enet_from_ep answers.
+		grows(t, w, w.Name("client"), "dns-answered", func() {
+			if got := digShort(t, w, "client", "+noedns", strings.ToUpper(w.Name("api1"))+".web"); !slices.Equal(got, []string{api1}) {
+				t.Fatalf("API1.web is %v, want %s", got, api1)
+			}
+			first := map[string]bool{}
+			for range 4 {
+				got := digShort(t, w, "client", "+noedns", "api")
+				if !sameSet(got, []string{api1, api2}) {
+					t.Fatalf("api is %v, want %s and %s", got, api1, api2)
+				}
+				first[got[0]] = true
+			}
+			if len(first) != 2 {
+				t.Fatalf("api always answered %v first", first)
+			}
+		})
+		out := dig(t, w, "client", "+noedns", w.Name("api1"))
+		for _, want := range []string{"status: NOERROR", "flags: qr aa rd ra;", "ANSWER: 1", "SERVER: 127.0.0.11#53"} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("the datapath's answer lacks %q:\n%s", want, out)
+			}
+		}
+		before := counted(t, w, w.Name("client"), "dns-answered")
+		if got := digShort(t, w, "client", "+noedns", "www.fwd.test"); !slices.Equal(got, []string{fwdAnswer.String()}) {
+			t.Fatalf("www.fwd.test is %v", got)
+		}
+		if counted(t, w, w.Name("client"), "dns-answered") != before {
+			t.Fatal("the datapath answered a name it does not hold")
+		}
+	})
 	t.Run("dns ls", func(t *testing.T) {
 		out := w.MustCLI("dns", "ls", "web")
 		for _, want := range []string{"api ", w.Name("api1"), api2, "PTR"} {
