@@ -50,7 +50,7 @@ func newDockerSide(ctx context.Context, h *harness, name, driver string) (side, 
 	if s.w, err = h.newWorld(false); err != nil {
 		return nil, err
 	}
-	err = try(func() {
+	err = world.Try(func() {
 		s.d = s.w.NewDocker()
 		if driver == "ebpfnet" {
 			s.w.StartDaemon("--docker-plugin", "--docker-plugin-socket", s.d.PluginSocket())

@@ -18,7 +18,7 @@ const subnet = "10.10.0.0/24"
 
 type harness struct {
 	opts    Options
-	t       *runT
+	t       *world.RunT
 	self    string // this executable, re-run inside namespaces
 	bin     string // the ebpfnet binary
 	sides   []*sideRun
@@ -52,7 +52,7 @@ func run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	h := &harness{opts: o, t: &runT{}, self: self, bin: bin, log: stderr}
+	h := &harness{opts: o, t: &world.RunT{}, self: self, bin: bin, log: stderr}
 	// world.Binary builds into a temp dir of its own.
 	h.t.Cleanup(func() { os.RemoveAll(filepath.Dir(bin)) })
 	_, cniStateBefore := os.Stat("/var/lib/cni")
@@ -60,12 +60,12 @@ func run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "machine: %s, %d cores, kernel %s\n", r.Machine.CPU, r.Machine.Cores, r.Machine.Kernel)
 	runErr := h.runAll(ctx)
 	fmt.Fprintln(stderr, "tearing the worlds down ...")
-	cleanErr := h.t.close()
+	cleanErr := h.t.Close()
 	if _, err := os.Stat("/var/lib/cni"); err == nil && cniStateBefore != nil {
 		cleanErr = errors.Join(cleanErr, errors.New("/var/lib/cni appeared during the run"))
 	}
 	if runErr != nil || cleanErr != nil {
-		fmt.Fprintf(stderr, "what the worlds logged:\n%s", h.t.log.String())
+		fmt.Fprintf(stderr, "what the worlds logged:\n%s", h.t.Logged())
 	}
 	r.Finished = time.Now()
 	r.Samples = h.samples
@@ -152,11 +152,11 @@ func (h *harness) record(sideName, group string, m metric, ports, round int, v f
 // failing.
 func (h *harness) newWorld(daemon bool) (*world.World, error) {
 	var w *world.World
-	if err := try(func() { w = world.New(h.t, h.bin) }); err != nil {
+	if err := world.Try(func() { w = world.New(h.t, h.bin) }); err != nil {
 		return nil, err
 	}
 	if daemon {
-		return w, try(func() { w.StartDaemon() })
+		return w, world.Try(func() { w.StartDaemon() })
 	}
 	args := w.DaemonArgs()
 	for i, a := range args[:len(args)-1] {

@@ -6,6 +6,7 @@
 //	go run ./tests/bench                 # full run, results on the terminal
 //	go run ./tests/bench -quick          # smoke run in seconds
 //	go run ./tests/bench -paths dnat -scale 1,1000,10000 -rounds 5 -out results/
+//	go run ./tests/bench dns -rounds 3 -out results/  # the resolver against aardvark-dns (tests/bench/dns)
 package main
 
 import (
@@ -16,10 +17,18 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/ebpfnet/ebpfnet/tests/bench/dns"
 )
 
 func main() {
 	runSubcommand(os.Args[1:])
+	if len(os.Args) > 1 && os.Args[1] == "dns" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := dns.Main(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		exit(err)
+	}
 	opts, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
