@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,12 @@ import (
 const (
 	Aardvark = "aardvark-dns"
 	Ebpfnet  = "ebpfnet"
+	// Variants of a side: +edns asks with EDNS0 (dnsperf -e), as dig
+	// does, where ebpfnet's datapath leaves every query to its resolver;
+	// +stub (ebpfnet only) asks 127.0.0.11 from the world's cgroup, the
+	// socket programs sending it to the gateway.
+	EDNS = "+edns"
+	Stub = "+stub"
 )
 
 // The network every side serves, the same on both.
@@ -81,7 +88,7 @@ func DefaultOptions() Options {
 		Dnsperf:        Dnsperf{Clients: 8, Threads: 1, Outstanding: 64, Timeout: 2 * time.Second},
 		LatencyQueries: 20000, LatencyConc: 8, LatencyTimeout: time.Second,
 		ForwardNames: 100000, UpstreamTTL: 0,
-		Sides:       []string{Aardvark, Ebpfnet},
+		Sides:       []string{Aardvark, Ebpfnet, Aardvark + EDNS, Ebpfnet + EDNS, Ebpfnet + Stub},
 		AardvarkBin: "/usr/lib/podman/aardvark-dns",
 	}
 }
@@ -108,7 +115,7 @@ func (o *Options) Flags(fs *flag.FlagSet) {
 		o.UpstreamTTL = uint32(v)
 		return err
 	})
-	fs.Func("sides", "sides to run, of "+Aardvark+","+Ebpfnet+" (default both)", func(s string) error {
+	fs.Func("sides", "sides to run, of "+strings.Join(DefaultOptions().Sides, ",")+" (default all)", func(s string) error {
 		o.Sides = strings.Split(s, ",")
 		return nil
 	})
@@ -134,9 +141,16 @@ func (o Options) validate() error {
 		return errors.New("forward-names must be at least 1")
 	}
 	for _, s := range o.Sides {
-		if s != Aardvark && s != Ebpfnet {
+		if !slices.Contains(DefaultOptions().Sides, s) {
 			return fmt.Errorf("unknown side %q", s)
 		}
 	}
 	return nil
+}
+
+// variant splits a side's name into its resolver and how it is asked.
+func variant(side string) (base string, edns, stub bool) {
+	base, edns = strings.CutSuffix(side, EDNS)
+	base, stub = strings.CutSuffix(base, Stub)
+	return base, edns, stub
 }

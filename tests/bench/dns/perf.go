@@ -44,10 +44,12 @@ type perfStats struct {
 }
 
 // runDnsperf runs dnsperf in netns against server for d.
-func runDnsperf(ctx context.Context, p Dnsperf, netns string, server netip.Addr, file string, d time.Duration) (perfStats, error) {
+func runDnsperf(ctx context.Context, p Dnsperf, netns string, server netip.Addr, file string, d time.Duration,
+	extra []string, into func(*exec.Cmd)) (perfStats, error) {
 	ctx, cancel := context.WithTimeout(ctx, d+p.Timeout+30*time.Second)
 	defer cancel()
-	cmd := nsCmd(ctx, netns, p.args(server, file, d)...)
+	cmd := nsCmd(ctx, netns, append(p.args(server, file, d), extra...)...)
+	into(cmd)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -139,11 +141,15 @@ type latency struct {
 // measureLatency sends n A queries for names, conc in flight (a socket
 // each, one query at a time on each), from netns to server, and gives the
 // percentiles of their round trips.
-func measureLatency(ctx context.Context, netns string, server netip.AddrPort, names []string, conc, n int, timeout time.Duration) (latency, error) {
+func measureLatency(ctx context.Context, netns string, server netip.AddrPort, names []string, conc, n int, timeout time.Duration,
+	edns bool) (latency, error) {
 	packed := make([][]byte, len(names))
 	for i, name := range names {
 		m := new(dns.Msg)
 		m.SetQuestion(dns.Fqdn(name), dns.TypeA)
+		if edns {
+			m.SetEdns0(1232, false)
+		}
 		m.Id = 0
 		raw, err := m.Pack()
 		if err != nil {

@@ -37,7 +37,9 @@ func (k *Kind) stat(f func(Round) float64) stat {
 			}
 			continue
 		}
-		v = append(v, f(r))
+		if x := f(r); x >= 0 { // negative: not measured in this round
+			v = append(v, x)
+		}
 	}
 	if len(v) == 0 {
 		return st
@@ -62,10 +64,29 @@ var metrics = []struct {
 	target     float64 // of ebpfnet ÷ aardvark-dns; 0 for none
 }{
 	{"queries/s (dnsperf)", "q/s", true, func(r Round) float64 { return r.QPS }, TargetQPS},
-	{"p50", "µs", false, func(r Round) float64 { return µs(r.P50) }, 0},
-	{"p99", "µs", false, func(r Round) float64 { return µs(r.P99) }, TargetP99},
+	{"p50", "µs", false, func(r Round) float64 { return latencyµs(r, r.P50) }, 0},
+	{"p99", "µs", false, func(r Round) float64 { return latencyµs(r, r.P99) }, TargetP99},
 	{"dnsperf average latency under load", "µs", false, func(r Round) float64 { return µs(r.AvgLatency) }, 0},
 	{"resolver CPU time per query", "µs", false, func(r Round) float64 { return µs(r.CPU) }, 0},
+}
+
+// latencyµs is a latency of a round, -1 if the round has none (+stub).
+func latencyµs(r Round, d time.Duration) float64 {
+	if r.LatN == 0 {
+		return -1
+	}
+	return µs(d)
+}
+
+// pair is two sides compared: a's median over b's.
+type pair struct{ a, b, title string }
+
+// pairs are the ratios the table shows: the first is the issue's
+// target's, the plain queries resolver libraries send.
+var pairs = []pair{
+	{Ebpfnet, Aardvark, "ebpfnet ÷ aardvark-dns"},
+	{Ebpfnet + EDNS, Aardvark + EDNS, "ebpfnet+edns ÷ aardvark-dns+edns"},
+	{Ebpfnet + Stub, Ebpfnet, "ebpfnet+stub ÷ ebpfnet"},
 }
 
 // Side is the named side of a result, nil when it did not run.
@@ -80,7 +101,12 @@ func (r Result) Side(name string) *Side {
 
 // Ratio is ebpfnet's median of a kind's metric over aardvark-dns's.
 func (r Result) Ratio(kind string, f func(Round) float64) (float64, bool) {
-	e, a := r.Side(Ebpfnet), r.Side(Aardvark)
+	return r.ratio(pairs[0], kind, f)
+}
+
+// ratio is a pair's ratio of medians of a kind's metric.
+func (r Result) ratio(p pair, kind string, f func(Round) float64) (float64, bool) {
+	e, a := r.Side(p.a), r.Side(p.b)
 	if e == nil || a == nil {
 		return 0, false
 	}
@@ -124,7 +150,14 @@ func Markdown(r Result) string {
 	for _, s := range r.Sides {
 		head = append(head, s.Name)
 	}
-	head = append(head, "ebpfnet ÷ aardvark-dns", "target")
+	var shown []pair
+	for _, p := range pairs {
+		if r.Side(p.a) != nil && r.Side(p.b) != nil {
+			shown = append(shown, p)
+			head = append(head, p.title)
+		}
+	}
+	head = append(head, "target (ebpfnet ÷ aardvark-dns)")
 	line(&b, head)
 	sep := []string{"---", "---", "---", "---"}
 	for range len(head) - 4 {
@@ -147,9 +180,13 @@ func Markdown(r Result) string {
 			for _, s := range r.Sides {
 				cells = append(cells, cellText(s, s.Kinds[k].stat(m.f), ref))
 			}
-			ratio, target := "–", "–"
-			if v, ok := r.Ratio(k, m.f); ok {
-				ratio = fmt.Sprintf("%.2f", v)
+			target := "–"
+			for _, p := range shown {
+				ratio := "–"
+				if v, ok := r.ratio(p, k, m.f); ok {
+					ratio = fmt.Sprintf("%.2f", v)
+				}
+				cells = append(cells, ratio)
 			}
 			if m.target != 0 {
 				op := "≥"
@@ -165,7 +202,7 @@ func Markdown(r Result) string {
 					}
 				}
 			}
-			line(&b, append(cells, ratio, target))
+			line(&b, append(cells, target))
 		}
 	}
 	for _, row := range []struct {
@@ -184,11 +221,14 @@ func Markdown(r Result) string {
 			}
 			cells = append(cells, report.Num(row.f(s)))
 		}
-		ratio := "–"
-		if e, a := r.Side(Ebpfnet), r.Side(Aardvark); e != nil && a != nil && e.Err == "" && a.Err == "" && row.f(*a) > 0 {
-			ratio = fmt.Sprintf("%.2f", row.f(*e)/row.f(*a))
+		for _, p := range shown {
+			ratio := "–"
+			if e, a := r.Side(p.a), r.Side(p.b); e.Err == "" && a.Err == "" && row.f(*a) > 0 {
+				ratio = fmt.Sprintf("%.2f", row.f(*e)/row.f(*a))
+			}
+			cells = append(cells, ratio)
 		}
-		line(&b, append(cells, ratio, "–"))
+		line(&b, append(cells, "–"))
 	}
 	if len(why) > 0 {
 		b.WriteString("\n")
@@ -239,6 +279,12 @@ func notes(r Result) []string {
 		"aardvark-dns 1.4.0 serves UDP only; all figures are UDP. Client, resolver and upstream share the machine's cores, alike on both sides, " +
 			"so a resolver's rate is bounded by dnsperf's and the kernel's share too, and moves with any other load on the machine; " +
 			"its CPU time per query (utime+stime of all its threads over the dnsperf run ÷ answers; for ebpfnet the whole daemon's) does not.",
+		"Sides: plain, the queries glibc's and musl's resolvers send (no EDNS0; dnsperf's default); +edns, dnsperf -e and the latency " +
+			"client with EDNS0 (1232), as dig asks; +stub, ebpfnet asked at 127.0.0.11 by dnsperf in the world's cgroup, the socket " +
+			"programs sending it to the gateway (no latency run: the harness's own sockets are outside that cgroup). ebpfnet's datapath " +
+			"(enet_from_ep) answers plain A queries for the network's names itself; the CPU that takes is the sender's softirq, not the " +
+			"daemon's, so on the plain local rows its 'resolver CPU' is of what reaches the daemon only. Its resolver answers the rest: " +
+			"the +edns local rows are the resolver's own.",
 	}
 	return n
 }

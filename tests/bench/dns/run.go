@@ -89,6 +89,8 @@ type sideRun struct {
 	pid    func(context.Context) (int, error)
 	files  map[string]string // query file of each kind
 	names  map[string][]string
+	edns   bool // asks with EDNS0
+	stub   bool // dnsperf asks 127.0.0.11 from the world's cgroup
 }
 
 // host is an endpoint with its names; ip is known for those checked.
@@ -144,7 +146,9 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 		s := &sideRun{res: &Side{Name: name, Kinds: map[string]*Kind{}}}
 		all = append(all, s)
 		var serr error
-		switch name {
+		var base string
+		base, s.edns, s.stub = variant(name)
+		switch base {
 		case Aardvark:
 			serr = setupAardvark(ctx, t, o, s)
 		case Ebpfnet:
@@ -171,7 +175,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 		for _, k := range kinds {
 			for _, s := range sides {
 				fmt.Fprintf(o.Log, "warm-up: %s %s\n", s.res.Name, k)
-				_, _ = runDnsperf(ctx, o.Dnsperf, s.client, s.server, s.files[k], o.Warmup)
+				_, _ = s.dnsperf(ctx, o, k, o.Warmup)
 			}
 		}
 	}
@@ -278,7 +282,7 @@ func (s *sideRun) measure(ctx context.Context, o Options, k string) Round {
 		rd.Err = err.Error()
 		return rd
 	}
-	st, err := runDnsperf(ctx, o.Dnsperf, s.client, s.server, s.files[k], o.Duration)
+	st, err := s.dnsperf(ctx, o, k, o.Duration)
 	if err == nil {
 		err = st.check()
 	}
@@ -292,13 +296,30 @@ func (s *sideRun) measure(ctx context.Context, o Options, k string) Round {
 		rd.Err = err.Error()
 		return rd
 	}
+	if s.stub {
+		return rd // the latency client's sockets are the harness's, outside the world's cgroup
+	}
 	time.Sleep(500 * time.Millisecond) // let late answers drain
-	l, err := measureLatency(ctx, s.client, netip.AddrPortFrom(s.server, 53), s.names[k], o.LatencyConc, o.LatencyQueries, o.LatencyTimeout)
+	l, err := measureLatency(ctx, s.client, netip.AddrPortFrom(s.server, 53), s.names[k], o.LatencyConc, o.LatencyQueries, o.LatencyTimeout, s.edns)
 	rd.P50, rd.P99, rd.LatN, rd.LatLost = l.P50, l.P99, l.N, l.Lost
 	if err != nil {
 		rd.Err = err.Error()
 	}
 	return rd
+}
+
+// dnsperf runs dnsperf as the side asks: with EDNS0 or without, at the
+// resolver's address or, from the world's cgroup, at 127.0.0.11.
+func (s *sideRun) dnsperf(ctx context.Context, o Options, kind string, d time.Duration) (perfStats, error) {
+	var extra []string
+	if s.edns {
+		extra = append(extra, "-e")
+	}
+	server, into := s.server, func(*exec.Cmd) {}
+	if s.stub {
+		server, into = netip.MustParseAddr("127.0.0.11"), s.w.IntoCgroup
+	}
+	return runDnsperf(ctx, o.Dnsperf, s.client, server, s.files[kind], d, extra, into)
 }
 
 func (s *sideRun) rss(ctx context.Context) (uint64, error) {
