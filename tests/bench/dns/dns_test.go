@@ -60,6 +60,36 @@ func TestBench(t *testing.T) {
 	}
 }
 
+// TestQuick is a smoke run of the harness, every side with a few records
+// for a second: each must come out with figures for every kind, and the
+// report must say the target's verdict. No figure is checked: a run this
+// short measures nothing.
+func TestQuick(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: it builds network namespaces")
+	}
+	o := DefaultOptions()
+	o.Endpoints, o.Rounds, o.Duration, o.Warmup = 8, 1, time.Second, 0
+	o.LatencyQueries, o.ForwardNames = 200, 100
+	o.Log = testLog{t}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res.Sides {
+		for _, k := range kinds {
+			if s.Err != "" || s.Kinds[k] == nil || s.Kinds[k].stat(func(r Round) float64 { return r.QPS }).N != 1 {
+				t.Errorf("%s %s: no figures (%s)", s.Name, k, s.Err)
+			}
+		}
+	}
+	if md := Markdown(res); !strings.Contains(md, "Target met") && !strings.Contains(md, "Target not met") {
+		t.Errorf("the report has no verdict:\n%s", md)
+	}
+}
+
 type testLog struct{ t *testing.T }
 
 func (l testLog) Write(p []byte) (int, error) {

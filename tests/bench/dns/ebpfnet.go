@@ -21,14 +21,6 @@ import (
 // client. The daemon serves on the network's gateway address.
 func setupEbpfnet(ctx context.Context, t *world.RunT, o Options, s *sideRun) error {
 	bin := o.Bin
-	if bin == "" {
-		var err error
-		if bin, err = world.Binary(); err != nil {
-			return err
-		}
-		// world.Binary builds into a temp dir of its own, once.
-		t.Cleanup(func() { os.RemoveAll(filepath.Dir(bin)) })
-	}
 	if err := world.Try(func() { s.w = world.New(t, bin) }); err != nil {
 		return err
 	}

@@ -135,6 +135,14 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 		}
 		res.Finished = time.Now()
 	}()
+	if o.Bin == "" && slices.ContainsFunc(o.Sides, func(s string) bool { return strings.HasPrefix(s, Ebpfnet) }) {
+		// Built once, into a temp dir of its own, removed last of all:
+		// every world's teardown runs its system reset.
+		if o.Bin, err = world.Binary(); err != nil {
+			return res, err
+		}
+		t.Cleanup(func() { os.RemoveAll(filepath.Dir(o.Bin)) })
+	}
 	var sides, all []*sideRun // set up; all
 	defer func() {
 		for _, s := range all {
