@@ -45,3 +45,9 @@ func (m DNSNetns) All() (map[uint64]netip.Addr, error) {
 	}
 	return out, nil
 }
+
+// DNSResolverPort is where the networks' resolvers listen on their
+// gateways, and where the socket programs send an endpoint's
+// 127.0.0.11:53 and enet_from_ep answers (bpf/lib/maps.h's
+// DNS_RESOLVER_PORT: the BPF tests fail if the two differ).
+const DNSResolverPort = 10053

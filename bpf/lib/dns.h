@@ -2,7 +2,8 @@
 /* An endpoint's query for a name of its own network, answered where it
  * leaves the endpoint: the plain question the resolver libraries send
  * (one question, type A, class IN, no EDNS0) to its network's resolver
- * (the gateway, port 53; 127.0.0.11 becomes it at the socket) for a name
+ * (the gateway, port DNS_RESOLVER_PORT; 127.0.0.11:53 becomes it at the
+ * socket) for a name
  * enet_dns_names holds. The query is turned into its answer in place and
  * sent back up the veth: no socket, no daemon. Anything else, and every
  * name the map lacks, goes on to the daemon's resolver. */
@@ -15,7 +16,6 @@
 #include "tuple.h"
 #include "verdict.h"
 
-#define DNS_PORT 53
 #define DNS_HDR_LEN 12
 #define DNS_RR_LEN 16		/* a compressed name, type, class, TTL, length, address */
 #define DNS_TYPE_A 1
@@ -56,7 +56,7 @@ struct dns_rr {
  * network's resolver in one unfragmented datagram. */
 static __always_inline int dns_query_ok(const struct pkt *p, const struct network *net)
 {
-	return p->tuple.proto == IPPROTO_UDP && p->tuple.dport == DNS_PORT && !p->fragment &&
+	return p->tuple.proto == IPPROTO_UDP && p->tuple.dport == DNS_RESOLVER_PORT && !p->fragment &&
 	       p->l4_off == DNS_L4 && ipv4_load(p->tuple.daddr) == ipv4_load(net->gateway);
 }
 
@@ -150,8 +150,8 @@ static __always_inline int dns_write_answers(struct __sk_buff *skb, __u32 qend, 
 }
 
 /* dns_turn_around makes the frame, now qend + the answers long, go back
- * to the endpoint: from the gateway's MAC, address and port 53 to the
- * asker's, with the answer's header. The UDP checksum is left out (0),
+ * to the endpoint: from the gateway's MAC, address and resolver port to
+ * the asker's, with the answer's header. The UDP checksum is left out (0),
  * as IPv4 allows. */
 static __always_inline int dns_turn_around(struct __sk_buff *skb, const struct network *net, const struct iface *ifc,
 					   struct dns_hdr *h, __u32 count)

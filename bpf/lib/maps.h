@@ -377,10 +377,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } enet_sock_rev SEC(".maps");
 
+/* The port the daemon's resolvers listen on, on each network's gateway:
+ * not 53, which a user may publish on every address of the node (a DNS
+ * server's container) without shadowing the networks' names. Endpoints
+ * ask 127.0.0.11:53, which the socket programs send here. Go's copy is
+ * maps.DNSResolverPort; the BPF tests ask at that one. */
+#define DNS_RESOLVER_PORT 10053
+
 /* enet_dns_ns: an endpoint's network namespace, by netns cookie -> the
  * resolver its sockets reach at Docker's 127.0.0.11:53 (its network's
- * gateway, where the daemon serves DNS). The socket programs rewrite only
- * in the namespaces the daemon put here. */
+ * gateway, port DNS_RESOLVER_PORT, where the daemon serves DNS). The
+ * socket programs rewrite only in the namespaces the daemon put here. */
 struct dns_ns {
 	__u8 addr[4];
 };

@@ -118,7 +118,7 @@ static __always_inline void sock_to_resolver(struct bpf_sock_addr *ctx, __u8 pro
 		return;
 	ns = sock_resolver(ctx);
 	if (ns)
-		sock_rewrite(ctx, &enet_dns_rev, proto, ipv4_load(ns->addr), SOCK_DNS_PORT);
+		sock_rewrite(ctx, &enet_dns_rev, proto, ipv4_load(ns->addr), DNS_RESOLVER_PORT);
 }
 
 /* sock_from_resolver: the resolver's answers, and the peer, shown as
@@ -127,7 +127,7 @@ static __always_inline void sock_from_resolver(struct bpf_sock_addr *ctx, __u8 p
 {
 	struct dns_ns *ns;
 
-	if (sock_port(ctx) != SOCK_DNS_PORT)
+	if (sock_port(ctx) != DNS_RESOLVER_PORT)
 		return;
 	ns = sock_resolver(ctx);
 	if (ns && ctx->user_ip4 == ipv4_load(ns->addr))

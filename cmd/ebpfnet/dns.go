@@ -34,7 +34,7 @@ func dnsList(c *cli.Context) error {
 	if len(a) == 1 {
 		network = a[0]
 	}
-	recs, err := client(c).DNSRecords(c.Context, network)
+	recs, err := client(c).Names().Records(c.Context, network)
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func dnsStats(c *cli.Context) error {
 	if _, err := exactArgs(c, 0); err != nil {
 		return err
 	}
-	s, err := client(c).DNSStatus(c.Context)
+	s, err := client(c).Names().Status(c.Context)
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func networkAlias(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ep, err := client(c).SetAliases(c.Context, a[1], api.Aliases{Network: a[0], Aliases: a[2:]})
+	ep, err := client(c).Names().SetAliases(c.Context, a[1], api.Aliases{Network: a[0], Aliases: a[2:]})
 	if err != nil {
 		return err
 	}

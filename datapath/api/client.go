@@ -258,25 +258,30 @@ func (c CNIClient) GC(ctx context.Context, req CNIGC) (*CNIGCReport, error) {
 	return &out, c.c.Do(ctx, http.MethodPost, "/v1/cni/gc", req, &out)
 }
 
+// Names is the calls about names: aliases and the resolvers.
+func (c *Client) Names() NamesClient { return NamesClient{c} }
+
+// NamesClient makes the calls about names.
+type NamesClient struct{ c *Client }
+
 // SetAliases replaces the names an endpoint answers to on a network.
-func (c *Client) SetAliases(ctx context.Context, endpoint string, req Aliases) (*Endpoint, error) {
+func (n NamesClient) SetAliases(ctx context.Context, endpoint string, req Aliases) (*Endpoint, error) {
 	var out Endpoint
-	return &out, c.Do(ctx, http.MethodPut, "/v1/endpoints/"+esc(endpoint)+"/aliases", req, &out)
+	return &out, n.c.Do(ctx, http.MethodPut, "/v1/endpoints/"+esc(endpoint)+"/aliases", req, &out)
 }
 
-// DNSRecords lists the names the resolvers serve: every network's, or
-// one's.
-func (c *Client) DNSRecords(ctx context.Context, network string) ([]DNSRecord, error) {
+// Records lists the names the resolvers serve: every network's, or one's.
+func (n NamesClient) Records(ctx context.Context, network string) ([]DNSRecord, error) {
 	var out []DNSRecord
 	path := "/v1/dns/records"
 	if network != "" {
 		path += "?network=" + url.QueryEscape(network)
 	}
-	return out, c.Do(ctx, http.MethodGet, path, nil, &out)
+	return out, n.c.Do(ctx, http.MethodGet, path, nil, &out)
 }
 
-// DNSStatus is the resolvers' addresses, upstreams and counters.
-func (c *Client) DNSStatus(ctx context.Context) (*DNSStatus, error) {
+// Status is the resolvers' addresses, upstreams and counters.
+func (n NamesClient) Status(ctx context.Context) (*DNSStatus, error) {
 	var out DNSStatus
-	return &out, c.Do(ctx, http.MethodGet, "/v1/dns", nil, &out)
+	return &out, n.c.Do(ctx, http.MethodGet, "/v1/dns", nil, &out)
 }

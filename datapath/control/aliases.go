@@ -9,10 +9,17 @@ import (
 	"github.com/ebpfnet/ebpfnet/datapath/store"
 )
 
+// Aliaser changes endpoints' aliases, under the orchestrator's lock.
+type Aliaser struct{ c *Control }
+
+// NewAliaser is the aliaser of an orchestrator's endpoints.
+func NewAliaser(c *Control) Aliaser { return Aliaser{c} }
+
 // SetAliases replaces the names an endpoint answers to on a network,
 // beside its own. Only the store and the resolver change: the next
 // query has the new names.
-func (c *Control) SetAliases(_ context.Context, endpoint string, req api.Aliases) (*api.Endpoint, error) {
+func (a Aliaser) SetAliases(_ context.Context, endpoint string, req api.Aliases) (*api.Endpoint, error) {
+	c := a.c
 	if err := c.lock(); err != nil {
 		return nil, err
 	}

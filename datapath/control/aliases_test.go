@@ -30,9 +30,8 @@ func (r *recordNames) last() []string { return r.syncs[len(r.syncs)-1] }
 // Issue 13: aliases are per network, checked and kept in the store, and
 // every change reaches the names before its call returns.
 func TestAliases(t *testing.T) {
-	r := newRig(t)
 	names := &recordNames{}
-	r.SetNames(names)
+	r := newRig(t, func(c *Config) { c.Names = names })
 	mustNetwork(t, r, "a", "10.0.0.0/24")
 	mustNetwork(t, r, "b", "10.1.0.0/24")
 	if _, err := r.CreateEndpoint(ctx, api.EndpointCreate{Name: "x", Network: "a", Aliases: []string{"api", "API", "db"}}); err != nil {
@@ -47,7 +46,7 @@ func TestAliases(t *testing.T) {
 	if want := []string{"x:a=api|db", "x:b=cache"}; !slices.Equal(names.last(), want) {
 		t.Fatalf("names after connect: %v, want %v", names.last(), want)
 	}
-	v, err := r.SetAliases(ctx, "x", api.Aliases{Network: "a", Aliases: []string{"web"}})
+	v, err := NewAliaser(r.Control).SetAliases(ctx, "x", api.Aliases{Network: "a", Aliases: []string{"web"}})
 	if err != nil || !slices.Equal(v.Interfaces[0].Aliases, []string{"web"}) {
 		t.Fatalf("set aliases: %+v, %v", v, err)
 	}
@@ -63,7 +62,7 @@ func TestAliases(t *testing.T) {
 	if len(names.last()) != 0 {
 		t.Fatalf("names after rm: %v", names.last())
 	}
-	if _, err := r.SetAliases(ctx, "x", api.Aliases{Network: "a"}); !errors.Is(err, errdefs.ErrNotFound) {
+	if _, err := NewAliaser(r.Control).SetAliases(ctx, "x", api.Aliases{Network: "a"}); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Fatalf("aliases of a removed endpoint: %v", err)
 	}
 }

@@ -85,6 +85,8 @@ type Config struct {
 	// Defrag is the defragmentation helper's veth (netdev.DefragDevice),
 	// which the daemon makes and removes and the sweep keeps.
 	Defrag string
+	// Names hears of every change; nil: nobody listens.
+	Names Names
 }
 
 // Control serializes every change: one request at a time plans, commits
@@ -99,7 +101,7 @@ type Control struct {
 	mu    sync.Mutex
 	// frozen: Freeze was called; guarded by mu.
 	frozen bool
-	// names hears of every change, under mu; nil: nobody listens.
+	// names hears of every change, under mu (Config.Names).
 	names Names
 }
 
@@ -110,17 +112,9 @@ type Names interface {
 	Sync(nets []store.Network, eps []store.Endpoint)
 }
 
-// SetNames has n hear of every change from now on, beginning with the
-// store as it is.
-func (c *Control) SetNames(n Names) {
-	c.mu.Lock()
-	defer c.unlock()
-	c.names = n
-}
-
 // New is the orchestrator of a daemon.
 func New(cfg Config, st *store.Store, dev Devices, dp Datapath, pub Publisher, log *zap.Logger) *Control {
-	return &Control{cfg: cfg, store: st, dev: dev, dp: dp, pub: pub, log: log}
+	return &Control{cfg: cfg, store: st, dev: dev, dp: dp, pub: pub, log: log, names: cfg.Names}
 }
 
 // Freeze stops every change from starting: those after it are refused
@@ -148,7 +142,7 @@ func (c *Control) unlock() {
 	if c.names == nil {
 		return
 	}
-	nets, eps, err := c.networksAndEndpoints()
+	nets, eps, err := networksAndEndpoints(c.store)
 	if err != nil {
 		c.log.Warn("names: read the store", logf.Err(err))
 		return
@@ -157,8 +151,8 @@ func (c *Control) unlock() {
 }
 
 // networksAndEndpoints reads both in one transaction.
-func (c *Control) networksAndEndpoints() (nets []store.Network, eps []store.Endpoint, err error) {
-	err = c.store.View(func(tx *store.Tx) error {
+func networksAndEndpoints(st *store.Store) (nets []store.Network, eps []store.Endpoint, err error) {
+	err = st.View(func(tx *store.Tx) error {
 		if nets, err = tx.Networks(); err != nil {
 			return err
 		}

@@ -299,7 +299,8 @@ type rig struct {
 	logs *observer.ObservedLogs
 }
 
-func newRig(t *testing.T) *rig {
+// newRig is an orchestrator on fakes, its Config changed by the edits.
+func newRig(t *testing.T, edits ...func(*Config)) *rig {
 	t.Helper()
 	st, err := store.Open(t.TempDir())
 	if err != nil {
@@ -308,7 +309,11 @@ func newRig(t *testing.T) *rig {
 	t.Cleanup(func() { st.Close() })
 	core, logs := observer.New(zap.DebugLevel)
 	r := &rig{dev: newFakeDevices(), dp: newFakeDatapath(), pub: newFakePublisher(), logs: logs}
-	r.Control = New(Config{MTU: 1500, OwnNetns: 1}, st, r.dev, r.dp, r.pub, zap.New(core))
+	cfg := Config{MTU: 1500, OwnNetns: 1}
+	for _, e := range edits {
+		e(&cfg)
+	}
+	r.Control = New(cfg, st, r.dev, r.dp, r.pub, zap.New(core))
 	return r
 }
 

@@ -88,7 +88,7 @@ func (c *Control) EnsureDefaultNetwork() error {
 
 // Networks lists networks.
 func (c *Control) Networks(context.Context) ([]api.Network, error) {
-	nets, eps, err := c.networksAndEndpoints()
+	nets, eps, err := networksAndEndpoints(c.store)
 	out := []api.Network{}
 	for i := range nets {
 		out = append(out, networkView(&nets[i], endpointsOn(eps, nets[i].Name)))

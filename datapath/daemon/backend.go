@@ -17,6 +17,7 @@ import (
 type backend struct {
 	*control.Control
 	control.Pruner
+	control.Aliaser
 	*inspect.Inspector
 	d   *daemon
 	cni *cni.Service
@@ -28,7 +29,7 @@ func (d *daemon) backend() api.Backend {
 		Socket: d.cfg.Socket, Uplink: d.uplink, AttachMode: d.kernel.AttachMode, Cgroup: d.cfg.Cgroup,
 		Defrag: d.defrag, DockerPlugin: d.cfg.DockerPlugin,
 	}, d.log)
-	return backend{Control: d.ctl, Pruner: control.NewPruner(d.ctl), Inspector: insp, d: d,
+	return backend{Control: d.ctl, Pruner: control.NewPruner(d.ctl), Aliaser: control.NewAliaser(d.ctl), Inspector: insp, d: d,
 		cni: cni.New(d.ctl, cniKernel{Inspector: insp})}
 }
 

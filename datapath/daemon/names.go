@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/datapath/control"
 	"github.com/ebpfnet/ebpfnet/datapath/logf"
 	"github.com/ebpfnet/ebpfnet/datapath/netdev"
 	"github.com/ebpfnet/ebpfnet/datapath/resolver"
@@ -33,7 +34,7 @@ func (d *daemon) startResolver() (func(), error) {
 	if len(ups) == 0 {
 		d.log.Warn("names: no upstream resolvers (set --dns): only the networks' names are answered")
 	}
-	d.res = resolver.New(ups, d.log)
+	d.res = resolver.New(maps.DNSResolverPort, ups, d.log)
 	var nets []store.Network
 	var eps []store.Endpoint
 	err := d.store.View(func(tx *store.Tx) error {
@@ -52,11 +53,10 @@ func (d *daemon) startResolver() (func(), error) {
 	return d.res.Close, nil
 }
 
-// followNames has the resolvers, enet_dns_ns and the endpoints'
-// resolv.conf follow every change from now on, starting from the store
-// as the start-up left it.
-func (d *daemon) followNames() {
-	d.ctl.SetNames(&names{res: d.res, stub: d.maps.DNSNetns, fast: d.maps.DNSNames, owner: d.cfg.StateDir, log: d.log})
+// follower is what has the resolvers, enet_dns_ns, enet_dns_names and
+// the endpoints' resolv.conf follow every change the orchestrator makes.
+func (d *daemon) follower() control.Names {
+	return &names{res: d.res, stub: d.maps.DNSNetns, fast: d.maps.DNSNames, owner: d.cfg.StateDir, log: d.log}
 }
 
 // names follows the store for the resolver and what leads endpoints to
@@ -140,8 +140,11 @@ func (n *names) syncStubs(nets []store.Network, eps []store.Endpoint) error {
 	var errs []error
 	for i := range eps {
 		e := &eps[i]
+		if !stubbed(e) {
+			continue
+		}
 		gw, ok := gateways[e.Interfaces[0].Network]
-		if !stubbed(e) || !ok {
+		if !ok {
 			continue
 		}
 		cookie, err := n.cookie(e)
@@ -243,7 +246,7 @@ func (b backend) DNSStatus(context.Context) (*api.DNSStatus, error) {
 	s := &api.DNSStatus{Stub: resolver.Stub, Listening: map[string]string{}, Upstreams: []string{},
 		Counts: b.d.res.Stats.Counts()}
 	for n, a := range b.d.res.Listening() {
-		s.Listening[n] = netip.AddrPortFrom(a, resolver.Port).String()
+		s.Listening[n] = a.String()
 	}
 	for _, u := range b.d.res.Upstreams() {
 		s.Upstreams = append(s.Upstreams, u.String())

@@ -103,7 +103,6 @@ func run(ctx context.Context, cfg Config, listening *bool) error {
 	if err := d.start(); err != nil {
 		return err
 	}
-	d.followNames()
 	l, err := listenSocket(cfg.Socket)
 	if err != nil {
 		return err

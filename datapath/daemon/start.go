@@ -46,7 +46,7 @@ func (d *daemon) load() (func(), error) {
 		mtu = d.uplink.MTU
 	}
 	cc := control.Config{MTU: mtu, OwnNetns: own, DefaultSubnet: d.cfg.DefaultSubnet, Uplink: d.uplink,
-		Defrag: netdev.DefragDevice}
+		Defrag: netdev.DefragDevice, Names: d.follower()}
 	d.ctl = control.New(cc, d.store, netdev.Netlink{}, d.kernel, d.pub, d.log)
 	return func() {
 		// Before the API socket goes, so that a daemon started as soon

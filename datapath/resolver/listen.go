@@ -9,9 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Port is where the resolvers listen, on each network's gateway.
-const Port = 53
-
 // listenConfig binds the gateway's address even before the bridge holds
 // it (IP_FREEBIND), as the network's creation and a restart race.
 var listenConfig = net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
@@ -73,9 +70,9 @@ func addrOf(a net.Addr) netip.Addr {
 	return netip.Addr{}
 }
 
-// listen opens the UDP and TCP sockets of a resolver on addr:53.
-func listen(addr netip.Addr) (net.PacketConn, net.Listener, error) {
-	ap := netip.AddrPortFrom(addr, Port).String()
+// listen opens the UDP and TCP sockets of a resolver on addr:port.
+func listen(addr netip.Addr, port uint16) (net.PacketConn, net.Listener, error) {
+	ap := netip.AddrPortFrom(addr, port).String()
 	pc, err := listenConfig.ListenPacket(context.Background(), "udp4", ap)
 	if err != nil {
 		return nil, nil, err

@@ -34,13 +34,13 @@ func (r *Resolver) Records(network string) []Record {
 	return out
 }
 
-// Listening lists the networks whose resolver is serving, by gateway.
-func (r *Resolver) Listening() map[string]netip.Addr {
+// Listening lists the networks whose resolver is serving, and where.
+func (r *Resolver) Listening() map[string]netip.AddrPort {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := map[string]netip.Addr{}
+	out := map[string]netip.AddrPort{}
 	for name, s := range r.servers {
-		out[name] = s.gateway
+		out[name] = netip.AddrPortFrom(s.gateway, r.port)
 	}
 	return out
 }

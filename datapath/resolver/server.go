@@ -18,6 +18,7 @@ import (
 // Resolver serves every network's names on the network's gateway.
 type Resolver struct {
 	table atomic.Pointer[Table]
+	port  uint16 // on every network's gateway
 	fwd   *forwarder
 	log   *zap.Logger
 	Stats Stats
@@ -33,10 +34,11 @@ type netServer struct {
 	udp, tcp *dns.Server
 }
 
-// New is a resolver that forwards the names it does not hold to
-// upstreams. It serves nothing until Sync names the networks.
-func New(upstreams []netip.AddrPort, log *zap.Logger) *Resolver {
-	r := &Resolver{fwd: newForwarder(upstreams), log: log, servers: map[string]*netServer{}}
+// New is a resolver that serves on port of the networks' gateways and
+// forwards the names it does not hold to upstreams. It serves nothing
+// until Sync names the networks.
+func New(port uint16, upstreams []netip.AddrPort, log *zap.Logger) *Resolver {
+	r := &Resolver{port: port, fwd: newForwarder(upstreams), log: log, servers: map[string]*netServer{}}
 	r.table.Store(Build(nil, nil))
 	return r
 }
@@ -75,9 +77,9 @@ func (r *Resolver) Sync(nets []store.Network, eps []store.Endpoint) {
 
 // serve starts a network's resolver on its gateway.
 func (r *Resolver) serve(network string, gw netip.Addr) (*netServer, error) {
-	pc, l, err := listen(gw)
+	pc, l, err := listen(gw, r.port)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s:%d: %w", gw, Port, err)
+		return nil, fmt.Errorf("listen on %s:%d: %w", gw, r.port, err)
 	}
 	allowed := func(a netip.Addr) bool { return r.table.Load().allows(network, a) }
 	outside := func() { r.Stats.Outside.Add(1) }

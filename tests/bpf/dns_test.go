@@ -33,8 +33,9 @@ func putDNSNames(t *testing.T, d *Datapath) {
 	}
 }
 
-// dnsQuery is an endpoint's query to dst:53, as a resolver library sends
-// it, changed by edit first.
+// dnsQuery is an endpoint's query to dst's resolver port, as a resolver
+// library's to 127.0.0.11:53 leaves the endpoint after the socket
+// programs, changed by edit first.
 func dnsQuery(t *testing.T, from Endpoint, dst string, name string, edit func(*layers.DNS)) []byte {
 	t.Helper()
 	q := &layers.DNS{ID: 0x1234, RD: true, OpCode: layers.DNSOpCodeQuery,
@@ -44,7 +45,7 @@ func dnsQuery(t *testing.T, from Endpoint, dst string, name string, edit func(*l
 	}
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, Flags: layers.IPv4DontFragment,
 		SrcIP: from.IP.AsSlice(), DstIP: addr(dst).AsSlice()}
-	u := &layers.UDP{SrcPort: 40000, DstPort: 53}
+	u := &layers.UDP{SrcPort: 40000, DstPort: maps.DNSResolverPort}
 	must(t, u.SetNetworkLayerForChecksum(ip))
 	return Frame(t, Eth(from.MAC, gatewayMAC(from.NetID), layers.EthernetTypeIPv4), ip, u, q)
 }
@@ -56,7 +57,10 @@ func dnsAnswer(t *testing.T, frame []byte) (*layers.Ethernet, *layers.IPv4, *lay
 	eth, _ := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
 	ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 	u, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
-	d, _ := p.Layer(layers.LayerTypeDNS).(*layers.DNS)
+	d := &layers.DNS{} // gopacket takes only port 53 for DNS
+	if u == nil || d.DecodeFromBytes(u.Payload, gopacket.NilDecodeFeedback) != nil {
+		d = nil
+	}
 	if eth == nil || ip == nil || u == nil || d == nil {
 		t.Fatalf("the answer does not parse: %v\n%x", p.ErrorLayer(), frame)
 	}
@@ -90,7 +94,7 @@ func TestDNSAnswer(t *testing.T) {
 			t.Fatalf("query %d: answers %v, want %v", i, addrs, want)
 		}
 		if !bytes.Equal(eth.SrcMAC, web.GatewayMAC) || !bytes.Equal(eth.DstMAC, web1.MAC) ||
-			ip.SrcIP.String() != "10.10.0.1" || ip.DstIP.String() != web1.IP.String() || u.SrcPort != 53 || u.DstPort != 40000 {
+			ip.SrcIP.String() != "10.10.0.1" || ip.DstIP.String() != web1.IP.String() || u.SrcPort != maps.DNSResolverPort || u.DstPort != 40000 {
 			t.Fatalf("query %d: answer %s %s:%d -> %s %s:%d", i, eth.SrcMAC, ip.SrcIP, u.SrcPort, eth.DstMAC, ip.DstIP, u.DstPort)
 		}
 		if ans.ID != 0x1234 || !ans.QR || !ans.AA || !ans.RD || !ans.RA || ans.TC || ans.ResponseCode != layers.DNSResponseCodeNoErr ||
@@ -143,7 +147,8 @@ func TestDNSPassOn(t *testing.T) {
 		{"an answer, not a query", dnsQuery(t, web1, "10.10.0.1", "api", func(q *layers.DNS) { q.QR = true })},
 		{"opcode status", dnsQuery(t, web1, "10.10.0.1", "api", func(q *layers.DNS) { q.OpCode = layers.DNSOpCodeStatus })},
 		{"a name longer than the map's", dnsQuery(t, web1, "10.10.0.1", string(bytes.Repeat([]byte("a."), 64))+"api", nil)},
-		{"to port 53 of another address on the subnet", dnsQuery(t, web1, "10.10.0.9", "api", nil)},
+		{"to the resolver port of another address on the subnet", dnsQuery(t, web1, "10.10.0.9", "api", nil)},
+		{"to the gateway's port 53", dnsPort53(t)},
 	}
 	// Bytes gopacket will not write: a compression pointer as the name,
 	// and a question cut short.
@@ -170,6 +175,14 @@ func TestDNSPassOn(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dnsPort53 is a query to the gateway's port 53, where no resolver of
+// ebpfnet's listens.
+func dnsPort53(t *testing.T) []byte {
+	pkt := dnsQuery(t, web1, "10.10.0.1", "api", nil)
+	pkt[36], pkt[37] = 0, 53
+	return fixLengths(pkt)
 }
 
 // fixLengths sets a frame's IPv4 and UDP lengths and IPv4 checksum to

@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/ebpfnet/ebpfnet/loader"
+	"github.com/ebpfnet/ebpfnet/maps"
 )
 
 // sockRecord is an enet_sock_rev entry a client's operation should
@@ -44,8 +45,9 @@ func TestSockPrograms(t *testing.T) {
 	// Endpoint namespaces with the resolver's address on their loopback
 	// and servers on it and beside 127.0.0.11:53: dns registered in
 	// enet_dns_ns, dropped registered and deleted again, plain never.
-	resolver := addr("10.10.0.1") // m1's network's gateway
-	dnsServers := []string{"10.10.0.1:53", "127.0.0.11:53", "127.0.0.11:54", "127.0.0.12:53"}
+	resolver := addr("10.10.0.1")                            // m1's network's gateway
+	res := fmt.Sprintf("10.10.0.1:%d", maps.DNSResolverPort) // where it listens
+	dnsServers := []string{res, "10.10.0.1:53", "127.0.0.11:53", "127.0.0.11:54", "127.0.0.12:53"}
 	dnsNetns := func() sockNetns { return newSockNetns(t, []string{"10.10.0.1/32"}, dnsServers, dnsServers) }
 	dns, dropped, plain := dnsNetns(), dnsNetns(), dnsNetns()
 	op := func(kind, addr string) sockOp { return sockOp{kind, addr} }
@@ -124,21 +126,21 @@ func TestSockPrograms(t *testing.T) {
 			[]sockResult{{Peer: "127.0.0.1:8080", Said: "127.0.0.1:8080"}, {From: "127.0.0.1:5353", Said: "127.0.0.1:5353"}}, nil},
 		{"connected UDP to 127.0.0.11:53 in a registered endpoint netns", &dns, false,
 			[]sockOp{op("udp-connect", "127.0.0.11:53")},
-			[]sockResult{{Peer: "127.0.0.11:53", From: "127.0.0.11:53", Said: "10.10.0.1:53"}},
-			[]sockRecord{{0, udpProto, "10.10.0.1:53", "127.0.0.11:53"}}},
+			[]sockResult{{Peer: "127.0.0.11:53", From: "127.0.0.11:53", Said: res}},
+			[]sockRecord{{0, udpProto, res, "127.0.0.11:53"}}},
 		{"UDP sendto 127.0.0.11:53 in a registered endpoint netns", &dns, false,
 			[]sockOp{op("udp", "127.0.0.11:53")},
-			[]sockResult{{From: "127.0.0.11:53", Said: "10.10.0.1:53"}},
-			[]sockRecord{{0, udpProto, "10.10.0.1:53", "127.0.0.11:53"}}},
+			[]sockResult{{From: "127.0.0.11:53", Said: res}},
+			[]sockRecord{{0, udpProto, res, "127.0.0.11:53"}}},
 		{"TCP to 127.0.0.11:53 in a registered endpoint netns", &dns, false,
 			[]sockOp{op("tcp", "127.0.0.11:53")},
-			[]sockResult{{Peer: "127.0.0.11:53", Said: "10.10.0.1:53"}},
-			[]sockRecord{{0, tcpProto, "10.10.0.1:53", "127.0.0.11:53"}}},
+			[]sockResult{{Peer: "127.0.0.11:53", Said: res}},
+			[]sockRecord{{0, tcpProto, res, "127.0.0.11:53"}}},
 		{"other sockets to the resolver itself", &dns, false,
-			[]sockOp{op("udp-connect", "127.0.0.11:53"), op("udp-connect", "10.10.0.1:53"), op("tcp", "10.10.0.1:53")},
-			[]sockResult{{Peer: "127.0.0.11:53", From: "127.0.0.11:53", Said: "10.10.0.1:53"},
-				{Peer: "10.10.0.1:53", From: "10.10.0.1:53", Said: "10.10.0.1:53"}, {Peer: "10.10.0.1:53", Said: "10.10.0.1:53"}},
-			[]sockRecord{{0, udpProto, "10.10.0.1:53", "127.0.0.11:53"}}},
+			[]sockOp{op("udp-connect", "127.0.0.11:53"), op("udp-connect", res), op("tcp", res)},
+			[]sockResult{{Peer: "127.0.0.11:53", From: "127.0.0.11:53", Said: res},
+				{Peer: res, From: res, Said: res}, {Peer: res, Said: res}},
+			[]sockRecord{{0, udpProto, res, "127.0.0.11:53"}}},
 		{"127.0.0.11 on another port", &dns, false,
 			[]sockOp{op("tcp", "127.0.0.11:54"), op("udp", "127.0.0.11:54")},
 			[]sockResult{{Peer: "127.0.0.11:54", Said: "127.0.0.11:54"}, {From: "127.0.0.11:54", Said: "127.0.0.11:54"}}, nil},

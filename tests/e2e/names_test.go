@@ -140,6 +140,16 @@ func TestNames(t *testing.T) {
 			t.Fatal("the datapath answered a name it does not hold")
 		}
 	})
+	t.Run("port 53 published on every address shadows no name", func(t *testing.T) {
+		// A DNS server's container: the resolvers are not on port 53.
+		w.MustCLI("publish", w.Name("api2"), "53:53/udp", "53:53")
+		defer w.MustCLI("unpublish", w.Name("api2"), "53:53/udp", "53:53")
+		for _, plain := range []string{"+edns", "+noedns"} {
+			if got := digShort(t, w, "client", plain, w.Name("api1")); !slices.Equal(got, []string{api1}) {
+				t.Fatalf("%s: api1 is %v with port 53 published, want %s", plain, got, api1)
+			}
+		}
+	})
 	t.Run("dns ls", func(t *testing.T) {
 		out := w.MustCLI("dns", "ls", "web")
 		for _, want := range []string{"api ", w.Name("api1"), api2, "PTR"} {

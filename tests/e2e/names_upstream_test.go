@@ -96,7 +96,7 @@ func TestNamesBadQueries(t *testing.T) {
 	t.Run("sources outside the network are not answered", func(t *testing.T) {
 		before := dnsCount(t, w, "outside-source")
 		for _, ns := range []string{w.Ext, w.Node, w.Name("stranger")} {
-			out, err := w.Exec(ns, "dig", "+time=1", "+tries=1", "@10.10.0.1", w.Name("client"))
+			out, err := w.Exec(ns, "dig", "+time=1", "+tries=1", "-p", "10053", "@10.10.0.1", w.Name("client"))
 			if err == nil || !strings.Contains(out, "timed out") {
 				t.Fatalf("from %s, web's resolver answered: %v\n%s", ns, err, out)
 			}

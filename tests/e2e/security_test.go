@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,29 +98,57 @@ func daemonSockets(t *testing.T, w *world.World, pid int, opts ...string) []stri
 	return mine
 }
 
-// Issue 6, point 8: the daemon listens on its unix socket and nothing
-// else: no TCP, UDP or raw socket at all until a port is published; then
-// it holds each published port with a bound socket (so no process of the
-// node takes it), a TCP one never listening.
+// Issue 6, point 8: the daemon listens on its unix socket and on each
+// network's gateway for names (issue 13: UDP and TCP on the resolver
+// port, answering that network's endpoints only), and nothing else: no
+// other TCP, UDP or raw socket at all until a port is published; then it
+// holds each published port with a bound socket (so no process of the
+// node takes it), a TCP one never listening. Port 53 is the user's to
+// publish: the resolvers are not there.
 func TestNoNetworkListener(t *testing.T) {
 	t.Parallel()
 	w := pubWorld(t, "srv")
 	pid := status(t, w).PID
-	if got := daemonSockets(t, w, pid, "-a", "-t", "-u", "-w"); len(got) != 0 {
+	got, resolvers := withoutResolvers(t, w, daemonSockets(t, w, pid, "-a", "-t", "-u", "-w"))
+	if len(got) != 0 {
 		t.Fatalf("the daemon has network sockets without publications:\n%s", strings.Join(got, "\n"))
+	}
+	if nets := len(cliJSON[[]api.Network](t, w, "network", "ls", "--json")); resolvers != 2*nets {
+		t.Fatalf("%d resolver sockets for %d networks, want a UDP and a TCP one each", resolvers, nets)
 	}
 	unix := daemonSockets(t, w, pid, "-l", "-x")
 	if len(unix) != 1 || !strings.Contains(unix[0], w.Socket) {
 		t.Fatalf("the daemon listens on unix sockets %q, want only %s", unix, w.Socket)
 	}
-	w.MustCLI("publish", w.Name("srv"), "8080:80", "5353:53/udp")
-	if got := daemonSockets(t, w, pid, "-l", "-t", "-w"); len(got) != 0 {
+	w.MustCLI("publish", w.Name("srv"), "8080:80", "5353:53/udp", "53:53/udp", "53:53")
+	if got, _ := withoutResolvers(t, w, daemonSockets(t, w, pid, "-l", "-t", "-w")); len(got) != 0 {
 		t.Fatalf("the daemon listens with TCP or raw sockets:\n%s", strings.Join(got, "\n"))
 	}
-	udp := daemonSockets(t, w, pid, "-a", "-u")
-	if len(udp) != 1 || !strings.Contains(udp[0], "0.0.0.0:5353") {
-		t.Fatalf("the daemon's UDP sockets are %q, want the one holding 5353", udp)
+	udp, _ := withoutResolvers(t, w, daemonSockets(t, w, pid, "-a", "-u"))
+	if len(udp) != 2 || !strings.Contains(strings.Join(udp, " "), "0.0.0.0:5353") || !strings.Contains(strings.Join(udp, " "), "0.0.0.0:53 ") {
+		t.Fatalf("the daemon's UDP sockets are %q, want the ones holding 5353 and 53", udp)
 	}
+}
+
+// withoutResolvers leaves out of ss lines the networks' resolvers, each
+// on its gateway (as `dns stats` lists them), and counts them.
+func withoutResolvers(t *testing.T, w *world.World, lines []string) (rest []string, resolvers int) {
+	t.Helper()
+	gateways := map[string]bool{}
+	for n, at := range cliJSON[api.DNSStatus](t, w, "dns", "stats", "--json").Listening {
+		if !strings.HasSuffix(at, ":10053") || !strings.HasPrefix(at, inspectNetwork(t, w, n).Gateway+":") {
+			t.Fatalf("network %s's resolver is on %s, want its gateway, port 10053", n, at)
+		}
+		gateways[at] = true
+	}
+	for _, l := range lines {
+		if slices.ContainsFunc(strings.Fields(l), func(f string) bool { return gateways[f] }) {
+			resolvers++
+			continue
+		}
+		rest = append(rest, l)
+	}
+	return rest, resolvers
 }
 
 // Issue 6, point 8, end to end: b crafts datagrams shaped as replies of

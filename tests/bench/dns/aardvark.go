@@ -73,7 +73,7 @@ func setupAardvark(ctx context.Context, t *world.RunT, o Options, s *sideRun) er
 		}
 		s.hosts[i].ip = ip
 	}
-	s.client, s.server = w.Name("client"), Gateway
+	s.client, s.server = w.Name("client"), netip.AddrPortFrom(Gateway, 53)
 	gw := netip.PrefixFrom(Gateway, Subnet.Bits()).String()
 	cl := netip.PrefixFrom(s.hosts[0].ip, Subnet.Bits()).String()
 	for _, step := range [][]string{

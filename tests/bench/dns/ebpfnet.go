@@ -58,7 +58,10 @@ func setupEbpfnet(ctx context.Context, t *world.RunT, o Options, s *sideRun) err
 		return err
 	}
 	s.hosts = makeHosts(w.ID, o)
-	s.client, s.server = s.hosts[0].name, Gateway
+	s.client = s.hosts[0].name
+	if s.server, err = resolverAddr(w); err != nil {
+		return err
+	}
 	start := time.Now()
 	for i, h := range s.hosts {
 		args := []string{"endpoint", "create", h.name, "--network", networkName}
@@ -110,4 +113,18 @@ func endpointIP(w *world.World, name string) (netip.Addr, error) {
 		return netip.Addr{}, errors.Join(err, fmt.Errorf("endpoint inspect %s: no interface in %q", name, out))
 	}
 	return netip.ParseAddr(eps[0].Interfaces[0].IP)
+}
+
+// resolverAddr is where the daemon serves the bench network's names, as
+// `ebpfnet dns stats` says.
+func resolverAddr(w *world.World) (netip.AddrPort, error) {
+	out, err := cli(w, "dns", "stats", "--json")
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	var st api.DNSStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		return netip.AddrPort{}, fmt.Errorf("dns stats: %w", err)
+	}
+	return netip.ParseAddrPort(st.Listening[networkName])
 }

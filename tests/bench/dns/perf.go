@@ -28,8 +28,8 @@ type Dnsperf struct {
 	Timeout     time.Duration // -t: a query unanswered this long is lost
 }
 
-func (p Dnsperf) args(server netip.Addr, file string, d time.Duration) []string {
-	return []string{"dnsperf", "-s", server.String(), "-p", "53", "-d", file,
+func (p Dnsperf) args(server netip.AddrPort, file string, d time.Duration) []string {
+	return []string{"dnsperf", "-s", server.Addr().String(), "-p", strconv.Itoa(int(server.Port())), "-d", file,
 		"-l", strconv.FormatFloat(d.Seconds(), 'f', -1, 64),
 		"-c", strconv.Itoa(p.Clients), "-T", strconv.Itoa(p.Threads),
 		"-q", strconv.Itoa(p.Outstanding), "-t", strconv.FormatFloat(p.Timeout.Seconds(), 'f', -1, 64)}
@@ -44,7 +44,7 @@ type perfStats struct {
 }
 
 // runDnsperf runs dnsperf in netns against server for d.
-func runDnsperf(ctx context.Context, p Dnsperf, netns string, server netip.Addr, file string, d time.Duration,
+func runDnsperf(ctx context.Context, p Dnsperf, netns string, server netip.AddrPort, file string, d time.Duration,
 	extra []string, into func(*exec.Cmd)) (perfStats, error) {
 	ctx, cancel := context.WithTimeout(ctx, d+p.Timeout+30*time.Second)
 	defer cancel()

@@ -83,8 +83,8 @@ type Round struct {
 type sideRun struct {
 	res    *Side
 	w      *world.World
-	client string     // netns of the client, hosts[0]
-	server netip.Addr // where the resolver listens
+	client string         // netns of the client, hosts[0]
+	server netip.AddrPort // where the resolver listens
 	hosts  []host
 	pid    func(context.Context) (int, error)
 	files  map[string]string // query file of each kind
@@ -222,7 +222,7 @@ func (rd Round) String() string {
 // prepare checks the side answers what it should, writes its query files
 // and takes its RSS.
 func (s *sideRun) prepare(ctx context.Context, o Options) error {
-	srv := netip.AddrPortFrom(s.server, 53)
+	srv := s.server
 	first, last := s.hosts[0], s.hosts[len(s.hosts)-1]
 	checks := []struct {
 		name string
@@ -308,7 +308,7 @@ func (s *sideRun) measure(ctx context.Context, o Options, k string) Round {
 		return rd // the latency client's sockets are the harness's, outside the world's cgroup
 	}
 	time.Sleep(500 * time.Millisecond) // let late answers drain
-	l, err := measureLatency(ctx, s.client, netip.AddrPortFrom(s.server, 53), s.names[k], o.LatencyConc, o.LatencyQueries, o.LatencyTimeout, s.edns)
+	l, err := measureLatency(ctx, s.client, s.server, s.names[k], o.LatencyConc, o.LatencyQueries, o.LatencyTimeout, s.edns)
 	rd.P50, rd.P99, rd.LatN, rd.LatLost = l.P50, l.P99, l.N, l.Lost
 	if err != nil {
 		rd.Err = err.Error()
@@ -325,7 +325,7 @@ func (s *sideRun) dnsperf(ctx context.Context, o Options, kind string, d time.Du
 	}
 	server, into := s.server, func(*exec.Cmd) {}
 	if s.stub {
-		server, into = netip.MustParseAddr("127.0.0.11"), s.w.IntoCgroup
+		server, into = netip.MustParseAddrPort("127.0.0.11:53"), s.w.IntoCgroup
 	}
 	return runDnsperf(ctx, o.Dnsperf, s.client, server, s.files[kind], d, extra, into)
 }
