@@ -22,25 +22,6 @@ var listenConfig = net.ListenConfig{Control: func(_, _ string, c syscall.RawConn
 	return serr
 }}
 
-// guardedConn hands the DNS server only the datagrams an endpoint of the
-// network sent: the others are dropped unread, and never answered, not
-// even with an error.
-type guardedConn struct {
-	net.PacketConn
-	allowed func(netip.Addr) bool
-	outside func()
-}
-
-func (g guardedConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	for {
-		n, addr, err := g.PacketConn.ReadFrom(b)
-		if err != nil || g.allowed(addrOf(addr)) {
-			return n, addr, err
-		}
-		g.outside()
-	}
-}
-
 // guardedListener closes the connections no endpoint of the network
 // opened before the DNS server reads them.
 type guardedListener struct {
@@ -71,12 +52,13 @@ func addrOf(a net.Addr) netip.Addr {
 }
 
 // listen opens the UDP and TCP sockets of a resolver on addr:port.
-func listen(addr netip.Addr, port uint16) (net.PacketConn, net.Listener, error) {
+func listen(addr netip.Addr, port uint16) (*net.UDPConn, net.Listener, error) {
 	ap := netip.AddrPortFrom(addr, port).String()
-	pc, err := listenConfig.ListenPacket(context.Background(), "udp4", ap)
+	c, err := listenConfig.ListenPacket(context.Background(), "udp4", ap)
 	if err != nil {
 		return nil, nil, err
 	}
+	pc := c.(*net.UDPConn)
 	l, err := listenConfig.Listen(context.Background(), "tcp4", ap)
 	if err != nil {
 		_ = pc.Close()

@@ -30,8 +30,9 @@ type Resolver struct {
 
 // netServer is one network's resolver: UDP and TCP on its gateway.
 type netServer struct {
-	gateway  netip.Addr
-	udp, tcp *dns.Server
+	gateway netip.Addr
+	udp     *net.UDPConn
+	tcp     *dns.Server
 }
 
 // New is a resolver that serves on port of the networks' gateways and
@@ -83,25 +84,21 @@ func (r *Resolver) serve(network string, gw netip.Addr) (*netServer, error) {
 	}
 	allowed := func(a netip.Addr) bool { return r.table.Load().allows(network, a) }
 	outside := func() { r.Stats.Outside.Add(1) }
-	h := handler{r: r, network: network}
-	s := &netServer{gateway: gw,
-		udp: &dns.Server{PacketConn: guardedConn{pc, allowed, outside}, Handler: h,
-			MsgInvalidFunc: r.invalid, MsgAcceptFunc: r.accept},
-		tcp: &dns.Server{Listener: guardedListener{l, allowed, outside}, Handler: h,
+	s := &netServer{gateway: gw, udp: pc,
+		tcp: &dns.Server{Listener: guardedListener{l, allowed, outside}, Handler: handler{r: r, network: network},
 			MsgInvalidFunc: r.invalid, MsgAcceptFunc: r.accept},
 	}
-	for _, srv := range []*dns.Server{s.udp, s.tcp} {
-		go func() {
-			if err := srv.ActivateAndServe(); err != nil {
-				r.log.Debug("resolver stopped", logf.Net(network), logf.Err(err))
-			}
-		}()
-	}
+	go r.serveUDP(network, pc)
+	go func() {
+		if err := s.tcp.ActivateAndServe(); err != nil {
+			r.log.Debug("resolver stopped", logf.Net(network), logf.Err(err))
+		}
+	}()
 	return s, nil
 }
 
 func (s *netServer) shutdown() {
-	_ = s.udp.Shutdown()
+	_ = s.udp.Close()
 	_ = s.tcp.Shutdown()
 }
 
@@ -128,26 +125,15 @@ func (r *Resolver) Close() {
 	}
 }
 
-// handler answers the queries on one network's resolver.
+// handler answers the TCP queries on one network's resolver.
 type handler struct {
 	r       *Resolver
 	network string
 }
 
+// ServeDNS answers a query over TCP (UDP is serveUDP's).
 func (h handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	m := h.r.answer(context.Background(), h.network, addrOf(w.RemoteAddr()), isUDP(w), req)
-	if m == nil {
-		return
+	if m := h.r.answer(context.Background(), h.network, addrOf(w.RemoteAddr()), false, req); m != nil {
+		_ = w.WriteMsg(m)
 	}
-	if isUDP(w) {
-		if m.Truncate(udpSize(req)); m.Truncated {
-			h.r.Stats.Truncated.Add(1)
-		}
-	}
-	_ = w.WriteMsg(m)
-}
-
-func isUDP(w dns.ResponseWriter) bool {
-	_, ok := w.RemoteAddr().(*net.UDPAddr)
-	return ok
 }
