@@ -21,6 +21,13 @@ node() {
 	sh -c 'echo $$ > "$0/cgroup.procs"; ns=$1; shift; exec nsenter --net=/run/netns/"$ns" -- "$@"' "$CG" "$NODE" "$@"
 }
 
+# inns: a command in an endpoint's namespace with its /etc/netns files
+# (resolv.conf), inside the demo's cgroup.
+inns() {
+	printf '$ (in %s, cgroup %s) %s\n' "$1" "${CG##*/}" "${*:2}"
+	sh -c 'echo $$ > "$0/cgroup.procs"; exec ip netns exec "$@"' "$CG" "$@"
+}
+
 cleanup() {
 	set +e
 	"$BIN" system reset --state-dir "$DIR/state" --bpffs "$BPFFS" >/dev/null 2>&1
@@ -45,7 +52,7 @@ e network ls
 
 say "a network, an endpoint serving HTTP on port 80 published as 8080, and a second endpoint"
 e network create web --subnet 10.10.0.0/24
-e endpoint create "$API" --network web -p 8080:80
+e endpoint create "$API" --network web -p 8080:80 --alias api
 e endpoint create "$WEB" --network web
 e endpoint ls
 e port
@@ -54,6 +61,13 @@ sleep 0.5
 
 say "endpoint to endpoint: bpf_redirect_peer, not the bridge"
 run ip netns exec "$WEB" ping -c 3 -i 0.2 10.10.0.2
+
+say "names: the network's resolver, at 127.0.0.11 as in Docker; plain queries answered in the datapath"
+inns "$WEB" cat /etc/resolv.conf
+inns "$WEB" getent hosts "$API" api
+inns "$WEB" curl -s -o /dev/null -w 'by name: HTTP %{http_code}\n' http://api/
+inns "$WEB" dig +noall +answer +stats api
+e dns ls web
 
 say "out to the world, masqueraded in eBPF: ext sees the node's address"
 ip netns exec "$EXT" python3 -m http.server 9999 --bind 198.51.100.2 >"$DIR/ext.log" 2>&1 &

@@ -213,7 +213,7 @@ func (s *dockerSide) RSS(ctx context.Context) (uint64, error) {
 	var sum uint64
 	var errs []error
 	for _, pid := range s.d.Processes("docker-proxy") {
-		rss, err := vmRSS(pid)
+		rss, err := world.VmRSS(pid)
 		sum += rss
 		errs = append(errs, err)
 	}

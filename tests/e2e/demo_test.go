@@ -38,6 +38,7 @@ func TestDemo(t *testing.T) {
 		`"port": 8080,`, `"net_id": `,
 		"name enet_from_ep", "name enet_from_up", "name enet_to_up",
 		"from ext, daemon stopped: HTTP 200",
+		"nameserver 127.0.0.11", "by name: HTTP 200", "SERVER: 127.0.0.11#53", "dns-answered",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the demo does not show %q:\n%s", want, text)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/ebpfnet/ebpfnet/tests/world"
 )
 
 // Dnsperf are the options every dnsperf run gets, on both sides.
@@ -158,7 +160,7 @@ func measureLatency(ctx context.Context, netns string, server netip.AddrPort, na
 		packed[i] = raw
 	}
 	conns := make([]*net.UDPConn, conc)
-	err := inNetns(netns, func() error {
+	err := world.InNetns(netns, func() error {
 		for i := range conns {
 			c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(server))
 			if err != nil {
@@ -285,7 +287,7 @@ func lookupA(ctx context.Context, netns string, server netip.AddrPort, name stri
 
 func exchangeA(netns string, server netip.AddrPort, name string) ([]netip.Addr, error) {
 	var c net.Conn
-	if err := inNetns(netns, func() (err error) {
+	if err := world.InNetns(netns, func() (err error) {
 		c, err = net.Dial("udp4", server.String())
 		return err
 	}); err != nil {

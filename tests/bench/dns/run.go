@@ -335,22 +335,7 @@ func (s *sideRun) rss(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return vmRSS(pid)
-}
-
-// vmRSS reads a process's resident memory from /proc.
-func vmRSS(pid int) (uint64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+	return world.VmRSS(pid)
 }
 
 // procCPU is a process's user and system time, all its threads, from

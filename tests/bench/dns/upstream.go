@@ -6,35 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/sys/unix"
-)
 
-// inNetns runs f on a thread inside the named network namespace, for
-// making sockets there: a socket stays in the namespace it was made in,
-// whichever thread uses it later. The thread is thrown away afterwards.
-func inNetns(netns string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		fd, err := unix.Open("/run/netns/"+netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- fmt.Errorf("open netns %s: %w", netns, err)
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", netns, err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
+	"github.com/ebpfnet/ebpfnet/tests/world"
+)
 
 // upstream is the resolver both sides forward to: an authoritative server
 // for one zone, answering A for every name in it with one address, on UDP
@@ -49,7 +27,7 @@ type upstream struct {
 func startUpstream(netns string, addr netip.AddrPort, zone string, answer netip.Addr, ttl uint32) (*upstream, error) {
 	var pc net.PacketConn
 	var ln net.Listener
-	err := inNetns(netns, func() error {
+	err := world.InNetns(netns, func() error {
 		var err error
 		if pc, err = net.ListenPacket("udp4", addr.String()); err != nil {
 			return err
