@@ -20,19 +20,16 @@ import (
 // startResolver starts the networks' resolvers on the store's names.
 // The returned func stops them.
 func (d *daemon) startResolver() (func(), error) {
-	ups := d.cfg.DNS
-	if len(ups) == 0 {
+	ups := resolver.FixedUpstreams(d.cfg.DNS)
+	if len(d.cfg.DNS) == 0 {
 		path := d.cfg.ResolvConf
 		if path == "" {
 			path = DefaultResolvConf
 		}
-		var err error
-		if ups, err = resolver.NodeUpstreams(path); err != nil {
-			d.log.Warn("names: no upstream resolvers: only the networks' names are answered", logf.Err(err))
-		}
+		ups = resolver.FileUpstreams(path)
 	}
-	if len(ups) == 0 {
-		d.log.Warn("names: no upstream resolvers (set --dns): only the networks' names are answered")
+	if len(ups.Get()) == 0 {
+		d.log.Warn("names: no upstream resolvers (set --dns, or fill --resolv-conf): only the networks' names are answered")
 	}
 	d.res = resolver.New(maps.DNSResolverPort, ups, d.log)
 	var nets []store.Network
@@ -49,7 +46,7 @@ func (d *daemon) startResolver() (func(), error) {
 		return nil, err
 	}
 	d.res.Sync(nets, eps)
-	d.log.Info("resolvers serving on the networks' gateways", logf.Str("upstreams", fmt.Sprint(ups)))
+	d.log.Info("resolvers serving on the networks' gateways", logf.Str("upstreams", fmt.Sprint(ups.Get())))
 	return d.res.Close, nil
 }
 

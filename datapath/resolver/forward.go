@@ -24,12 +24,12 @@ var errBusy = errors.New("too many queries upstream")
 
 // forwarder sends the names the resolver does not hold upstream.
 type forwarder struct {
-	servers []netip.AddrPort // the daemon's: --dns, or the node's resolv.conf
+	servers *Upstreams // the daemon's: --dns, or the node's resolv.conf
 	slots   chan struct{}
 	timeout time.Duration
 }
 
-func newForwarder(servers []netip.AddrPort) *forwarder {
+func newForwarder(servers *Upstreams) *forwarder {
 	return &forwarder{servers: servers, slots: make(chan struct{}, maxForwards), timeout: forwardTimeout}
 }
 
@@ -37,7 +37,7 @@ func newForwarder(servers []netip.AddrPort) *forwarder {
 // returns the first answer, carrying the asker's id.
 func (f *forwarder) forward(ctx context.Context, req *dns.Msg, network string, servers []netip.AddrPort) (*dns.Msg, error) {
 	if len(servers) == 0 {
-		servers = f.servers
+		servers = f.servers.Get()
 	}
 	if len(servers) == 0 {
 		return nil, errors.New("no upstream servers")

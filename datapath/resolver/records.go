@@ -46,7 +46,7 @@ func (r *Resolver) Listening() map[string]netip.AddrPort {
 }
 
 // Upstreams are the daemon's upstream servers.
-func (r *Resolver) Upstreams() []netip.AddrPort { return r.fwd.servers }
+func (r *Resolver) Upstreams() []netip.AddrPort { return r.fwd.servers.Get() }
 
 func addrStrings(addrs []netip.Addr) []string {
 	out := make([]string, len(addrs))

@@ -31,7 +31,7 @@ func on(n store.Network, ip string, aliases ...string) store.Interface {
 // testResolver serves a table of four endpoints on web, Other and vault,
 // with no upstream.
 func testResolver() *Resolver {
-	r := New(10053, nil, zap.NewNop())
+	r := New(10053, FixedUpstreams(nil), zap.NewNop())
 	gone := ep("ghost", on(web, "10.10.0.9", "api"))
 	gone.State = store.StateGone
 	r.table.Store(Build([]store.Network{web, other, vault}, []store.Endpoint{

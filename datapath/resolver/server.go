@@ -38,7 +38,7 @@ type netServer struct {
 // New is a resolver that serves on port of the networks' gateways and
 // forwards the names it does not hold to upstreams. It serves nothing
 // until Sync names the networks.
-func New(port uint16, upstreams []netip.AddrPort, log *zap.Logger) *Resolver {
+func New(port uint16, upstreams *Upstreams, log *zap.Logger) *Resolver {
 	r := &Resolver{port: port, fwd: newForwarder(upstreams), log: log, servers: map[string]*netServer{}}
 	r.table.Store(Build(nil, nil))
 	return r

@@ -264,7 +264,14 @@ func TestConcurrentClients(t *testing.T) {
 		w := newWorld(t)
 		w.MustCLI("network", "create", "conc", "--subnet", concSubnet, "--ip-range", concRange)
 		w.MustCLI("endpoint", "create", concName(w, -1), "--network", "conc")
-		before := settled(t, w, func(api.Resources) bool { return true })
+		// Settled: the same fds and goroutines twice in a row (a thread
+		// that entered the endpoint's namespace may still be exiting).
+		var last api.Resources
+		before := settled(t, w, func(r api.Resources) bool {
+			same := r.FDs == last.FDs && r.Goroutines == last.Goroutines
+			last = r
+			return same
+		})
 		start := time.Now()
 		recs[parallel] = runClients(t, w, parallel)
 		t.Logf("%d clients, parallel %v: %v", concClients, parallel, time.Since(start).Round(time.Millisecond))

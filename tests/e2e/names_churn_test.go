@@ -95,6 +95,11 @@ func TestNamesRestart(t *testing.T) {
 	go func() { done <- longestGap(w, "client", "backend", api, stop) }()
 	time.Sleep(300 * time.Millisecond)
 	w.MustCLI("daemon", "stop")
+	// With no daemon, the datapath still answers what it holds.
+	if out, err := w.NetnsExec(w.Name("client"), "dig", "+time=1", "+tries=1", "+short", "+noedns", "backend"); err != nil ||
+		strings.TrimSpace(out) != api {
+		t.Errorf("with the daemon stopped, a plain query for backend: %v %q, want %s from the datapath", err, out, api)
+	}
 	w.StartDaemon("--dns", upstreamIP.String())
 	time.Sleep(time.Second)
 	close(stop)

@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/tests/world"
 )
 
@@ -151,4 +154,42 @@ for p in [b"\xff\x00garbage", b"\x12\x34\x01\x00\x00\x02\x00\x00\x00\x00\x00\x00
 			t.Fatal("truncated is not counted")
 		}
 	})
+}
+
+// Issue 13: without --dns the daemon forwards to the node's resolv.conf
+// (--resolv-conf here), and follows it when it changes, as Docker
+// follows the host's.
+func TestNamesFollowResolvConf(t *testing.T) {
+	w := world.New(t, bin)
+	w.MustExec(w.Ext, "ip", "addr", "add", upstreamIP2.String()+"/24", "dev", world.ExtDev)
+	world.StartUpstream(t, w.Ext, netip.AddrPortFrom(upstreamIP, 53), "fwd.test", fwdAnswer)
+	world.StartUpstream(t, w.Ext, netip.AddrPortFrom(upstreamIP2, 53), "fwd.test", fwdAnswer2)
+	conf := filepath.Join(w.Dir, "resolv.conf")
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(conf+".new", []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(conf+".new", conf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("nameserver 127.0.0.53\nnameserver " + upstreamIP.String() + "\n")
+	w.StartDaemon("--resolv-conf", conf)
+	w.MustCLI("network", "create", "web", "--subnet", "10.10.0.0/24")
+	w.MustCLI("endpoint", "create", w.Name("client"), "--network", "web")
+	if got := digShort(t, w, "client", "a.fwd.test"); !slices.Equal(got, []string{fwdAnswer.String()}) {
+		t.Fatalf("a.fwd.test is %v, want %s from the upstream resolv.conf names (the loopback one left out)", got, fwdAnswer)
+	}
+	write("nameserver " + upstreamIP2.String() + "\n")
+	ok := world.Wait(10*time.Second, func() bool {
+		out, err := w.NetnsExec(w.Name("client"), "dig", "+time=1", "+tries=1", "+short", "b.fwd.test")
+		return err == nil && strings.TrimSpace(out) == fwdAnswer2.String()
+	})
+	if !ok {
+		t.Fatal("the daemon did not follow its resolv.conf to the other upstream")
+	}
+	if ups := cliJSON[api.DNSStatus](t, w, "dns", "stats", "--json").Upstreams; !slices.Equal(ups, []string{upstreamIP2.String() + ":53"}) {
+		t.Fatalf("dns stats shows upstreams %v", ups)
+	}
 }
