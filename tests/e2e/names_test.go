@@ -88,6 +88,12 @@ func TestNames(t *testing.T) {
 			t.Fatalf("nowhere.example: %s, want the upstream's NXDOMAIN", got)
 		}
 	})
+	t.Run("nslookup", func(t *testing.T) {
+		out, err := w.NetnsExec(w.Name("client"), "nslookup", "-timeout=2", w.Name("api1"))
+		if err != nil || !strings.Contains(out, "Server:\t\t127.0.0.11") || !strings.Contains(out, "Address: "+api1) {
+			t.Fatalf("nslookup api1: %v\n%s", err, out)
+		}
+	})
 	t.Run("getaddrinfo", func(t *testing.T) {
 		out, err := w.NetnsExec(w.Name("client"), "getent", "ahostsv4", w.Name("api1"))
 		if err != nil || !strings.HasPrefix(out, api1+" ") {
