@@ -118,26 +118,37 @@ func (m DNSNames) All() (map[DNSName][]netip.Addr, error) {
 // what went is deleted, and an unchanged name keeps its turn. It returns
 // what the map holds after.
 func (m DNSNames) Sync(have, want map[DNSName][]netip.Addr) (map[DNSName][]netip.Addr, error) {
-	now := make(map[DNSName][]netip.Addr, len(want))
+	return syncEntries(have, want, slices.Equal[[]netip.Addr], m.Put, m.Delete)
+}
+
+// syncEntries brings a map from have to want, writing only what differs,
+// and returns what it holds after: what failed to change keeps its old
+// value there.
+func syncEntries[K comparable, V any](have, want map[K]V, same func(a, b V) bool,
+	put func(K, V) error, del func(K) error) (map[K]V, error) {
+	now := make(map[K]V, len(want))
 	var errs []error
-	for n, addrs := range want {
-		if slices.Equal(have[n], addrs) {
-			now[n] = addrs
+	for k, v := range want {
+		if old, ok := have[k]; ok && same(old, v) {
+			now[k] = v
 			continue
 		}
-		if err := m.Put(n, addrs); err != nil {
+		if err := put(k, v); err != nil {
 			errs = append(errs, err)
+			if old, ok := have[k]; ok {
+				now[k] = old
+			}
 			continue
 		}
-		now[n] = addrs
+		now[k] = v
 	}
-	for n, addrs := range have {
-		if _, ok := want[n]; ok {
+	for k, v := range have {
+		if _, ok := want[k]; ok {
 			continue
 		}
-		if err := m.Delete(n); err != nil {
+		if err := del(k); err != nil {
 			errs = append(errs, err)
-			now[n] = addrs
+			now[k] = v
 		}
 	}
 	return now, errors.Join(errs...)

@@ -46,6 +46,12 @@ func (m DNSNetns) All() (map[uint64]netip.Addr, error) {
 	return out, nil
 }
 
+// Sync makes the map hold want where it held have, and returns what it
+// holds after.
+func (m DNSNetns) Sync(have, want map[uint64]netip.Addr) (map[uint64]netip.Addr, error) {
+	return syncEntries(have, want, func(a, b netip.Addr) bool { return a == b }, m.Put, m.Delete)
+}
+
 // DNSResolverPort is where the networks' resolvers listen on their
 // gateways, and where the socket programs send an endpoint's
 // 127.0.0.11:53 and enet_from_ep answers (bpf/lib/maps.h's

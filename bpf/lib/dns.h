@@ -205,7 +205,7 @@ static __always_inline int dns_answer(struct __sk_buff *skb, struct event *t, co
 	if (!rr)
 		return ENET_CONTINUE;
 	count = rr->count;
-	if (count < 1 || count > DNS_ADDRS_MAX || qend > 512)
+	if (count < 1 || count > DNS_ADDRS_MAX)
 		return ENET_CONTINUE;
 	/* Past here the query is changed: it is answered, or dropped. */
 	if (dns_write_answers(skb, qend, rr, count) < 0 || dns_turn_around(skb, net, ifc, &h, count) < 0)

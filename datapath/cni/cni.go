@@ -21,6 +21,7 @@ import (
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
 	"github.com/ebpfnet/ebpfnet/datapath/netdev"
+	"github.com/ebpfnet/ebpfnet/datapath/resolver"
 )
 
 // Control is what the service asks of the orchestrator.
@@ -126,13 +127,8 @@ func (s *Service) result(ctx context.Context, ep *api.Endpoint, ifname string) (
 	}
 	return &api.CNIResult{Endpoint: ep.Name, Ifname: ifc.Name, MAC: ifc.MAC, Sandbox: ep.Netns,
 		Address: netip.PrefixFrom(ip, subnet.Bits()).String(), Gateway: n.Gateway, Default: i == 0, MTU: n.MTU,
-		DNS: api.CNIDNS{Nameservers: []string{Stub}, Search: ep.DNS.Search, Options: ep.DNS.Options}}, nil
+		DNS: api.CNIDNS{Nameservers: []string{resolver.Stub}, Search: ep.DNS.Search, Options: ep.DNS.Options}}, nil
 }
-
-// Stub is the nameserver an endpoint's resolv.conf names: the socket
-// programs send what goes there to its network's resolver, as Docker's
-// containers reach theirs at 127.0.0.11.
-const Stub = "127.0.0.11"
 
 // notFound: the error says a thing is gone, which DEL takes as done.
 func notFound(err error) bool { return errors.Is(err, errdefs.ErrNotFound) }

@@ -142,24 +142,12 @@ func (c *Control) unlock() {
 	if c.names == nil {
 		return
 	}
-	nets, eps, err := networksAndEndpoints(c.store)
+	nets, eps, err := c.store.NetworksAndEndpoints()
 	if err != nil {
 		c.log.Warn("names: read the store", logf.Err(err))
 		return
 	}
 	c.names.Sync(nets, eps)
-}
-
-// networksAndEndpoints reads both in one transaction.
-func networksAndEndpoints(st *store.Store) (nets []store.Network, eps []store.Endpoint, err error) {
-	err = st.View(func(tx *store.Tx) error {
-		if nets, err = tx.Networks(); err != nil {
-			return err
-		}
-		eps, err = tx.Endpoints()
-		return err
-	})
-	return nets, eps, err
 }
 
 var (

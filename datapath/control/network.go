@@ -88,7 +88,7 @@ func (c *Control) EnsureDefaultNetwork() error {
 
 // Networks lists networks.
 func (c *Control) Networks(context.Context) ([]api.Network, error) {
-	nets, eps, err := networksAndEndpoints(c.store)
+	nets, eps, err := c.store.NetworksAndEndpoints()
 	out := []api.Network{}
 	for i := range nets {
 		out = append(out, networkView(&nets[i], endpointsOn(eps, nets[i].Name)))

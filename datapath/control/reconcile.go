@@ -22,7 +22,7 @@ func (c *Control) Reconcile() error {
 type reconciler struct{ *Control }
 
 func (c reconciler) run() error {
-	nets, eps, err := networksAndEndpoints(c.store)
+	nets, eps, err := c.store.NetworksAndEndpoints()
 	if err != nil {
 		return err
 	}

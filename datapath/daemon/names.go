@@ -32,16 +32,7 @@ func (d *daemon) startResolver() (func(), error) {
 		d.log.Warn("names: no upstream resolvers (set --dns, or fill --resolv-conf): only the networks' names are answered")
 	}
 	d.res = resolver.New(maps.DNSResolverPort, ups, d.log)
-	var nets []store.Network
-	var eps []store.Endpoint
-	err := d.store.View(func(tx *store.Tx) error {
-		var err error
-		if nets, err = tx.Networks(); err != nil {
-			return err
-		}
-		eps, err = tx.Endpoints()
-		return err
-	})
+	nets, eps, err := d.store.NetworksAndEndpoints()
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +143,9 @@ func (n *names) syncStubs(nets []store.Network, eps []store.Endpoint) error {
 		want[cookie], cookies[e.Name] = gw, cookie
 	}
 	n.cookies = cookies
-	return errors.Join(append(errs, n.applyStubs(want))...)
+	var err error
+	n.stubs, err = n.stub.Sync(n.stubs, want)
+	return errors.Join(append(errs, err)...)
 }
 
 // cookie is an endpoint's namespace's, read once per namespace.
@@ -165,31 +158,6 @@ func (n *names) cookie(e *store.Endpoint) (uint64, error) {
 		return 0, fmt.Errorf("endpoint %s: %w", e.Name, err)
 	}
 	return c, nil
-}
-
-func (n *names) applyStubs(want map[uint64]netip.Addr) error {
-	var errs []error
-	for c, gw := range want {
-		if have, ok := n.stubs[c]; ok && have == gw {
-			continue
-		}
-		if err := n.stub.Put(c, gw); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		n.stubs[c] = gw
-	}
-	for c := range n.stubs {
-		if _, ok := want[c]; ok {
-			continue
-		}
-		if err := n.stub.Delete(c); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		delete(n.stubs, c)
-	}
-	return errors.Join(errs...)
 }
 
 // syncResolvConfs gives every ready endpoint in a namespace ebpfnet made
@@ -225,9 +193,9 @@ func (n *names) syncResolvConfs(eps []store.Endpoint) error {
 }
 
 // DNSRecords serves `ebpfnet dns ls`.
-func (b backend) DNSRecords(_ context.Context, network string) ([]api.DNSRecord, error) {
+func (b backend) DNSRecords(ctx context.Context, network string) ([]api.DNSRecord, error) {
 	if network != "" {
-		if _, err := b.Network(context.Background(), network); err != nil {
+		if _, err := b.Network(ctx, network); err != nil {
 			return nil, err
 		}
 	}

@@ -169,3 +169,15 @@ func (tx *Tx) PutPort(p *Port) error { return put(tx, bucketPorts, p.Key(), p) }
 func (tx *Tx) DeletePort(p *Port) error {
 	return tx.tx.Bucket(bucketPorts).Delete([]byte(p.Key()))
 }
+
+// NetworksAndEndpoints reads both in one transaction.
+func (s *Store) NetworksAndEndpoints() (nets []Network, eps []Endpoint, err error) {
+	err = s.View(func(tx *Tx) error {
+		if nets, err = tx.Networks(); err != nil {
+			return err
+		}
+		eps, err = tx.Endpoints()
+		return err
+	})
+	return nets, eps, err
+}

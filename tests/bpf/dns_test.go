@@ -33,6 +33,30 @@ func putDNSNames(t *testing.T, d *Datapath) {
 	}
 }
 
+// putBadDNSNames writes entries the daemon never writes (maps.DNSNames
+// refuses them): "empty" with no address, "nine" with a count past the
+// array's. The datapath must leave them to the resolver.
+func putBadDNSNames(t *testing.T, d *Datapath) {
+	t.Helper()
+	for name, count := range map[string]uint32{"empty": 0, "nine": 9} {
+		k := loader.EnetDnsKey{NetId: web.ID}
+		copy(k.Name[:], append([]byte{byte(len(name))}, name...))
+		must(t, d.EnetDnsNames.Put(&k, &loader.EnetDnsRrset{Count: count}))
+	}
+}
+
+// dnsQueryIP is web1's query for "api" with its IPv4 header changed by
+// edit.
+func dnsQueryIP(t *testing.T, edit func(*layers.IPv4)) []byte {
+	t.Helper()
+	q := &layers.DNS{ID: 0x1234, RD: true, Questions: []layers.DNSQuestion{{Name: []byte("api"), Type: layers.DNSTypeA, Class: layers.DNSClassIN}}}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: web1.IP.AsSlice(), DstIP: addr("10.10.0.1").AsSlice()}
+	edit(ip)
+	u := &layers.UDP{SrcPort: 40000, DstPort: maps.DNSResolverPort}
+	must(t, u.SetNetworkLayerForChecksum(ip))
+	return Frame(t, Eth(web1.MAC, web.GatewayMAC, layers.EthernetTypeIPv4), ip, u, q)
+}
+
 // dnsQuery is an endpoint's query to dst's resolver port, as a resolver
 // library's to 127.0.0.11:53 leaves the endpoint after the socket
 // programs, changed by edit first.
@@ -161,10 +185,28 @@ func TestDNSPassOn(t *testing.T) {
 		name string
 		pkt  []byte
 	}{"a question cut short", fixLengths(dnsQuery(t, web1, "10.10.0.1", "api", nil)[:14+20+8+12+3])})
+	opts := dnsQueryIP(t, func(ip *layers.IPv4) {
+		ip.Options = []layers.IPv4Option{{OptionType: 1}, {OptionType: 1}, {OptionType: 1}, {OptionType: 0}}
+	})
+	frag := dnsQueryIP(t, func(ip *layers.IPv4) { ip.Flags = layers.IPv4MoreFragments })
+	cases = append(cases, struct {
+		name string
+		pkt  []byte
+	}{"IP options", opts}, struct {
+		name string
+		pkt  []byte
+	}{"a first fragment", frag}, struct {
+		name string
+		pkt  []byte
+	}{"a name whose entry has no address", dnsQuery(t, web1, "10.10.0.1", "empty", nil)}, struct {
+		name string
+		pkt  []byte
+	}{"a name whose entry has too many addresses", dnsQuery(t, web1, "10.10.0.1", "nine", nil)})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			d := fromEpWorld(base.Reuse(t))
 			putDNSNames(t, d)
+			putBadDNSNames(t, d)
 			r := d.RunTC(d.EnetFromEp, web1.Ifindex, tc.pkt)
 			if r.Ret != ActOK || !bytes.Equal(r.Packet, tc.pkt) {
 				t.Fatalf("return %d, packet changed: %v", r.Ret, !bytes.Equal(r.Packet, tc.pkt))

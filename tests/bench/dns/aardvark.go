@@ -56,15 +56,11 @@ func setupAardvark(ctx context.Context, t *world.RunT, o Options, s *sideRun) er
 		return err
 	}
 	w := s.w
-	up, err := startUpstream(w.Ext, UpstreamAddr, FwdZone, FwdAnswer, o.UpstreamTTL)
-	if err != nil {
+	var up *world.Upstream
+	if err := world.Try(func() { up = world.StartUpstream(t, w.Ext, UpstreamAddr, FwdZone, FwdAnswer) }); err != nil {
 		return err
 	}
-	t.Cleanup(func() {
-		if err := up.stop(); err != nil {
-			t.Fatalf("upstream: %v", err)
-		}
-	})
+	up.SetTTL(o.UpstreamTTL)
 	s.hosts = makeHosts(w.ID, o)
 	ip := Gateway
 	for i := range s.hosts {

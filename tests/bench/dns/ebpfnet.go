@@ -28,15 +28,11 @@ func setupEbpfnet(ctx context.Context, t *world.RunT, o Options, s *sideRun) err
 	if out, err := w.Exec(w.Node, bin, "--version"); err == nil {
 		s.res.Version = strings.TrimSpace(out)
 	}
-	up, err := startUpstream(w.Ext, UpstreamAddr, FwdZone, FwdAnswer, o.UpstreamTTL)
-	if err != nil {
+	var up *world.Upstream
+	if err := world.Try(func() { up = world.StartUpstream(t, w.Ext, UpstreamAddr, FwdZone, FwdAnswer) }); err != nil {
 		return err
 	}
-	t.Cleanup(func() {
-		if err := up.stop(); err != nil {
-			t.Fatalf("upstream: %v", err)
-		}
-	})
+	up.SetTTL(o.UpstreamTTL)
 	if _, err := cli(w, append(w.StartArgs(), "--dns", UpstreamAddr.String())...); err != nil {
 		// The teardown's offline reset wants a state dir.
 		_ = os.MkdirAll(filepath.Join(w.Dir, "state"), 0o700)
@@ -54,6 +50,7 @@ func setupEbpfnet(ctx context.Context, t *world.RunT, o Options, s *sideRun) err
 	if _, err := cli(w, "network", "create", networkName, "--subnet", Subnet.String(), "--gateway", Gateway.String()); err != nil {
 		return err
 	}
+	var err error
 	if s.res.RSSBase, err = s.rss(ctx); err != nil {
 		return err
 	}
