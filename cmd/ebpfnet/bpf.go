@@ -26,7 +26,7 @@ func bpfCommand() *cli.Command {
 }
 
 func bpfEndpoints(c *cli.Context) error {
-	rows, err := client(c).BPFEndpoints(c.Context)
+	rows, err := client(c).BPF().Endpoints(c.Context)
 	if err != nil || c.Bool("json") {
 		return orJSON(rows, err)
 	}
@@ -38,7 +38,7 @@ func bpfEndpoints(c *cli.Context) error {
 }
 
 func bpfNetworks(c *cli.Context) error {
-	rows, err := client(c).BPFNetworks(c.Context)
+	rows, err := client(c).BPF().Networks(c.Context)
 	if err != nil || c.Bool("json") {
 		return orJSON(rows, err)
 	}
@@ -51,7 +51,7 @@ func bpfNetworks(c *cli.Context) error {
 }
 
 func bpfStats(c *cli.Context) error {
-	rows, err := client(c).BPFStats(c.Context)
+	rows, err := client(c).BPF().Stats(c.Context)
 	if err != nil || c.Bool("json") {
 		return orJSON(rows, err)
 	}
@@ -67,7 +67,7 @@ func bpfTrace(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := client(c).SetTrace(c.Context, api.Trace{Mode: a[0]}); err != nil {
+	if err := client(c).BPF().SetTrace(c.Context, api.Trace{Mode: a[0]}); err != nil {
 		return err
 	}
 	fmt.Println("trace:", a[0])
@@ -75,7 +75,7 @@ func bpfTrace(c *cli.Context) error {
 }
 
 func bpfCT(c *cli.Context) error {
-	rows, err := client(c).BPFCT(c.Context)
+	rows, err := client(c).BPF().CT(c.Context)
 	if err != nil || c.Bool("json") {
 		return orJSON(rows, err)
 	}
@@ -89,7 +89,7 @@ func bpfCT(c *cli.Context) error {
 }
 
 func bpfNAT(c *cli.Context) error {
-	rows, err := client(c).BPFNAT(c.Context)
+	rows, err := client(c).BPF().NAT(c.Context)
 	if err != nil || c.Bool("json") {
 		return orJSON(rows, err)
 	}
@@ -102,7 +102,7 @@ func bpfNAT(c *cli.Context) error {
 }
 
 func bpfPorts(c *cli.Context) error {
-	rows, err := client(c).BPFPorts(c.Context)
+	rows, err := client(c).BPF().Ports(c.Context)
 	if err != nil || c.Bool("json") {
 		return orJSON(rows, err)
 	}

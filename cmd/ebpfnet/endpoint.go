@@ -18,10 +18,12 @@ func endpointCommand() *cli.Command {
 			{
 				Name: "create", Usage: "create an endpoint (a new /run/netns/NAME, or --netns)", ArgsUsage: "NAME",
 				Flags: []cli.Flag{
-					&cli.StringSliceFlag{Name: "network", Usage: "network to join (default: the default network); " +
+					&cli.StringSliceFlag{Name: "network", Usage: "network to join (default: the default network), or none, host, " +
+						"container:ENDPOINT (share its namespace); " +
 						"again for more, in order: eth0 and the default route on the first, eth1, ... on the others; " +
 						"name=NET,ip=IP as docker run takes it"},
 					&cli.StringFlag{Name: "ip", Usage: "static address on the first network"},
+					&cli.StringFlag{Name: "mac", Aliases: []string{"mac-address"}, Usage: "MAC of the first interface (default: derived from its address)"},
 					&cli.StringFlag{Name: "netns", Usage: "adopt this network namespace, e.g. /proc/PID/ns/net"},
 					&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish a port, docker's -p syntax"},
 					&cli.StringFlag{Name: "on-gone", Value: "keep", Usage: "when the namespace goes away: keep " +
@@ -43,7 +45,9 @@ func endpointCommand() *cli.Command {
 			},
 			{Name: "ls", Aliases: []string{"list"}, Usage: "list endpoints", Flags: []cli.Flag{jsonFlag}, Action: endpointList},
 			{Name: "inspect", Usage: "show endpoints as a JSON array", ArgsUsage: "NAME [NAME...]", Flags: inspectFlags(), Action: endpointInspect},
-			{Name: "rm", Aliases: []string{"remove"}, Usage: "remove endpoints", ArgsUsage: "NAME [NAME...]", Action: endpointRemove},
+			{Name: "rm", Aliases: []string{"remove"}, Usage: "remove endpoints", ArgsUsage: "NAME [NAME...]", Action: endpointRemove,
+				Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"},
+					Usage: "also remove the endpoints sharing its namespace (container:NAME)"}}},
 		},
 	}
 }
@@ -61,13 +65,17 @@ func endpointCreate(c *cli.Context) error {
 	req := api.EndpointCreate{Name: a[0], Netns: c.String("netns"), Publish: c.StringSlice("publish"), OnGone: c.String("on-gone"),
 		DNS: api.DNSConf{Servers: c.StringSlice("dns"), Search: c.StringSlice("dns-search"), Options: c.StringSlice("dns-option")}}
 	if len(nets) > 1 {
+		nets[0].MAC = c.String("mac")
 		req.Networks = nets
 	} else {
-		req.Network, req.IP, req.Aliases = nets[0].Name, nets[0].IP, nets[0].Aliases
+		req.Network, req.IP, req.Aliases, req.MAC = nets[0].Name, nets[0].IP, nets[0].Aliases, c.String("mac")
 	}
 	ep, err := client(c).CreateEndpoint(c.Context, req)
 	if err != nil {
 		return err
+	}
+	if ep.Mode != "" {
+		fmt.Printf("%s --network %s, netns %s\n", ep.Name, ep.Mode, orDash(ep.Netns))
 	}
 	for n, i := range ep.Interfaces {
 		if n == 0 {
@@ -111,7 +119,11 @@ func endpointList(c *cli.Context) error {
 		for _, p := range e.Ports {
 			ports = append(ports, fmt.Sprintf("%s:%d->%d/%s", p.HostIP, p.HostPort, p.ContainerPort, p.Proto))
 		}
-		t.row(e.Name, orDash(strings.Join(ifs, ",")), e.Netns, e.State, orDash(strings.Join(ports, ",")))
+		netns := e.Netns
+		if e.Mode == "host" {
+			netns = "(the node's)"
+		}
+		t.row(e.Name, orDash(strings.Join(ifs, ",")), orDash(netns), e.State, orDash(strings.Join(ports, ",")))
 	}
 	return t.flush()
 }
@@ -125,7 +137,16 @@ func endpointRemove(c *cli.Context) error {
 	}
 	var errs []error
 	for _, name := range names {
-		if err := client(c).RemoveEndpoint(c.Context, name); err != nil {
+		if c.Bool("force") {
+			rm, err := client(c).ForceRemoveEndpoint(c.Context, name)
+			for _, s := range rm.Sharers {
+				fmt.Printf("%s (it shared %s's namespace, and lost it)\n", s, name)
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		} else if err := client(c).RemoveEndpoint(c.Context, name); err != nil {
 			errs = append(errs, err)
 			continue
 		}

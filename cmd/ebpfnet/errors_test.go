@@ -58,7 +58,7 @@ func TestCommandLines(t *testing.T) {
 		{"network ls --filter colour=red", 1, []string{"ebpfnet: invalid filter 'colour'"}},
 		{"network ls --json --format {{.Name}}", 125, []string{"--json and --format cannot be used together"}},
 		{"endpoint create x --network name=web,ip6=fd00::2", 125, []string{"--network field ip6 is not supported"}},
-		{"network create x -d macvlan", 1, []string{`ebpfnet: driver "macvlan": ebpfnet has the bridge driver only`}},
+		{"network create x --aux-address 10.0.0.5", 125, []string{`--aux-address: option "10.0.0.5": want key=value`}},
 		{"status", 1, []string{"ebpfnet: no ebpfnet daemon is running on "}},
 	} {
 		t.Run(tc.line, func(t *testing.T) {

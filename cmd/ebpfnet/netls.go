@@ -64,7 +64,12 @@ func networkList(c *cli.Context) error {
 	}
 	t := newTable("NAME", "ID", "SUBNET", "GATEWAY", "BRIDGE", "MTU", "ICC", "INTERNAL", "MASQUERADE", "ENDPOINTS")
 	for _, n := range nets {
-		t.row(n.Name, fmt.Sprint(n.ID), n.Subnet, n.Gateway, n.Bridge, fmt.Sprint(n.MTU), yesNo(n.ICC),
+		dev := n.Bridge
+		if n.Parent != "" {
+			// No bridge: the device its endpoints sit on, as Docker's driver names it.
+			dev = fmt.Sprintf("%s:%s/%s", n.Driver, n.Parent, n.Mode)
+		}
+		t.row(n.Name, fmt.Sprint(n.ID), n.Subnet, n.Gateway, dev, fmt.Sprint(n.MTU), yesNo(n.ICC),
 			yesNo(n.Internal), yesNo(n.Masquerade), fmt.Sprint(len(n.Endpoints)))
 	}
 	return t.flush()
@@ -125,7 +130,7 @@ func (f networkFilter) match(n api.Network) bool {
 		case "id":
 			ok = slices.ContainsFunc(vs, func(v string) bool { return matches(v, id) })
 		case "driver":
-			ok = slices.Contains(vs, "bridge")
+			ok = slices.Contains(vs, orBridge(n.Driver))
 		case "scope":
 			ok = slices.Contains(vs, "local")
 		case "label":
@@ -158,6 +163,14 @@ func matches(pattern, s string) bool {
 // and ebpfnet's own; {{json .}} is the network as --json shows it.
 type networkRow struct{ n api.Network }
 
+// orBridge is a driver's name: bridge for a network from before drivers.
+func orBridge(driver string) string {
+	if driver == "" {
+		return "bridge"
+	}
+	return driver
+}
+
 func rowsOf(nets []api.Network) []any {
 	out := make([]any, len(nets))
 	for i, n := range nets {
@@ -169,7 +182,7 @@ func rowsOf(nets []api.Network) []any {
 func (r networkRow) MarshalJSON() ([]byte, error) { return json.Marshal(r.n) }
 func (r networkRow) ID() string                   { return strconv.FormatUint(uint64(r.n.ID), 10) }
 func (r networkRow) Name() string                 { return r.n.Name }
-func (r networkRow) Driver() string               { return "bridge" }
+func (r networkRow) Driver() string               { return orBridge(r.n.Driver) }
 func (r networkRow) Scope() string                { return "local" }
 func (r networkRow) IPv4() bool                   { return true }
 func (r networkRow) IPv6() bool                   { return false }

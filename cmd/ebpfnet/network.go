@@ -17,17 +17,20 @@ import (
 func networkCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "network",
-		Usage: "manage bridge networks",
+		Usage: "manage networks: bridge (the eBPF datapath), macvlan and ipvlan",
 		Subcommands: []*cli.Command{
 			{
 				Name: "create", Usage: "create a network", ArgsUsage: "NAME",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "bridge, the only driver yet"},
+					&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "bridge, macvlan or ipvlan"},
 					&cli.StringFlag{Name: "subnet", Usage: "IPv4 CIDR (default: a free 172.17-31.0.0/16 or 192.168.x.0/20)"},
 					&cli.StringFlag{Name: "gateway", Usage: "gateway address (default: the subnet's first)"},
 					&cli.StringFlag{Name: "ip-range", Usage: "allocate endpoint addresses from this sub-range"},
 					&cli.BoolFlag{Name: "internal", Usage: "no path out of the subnet"},
-					&cli.StringSliceFlag{Name: "opt", Aliases: []string{"o"}, Usage: "icc=false, masquerade=false (Docker's com.docker.network.* keys too)"},
+					&cli.StringSliceFlag{Name: "opt", Aliases: []string{"o"}, Usage: "bridge: icc=false, masquerade=false (Docker's " +
+						"com.docker.network.* keys too); macvlan: parent=IF[.VLAN], macvlan_mode=bridge|private|vepa|passthru; " +
+						"ipvlan: parent=IF[.VLAN], ipvlan_mode=l2|l3|l3s"},
+					&cli.StringSliceFlag{Name: "aux-address", Usage: "NAME=IP: an address IPAM must not hand out, repeatable"},
 					&cli.IntFlag{Name: "mtu", Usage: "MTU of the bridge and veths (default: the uplink's)"},
 					&cli.StringFlag{Name: "bridge", Usage: "bridge device name (default: enet-<id>)"},
 				},
@@ -75,19 +78,25 @@ func networkCreate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if d := c.String("driver"); d != "bridge" {
-		return fmt.Errorf("driver %q: ebpfnet has the bridge driver only (macvlan and ipvlan come with issue 17, overlay with issue 16)", d)
-	}
 	opts, err := parseOpts(c.StringSlice("opt"))
 	if err != nil {
 		return err
 	}
+	aux, err := parseOpts(c.StringSlice("aux-address"))
+	if err != nil {
+		return newUsageError(c.Command, exitFlags, "--aux-address: %v", err)
+	}
 	n, err := client(c).CreateNetwork(c.Context, api.NetworkCreate{
 		Name: a[0], Subnet: c.String("subnet"), Gateway: c.String("gateway"), IPRange: c.String("ip-range"),
 		Internal: c.Bool("internal"), MTU: c.Int("mtu"), Bridge: c.String("bridge"), Options: opts,
+		Driver: c.String("driver"), AuxAddresses: aux,
 	})
 	if err != nil {
 		return err
+	}
+	if n.Parent != "" {
+		fmt.Printf("%s %s gateway %s %s on %s mode %s\n", n.Name, n.Subnet, n.Gateway, n.Driver, n.Parent, n.Mode)
+		return nil
 	}
 	fmt.Printf("%s %s gateway %s bridge %s\n", n.Name, n.Subnet, n.Gateway, n.Bridge)
 	return nil

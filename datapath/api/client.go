@@ -167,6 +167,13 @@ func (c *Client) RemoveEndpoint(ctx context.Context, name string) error {
 	return c.Do(ctx, http.MethodDelete, "/v1/endpoints/"+esc(name), nil, nil)
 }
 
+// ForceRemoveEndpoint removes an endpoint and the endpoints sharing its
+// namespace, which it reports.
+func (c *Client) ForceRemoveEndpoint(ctx context.Context, name string) (*Removed, error) {
+	var out Removed
+	return &out, c.Do(ctx, http.MethodDelete, "/v1/endpoints/"+esc(name)+"?force=1", nil, &out)
+}
+
 // Attach gives a gone endpoint a namespace again.
 func (c *Client) Attach(ctx context.Context, name string, req Attach) (*Endpoint, error) {
 	var out Endpoint
@@ -194,39 +201,46 @@ func (c *Client) Ports(ctx context.Context, endpoint string) ([]Port, error) {
 	return get[[]Port](ctx, c, "/v1/ports"+q)
 }
 
-// BPFPorts lists enet_ports.
-func (c *Client) BPFPorts(ctx context.Context) ([]BPFPort, error) {
-	return get[[]BPFPort](ctx, c, "/v1/bpf/ports")
+// BPF is the client's view of the datapath's maps, as `ebpfnet bpf`
+// lists them.
+func (c *Client) BPF() BPFClient { return BPFClient{c} }
+
+// BPFClient lists the datapath's maps and sets its trace.
+type BPFClient struct{ c *Client }
+
+// Ports lists enet_ports.
+func (b BPFClient) Ports(ctx context.Context) ([]BPFPort, error) {
+	return get[[]BPFPort](ctx, b.c, "/v1/bpf/ports")
 }
 
-// BPFEndpoints lists enet_endpoints.
-func (c *Client) BPFEndpoints(ctx context.Context) ([]BPFEndpoint, error) {
-	return get[[]BPFEndpoint](ctx, c, "/v1/bpf/endpoints")
+// Endpoints lists enet_endpoints.
+func (b BPFClient) Endpoints(ctx context.Context) ([]BPFEndpoint, error) {
+	return get[[]BPFEndpoint](ctx, b.c, "/v1/bpf/endpoints")
 }
 
-// BPFNetworks lists enet_networks.
-func (c *Client) BPFNetworks(ctx context.Context) ([]BPFNetwork, error) {
-	return get[[]BPFNetwork](ctx, c, "/v1/bpf/networks")
+// Networks lists enet_networks.
+func (b BPFClient) Networks(ctx context.Context) ([]BPFNetwork, error) {
+	return get[[]BPFNetwork](ctx, b.c, "/v1/bpf/networks")
 }
 
-// BPFStats lists enet_stats.
-func (c *Client) BPFStats(ctx context.Context) ([]BPFCounter, error) {
-	return get[[]BPFCounter](ctx, c, "/v1/bpf/stats")
+// Stats lists enet_stats.
+func (b BPFClient) Stats(ctx context.Context) ([]BPFCounter, error) {
+	return get[[]BPFCounter](ctx, b.c, "/v1/bpf/stats")
 }
 
-// BPFCT lists enet_ct.
-func (c *Client) BPFCT(ctx context.Context) ([]BPFFlow, error) {
-	return get[[]BPFFlow](ctx, c, "/v1/bpf/ct")
+// CT lists enet_ct.
+func (b BPFClient) CT(ctx context.Context) ([]BPFFlow, error) {
+	return get[[]BPFFlow](ctx, b.c, "/v1/bpf/ct")
 }
 
-// BPFNAT lists the live entries of enet_nat.
-func (c *Client) BPFNAT(ctx context.Context) ([]BPFNAT, error) {
-	return get[[]BPFNAT](ctx, c, "/v1/bpf/nat")
+// NAT lists the live entries of enet_nat.
+func (b BPFClient) NAT(ctx context.Context) ([]BPFNAT, error) {
+	return get[[]BPFNAT](ctx, b.c, "/v1/bpf/nat")
 }
 
 // SetTrace sets what the datapath writes to enet_events.
-func (c *Client) SetTrace(ctx context.Context, req Trace) error {
-	return c.Do(ctx, http.MethodPost, "/v1/bpf/trace", req, nil)
+func (b BPFClient) SetTrace(ctx context.Context, req Trace) error {
+	return b.c.Do(ctx, http.MethodPost, "/v1/bpf/trace", req, nil)
 }
 
 // CNI is the client's view for the ebpfnet-cni plugin's calls.

@@ -33,6 +33,9 @@ type Backend interface {
 	Endpoints(ctx context.Context) ([]Endpoint, error)
 	Endpoint(ctx context.Context, name string) (*Endpoint, error)
 	RemoveEndpoint(ctx context.Context, name string) error
+	// ForceRemoveEndpoint removes an endpoint and those sharing its
+	// namespace (container:NAME).
+	ForceRemoveEndpoint(ctx context.Context, name string) (*Removed, error)
 	Attach(ctx context.Context, name string, req Attach) (*Endpoint, error)
 	Publish(ctx context.Context, endpoint string, req Publish) ([]Port, error)
 	Unpublish(ctx context.Context, endpoint string, req Publish) ([]Port, error)
@@ -94,7 +97,10 @@ func Handler(b Backend) http.Handler {
 	mux.Handle("GET /v1/endpoints/{name}", call(func(ctx context.Context, r *http.Request, _ empty) (*Endpoint, error) {
 		return b.Endpoint(ctx, r.PathValue("name"))
 	}))
-	mux.Handle("DELETE /v1/endpoints/{name}", call(func(ctx context.Context, r *http.Request, _ empty) (*empty, error) {
+	mux.Handle("DELETE /v1/endpoints/{name}", call(func(ctx context.Context, r *http.Request, _ empty) (*Removed, error) {
+		if r.URL.Query().Get("force") == "1" {
+			return b.ForceRemoveEndpoint(ctx, r.PathValue("name"))
+		}
 		return nil, b.RemoveEndpoint(ctx, r.PathValue("name"))
 	}))
 

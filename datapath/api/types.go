@@ -13,9 +13,14 @@ type NetworkCreate struct {
 	Internal bool              `json:"internal,omitempty"`
 	MTU      int               `json:"mtu,omitempty"`
 	Bridge   string            `json:"bridge,omitempty"`
-	Options  map[string]string `json:"options,omitempty"` // icc, masquerade
+	Options  map[string]string `json:"options,omitempty"` // icc, masquerade; parent, macvlan_mode, ipvlan_mode
 	// DockerID: Docker creates the network through the network driver.
 	DockerID string `json:"docker_id,omitempty"`
+	// Driver is bridge (also when empty), macvlan or ipvlan.
+	Driver string `json:"driver,omitempty"`
+	// AuxAddresses are addresses IPAM must not hand out, by name (docker
+	// network create --aux-address NAME=IP).
+	AuxAddresses map[string]string `json:"aux_addresses,omitempty"`
 }
 
 // Network is a network as the API shows it.
@@ -34,6 +39,12 @@ type Network struct {
 	Endpoints  []string  `json:"endpoints"`
 	Created    time.Time `json:"created"`
 	DockerID   string    `json:"docker_id,omitempty"`
+	Driver     string    `json:"driver"`
+	// Parent and Mode are a macvlan or ipvlan network's: the node's device
+	// its endpoints sit on, and the driver's mode.
+	Parent       string            `json:"parent,omitempty"`
+	Mode         string            `json:"mode,omitempty"`
+	AuxAddresses map[string]string `json:"aux_addresses,omitempty"`
 }
 
 // EndpointCreate is the body of POST /v1/endpoints.
@@ -85,6 +96,9 @@ type DNSConf struct {
 	Search  []string `json:"search,omitempty"`
 	Options []string `json:"options,omitempty"`
 }
+
+// IsZero says whether no DNS setting is given.
+func (d DNSConf) IsZero() bool { return len(d.Servers)+len(d.Search)+len(d.Options) == 0 }
 
 // Attach is the body of POST /v1/endpoints/{name}/attach: the namespace a
 // gone endpoint takes; empty for a new /run/netns/NAME.
@@ -152,6 +166,17 @@ type Endpoint struct {
 	// container port included.
 	Ports []Port  `json:"ports"`
 	DNS   DNSConf `json:"dns,omitzero"`
+	// Mode is docker run's --network none, host or container:NAME;
+	// empty for an endpoint with networks of its own.
+	Mode string `json:"mode,omitempty"`
+	// Sharers are the endpoints created with container:THIS.
+	Sharers []string `json:"sharers,omitempty"`
+}
+
+// Removed is what a forced removal took with the endpoint: the
+// endpoints that shared its namespace.
+type Removed struct {
+	Sharers []string `json:"sharers"`
 }
 
 // Interface is one of an endpoint's veth pairs.

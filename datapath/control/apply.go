@@ -20,8 +20,12 @@ type applier struct {
 }
 
 // ensureNetwork: the bridge with the gateway address and enet_to_br on
-// it, and the network's enet_networks and enet_subnets entries.
+// it, and the network's enet_networks and enet_subnets entries; for a
+// macvlan or ipvlan network, only its parent, if ebpfnet makes it.
 func (a applier) ensureNetwork(n *store.Network) error {
+	if !n.Bridged() {
+		return a.ensureParent(n)
+	}
 	mac := bridgeMAC(n.Gateway)
 	idx, err := a.dev.EnsureBridge(netdev.Bridge{Name: n.Bridge, Alias: netdev.BridgeAlias(n.Name), MTU: n.MTU,
 		MAC: mac, Gateway: netip.PrefixFrom(n.Gateway, n.Subnet.Bits())})
@@ -36,6 +40,9 @@ func (a applier) ensureNetwork(n *store.Network) error {
 }
 
 func (a applier) teardownNetwork(n *store.Network) error {
+	if !n.Bridged() {
+		return a.teardownParent(n)
+	}
 	return errors.Join(a.dp.DeleteNetwork(n.ID, n.Subnet), a.dp.DetachBridge(n.Bridge, a.dev.LinkIndex(n.Bridge)),
 		a.dev.DeleteOwned(n.Bridge, netdev.BridgeAlias(n.Name)))
 }
@@ -43,6 +50,9 @@ func (a applier) teardownNetwork(n *store.Network) error {
 // ensureEndpoint: its namespace (created again if it was ours and is
 // gone) and every interface.
 func (a applier) ensureEndpoint(ep *store.Endpoint, nets map[string]*store.Network) error {
+	if !ep.Plain() {
+		return a.ensureMode(ep)
+	}
 	if ep.Handoff {
 		// No namespace: the runtime has the far ends.
 	} else if ep.OwnNetns {
@@ -81,6 +91,9 @@ func (a applier) ensureEndpoint(ep *store.Endpoint, nets map[string]*store.Netwo
 // enet_ifaces knows it and the program is on it, and others reach it only
 // once it is configured.
 func (a applier) ensureIface(ep *store.Endpoint, ifc *store.Interface, n *store.Network) error {
+	if !n.Bridged() {
+		return a.ensureSub(ep, ifc, n)
+	}
 	mac, err := net.ParseMAC(ifc.MAC)
 	if err != nil {
 		return fmt.Errorf("endpoint %s: bad MAC %q: %w", ep.Name, ifc.MAC, err)
@@ -113,6 +126,9 @@ func (a applier) ensureIface(ep *store.Endpoint, ifc *store.Interface, n *store.
 
 // teardownIface removes what ensureIface made, in the reverse order.
 func (a applier) teardownIface(ep *store.Endpoint, ifc *store.Interface) error {
+	if !ifc.Veth() {
+		return a.dev.DeleteSub(ep.Netns, ifc.Name, netdev.VethAlias(ep.Name, ifc.Name))
+	}
 	errs := []error{a.dp.DeleteEndpoint(ifc.IP)}
 	idx := a.dev.LinkIndex(ifc.HostName)
 	errs = append(errs, a.dp.DetachEndpoint(ifc.HostName, idx))

@@ -28,7 +28,7 @@ func (c *Control) Connect(_ context.Context, network string, req api.Connect) (*
 		if ep, n, err = endpointAndNetwork(tx, req.Endpoint, network); err != nil {
 			return err
 		}
-		if len(ep.Interfaces) == 0 {
+		if len(ep.Interfaces) == 0 && n.Bridged() {
 			if parked, err = ports.Of(tx, ep.Name, ports.All); err != nil {
 				return err
 			}
@@ -88,6 +88,9 @@ func endpointAndNetwork(tx *store.Tx, endpoint, network string) (*store.Endpoint
 	if endpoint == "" {
 		return nil, nil, errdefs.Invalid("endpoint name is empty")
 	}
+	if mode, _ := modeOf(network); mode != "" {
+		return nil, nil, connectError(mode)
+	}
 	n, err := tx.Network(network)
 	if err == nil && n == nil {
 		err = errdefs.NotFound("network %q not found", network)
@@ -101,6 +104,8 @@ func endpointAndNetwork(tx *store.Tx, endpoint, network string) (*store.Endpoint
 	}
 	switch {
 	case err != nil:
+	case !ep.Plain():
+		err = connectError(ep.Mode)
 	case ep.Handoff:
 		err = handoffError(ep, "connect or disconnect")
 	case ep.State == store.StateGone:
@@ -163,7 +168,7 @@ func (c *Control) Disconnect(_ context.Context, network string, req api.Connect)
 
 // movePorts: when an endpoint's first interface is disconnected, its
 // publications follow ports.Target to the next one (moved), or, with none
-// left, are parked: they stay the endpoint's in the store, out of the
+// left or the next one on a macvlan or ipvlan network, are parked: they stay the endpoint's in the store, out of the
 // datapath and with their host ports let go, until it is connected again,
 // as Docker keeps a container's port bindings.
 func movePorts(tx *store.Tx, ep *store.Endpoint, wasFirst bool) (moved, parked []store.Port, err error) {
@@ -171,7 +176,7 @@ func movePorts(tx *store.Tx, ep *store.Endpoint, wasFirst bool) (moved, parked [
 		return nil, nil, nil
 	}
 	all, err := ports.Of(tx, ep.Name, ports.All)
-	if len(ep.Interfaces) == 0 {
+	if !ports.Target(ep).IsValid() {
 		return nil, all, err
 	}
 	return all, nil, err

@@ -39,6 +39,14 @@ type Devices interface {
 	PlugVeth(host, bridge string) error
 	ConfigureInside(in netdev.Inside) error
 	FreeIfname(netns string, taken map[string]bool) (string, error)
+	LoopbackUp(netns string) error
+	// Info, EnsureParent, ProbeSub, EnsureSub and DeleteSub serve
+	// macvlan and ipvlan networks.
+	Info(name string) (netdev.LinkInfo, error)
+	EnsureParent(p netdev.Parent) error
+	ProbeSub(kind, parent string) error
+	EnsureSub(s netdev.Sub) error
+	DeleteSub(netns, name, alias string) error
 }
 
 // Datapath is the maps and programs, as Kernel holds them.
@@ -147,7 +155,36 @@ func (c *Control) unlock() {
 		c.log.Warn("names: read the store", logf.Err(err))
 		return
 	}
-	c.names.Sync(nets, eps)
+	c.names.Sync(bridgedOnly(nets, eps))
+}
+
+// bridgedOnly is what names serves: the bridge networks, and the
+// endpoints' interfaces on them. A macvlan or ipvlan network's endpoints
+// are on the LAN, where the node's resolvers cannot be reached from them
+// (the node cannot reach its own macvlan endpoints through the parent).
+func bridgedOnly(nets []store.Network, eps []store.Endpoint) ([]store.Network, []store.Endpoint) {
+	bridged := map[string]bool{}
+	outNets := nets[:0:0]
+	for _, n := range nets {
+		if n.Bridged() {
+			bridged[n.Name] = true
+			outNets = append(outNets, n)
+		}
+	}
+	if len(outNets) == len(nets) {
+		return nets, eps
+	}
+	outEps := make([]store.Endpoint, len(eps))
+	for i, e := range eps {
+		outEps[i] = e
+		outEps[i].Interfaces = nil
+		for _, ifc := range e.Interfaces {
+			if bridged[ifc.Network] {
+				outEps[i].Interfaces = append(outEps[i].Interfaces, ifc)
+			}
+		}
+	}
+	return outNets, outEps
 }
 
 var (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
@@ -31,9 +32,15 @@ func (c *Control) CreateEndpoint(_ context.Context, req api.EndpointCreate) (*ap
 			return nil, err
 		}
 	}
+	if err := checkModeNetworks(req.Networks); err != nil {
+		return nil, err
+	}
 	first, rest, err := firstNetwork(req)
 	if err != nil {
 		return nil, err
+	}
+	if mode, shares := modeOf(first.Network); mode != "" {
+		return sharing{c}.create(first, mode, shares)
 	}
 	var ep *store.Endpoint
 	var n *store.Network
@@ -99,13 +106,68 @@ func planPublish(tx *store.Tx, endpoint string, n *store.Network, specs []portsp
 }
 
 // RemoveEndpoint removes an endpoint. The removal is recorded first, so a
-// crash half way is finished by the next start.
+// crash half way is finished by the next start. One whose namespace
+// others share (container:NAME) is refused.
 func (c *Control) RemoveEndpoint(_ context.Context, name string) error {
 	if err := c.lock(); err != nil {
 		return err
 	}
 	defer c.unlock()
+	sharers, err := sharing{c}.sharers(name)
+	if err != nil {
+		return err
+	}
+	if len(sharers) > 0 {
+		return errdefs.Conflict("endpoint %q shares its namespace with %s (container:%s): remove them first, or "+
+			"force it (`endpoint rm -f %s`), which removes them with it", name, strings.Join(sharers, ", "), name, name)
+	}
 	return c.removeEndpoint(name)
+}
+
+// Remover removes endpoints by force: with those sharing their namespace.
+type Remover struct{ c *Control }
+
+// NewRemover is the forced removal of an orchestrator's endpoints.
+func NewRemover(c *Control) Remover { return Remover{c} }
+
+// ForceRemoveEndpoint removes an endpoint and every endpoint sharing its
+// namespace, which lose it with their owner: they are removed first, and
+// reported.
+func (r Remover) ForceRemoveEndpoint(_ context.Context, name string) (*api.Removed, error) {
+	if err := r.c.lock(); err != nil {
+		return nil, err
+	}
+	defer r.c.unlock()
+	gone, err := sharing{r.c}.removeAll(name)
+	return &api.Removed{Sharers: gone}, err
+}
+
+// removeAll removes an endpoint's sharers, then the endpoint.
+func (c sharing) removeAll(name string) ([]string, error) {
+	sharers, err := c.sharers(name)
+	if err != nil {
+		return nil, err
+	}
+	var gone []string
+	for _, s := range sharers {
+		if err := c.removeEndpoint(s); err != nil {
+			return gone, fmt.Errorf("remove %s, which shares %s's namespace: %w", s, name, err)
+		}
+		c.log.Info("endpoint removed with the endpoint whose namespace it shared", logf.Ep(s), logf.Str("owner", name))
+		gone = append(gone, s)
+	}
+	return gone, c.removeEndpoint(name)
+}
+
+// sharers lists the endpoints sharing an endpoint's namespace.
+func (c sharing) sharers(name string) ([]string, error) {
+	var out []string
+	err := c.store.View(func(tx *store.Tx) error {
+		eps, err := tx.Endpoints()
+		out = sharersOf(eps, name)
+		return err
+	})
+	return out, err
 }
 
 // removeEndpoint records the removal and drops the endpoint's
@@ -151,8 +213,9 @@ func (c *Control) Endpoints(context.Context) ([]api.Endpoint, error) {
 		}
 		pubs, err := publicationsByEndpoint(tx)
 		for i := range eps {
-			out = append(out, withPorts(c.endpointView(&eps[i]), &eps[i], pubs[eps[i].Name]))
+			out = append(out, fullView(c.endpointView(&eps[i]), &eps[i], eps, pubs[eps[i].Name]))
 		}
+		shareViews(out, eps)
 		return err
 	})
 	return out, err
@@ -162,24 +225,71 @@ func (c *Control) Endpoints(context.Context) ([]api.Endpoint, error) {
 func (c *Control) Endpoint(_ context.Context, name string) (*api.Endpoint, error) {
 	var out *api.Endpoint
 	err := c.store.View(func(tx *store.Tx) error {
-		ep, err := tx.Endpoint(name)
+		eps, err := tx.Endpoints()
 		if err != nil {
 			return err
 		}
+		ep := findEndpoint(eps, name)
 		if ep == nil {
 			return errdefs.NotFound("endpoint %q not found", name)
 		}
-		pubs, err := ports.Of(tx, name, ports.All)
-		v := withPorts(c.endpointView(ep), ep, pubs)
-		out = &v
-		return err
+		want := []*store.Endpoint{ep}
+		if owner := findEndpoint(eps, ep.Shares); ep.Mode == store.ModeContainer && owner != nil {
+			want = append(want, owner)
+		}
+		views := make([]api.Endpoint, 0, len(want))
+		for _, e := range want {
+			pubs, err := ports.Of(tx, e.Name, ports.All)
+			if err != nil {
+				return err
+			}
+			views = append(views, fullView(c.endpointView(e), e, eps, pubs))
+		}
+		shareViews(views, eps)
+		out = &views[0]
+		return nil
 	})
 	return out, err
 }
 
+func findEndpoint(eps []store.Endpoint, name string) *store.Endpoint {
+	for i := range eps {
+		if eps[i].Name == name {
+			return &eps[i]
+		}
+	}
+	return nil
+}
+
+// fullView is an endpoint's view v with its publications and sharers.
+func fullView(v api.Endpoint, e *store.Endpoint, all []store.Endpoint, pubs []store.Port) api.Endpoint {
+	v = withPorts(v, e, pubs)
+	v.Sharers = sharersOf(all, e.Name)
+	return v
+}
+
+// shareViews gives the container:NAME endpoints among views their
+// owner's namespace, interfaces, ports and state, from the owner's view
+// among views: one whose owner is not there is shown gone.
+func shareViews(views []api.Endpoint, eps []store.Endpoint) {
+	byName := map[string]*api.Endpoint{}
+	for i := range views {
+		byName[views[i].Name] = &views[i]
+	}
+	for i := range eps {
+		e := &eps[i]
+		v := byName[e.Name]
+		if v == nil || e.Mode != store.ModeContainer {
+			continue
+		}
+		*v = sharedView(*v, byName[e.Shares])
+	}
+}
+
 func (c *Control) endpointView(e *store.Endpoint) api.Endpoint {
 	v := api.Endpoint{Name: e.Name, ContainerID: e.ContainerID, Netns: e.Netns, OwnNetns: e.OwnNetns, State: e.State,
-		OnGone: e.OnGone, Created: e.Created, Interfaces: []api.Interface{}, DockerID: e.DockerID, Handoff: e.Handoff}
+		OnGone: e.OnGone, Created: e.Created, Interfaces: []api.Interface{}, DockerID: e.DockerID, Handoff: e.Handoff,
+		Mode: modeName(e)}
 	if v.OnGone == "" {
 		v.OnGone = store.OnGoneKeep
 	}

@@ -20,7 +20,10 @@ import (
 // they keep what was made, record every call, and fail the calls a test
 // names.
 
-var errInjected = errors.New("injected failure")
+var (
+	errInjected = errors.New("injected failure")
+	errNoDevice = errors.New("no such device")
+)
 
 // calls records calls by name and fails those in fail, by name, or by
 // name and first argument ("ConfigureInside eth2").
@@ -59,6 +62,8 @@ type fakeDevices struct {
 	prefixes []netip.Prefix
 	neigh    []netdev.Neighbour
 	next     int
+	subs     map[string]netdev.Sub // macvlan and ipvlan devices, by netns/name
+	missing  map[string]bool       // device kinds the kernel lacks
 }
 
 func newFakeDevices() *fakeDevices {

@@ -49,7 +49,7 @@ func (c *Control) LinkGone(ev netdev.LinkEvent) {
 	}
 	for i := range eps {
 		for _, ifc := range eps[i].Interfaces {
-			if ifc.HostName == ev.Name && eps[i].State == store.StateReady {
+			if ifc.Veth() && ifc.HostName == ev.Name && eps[i].State == store.StateReady {
 				f.check(&eps[i])
 			}
 		}
@@ -77,7 +77,7 @@ func (c follower) checkAll() {
 			continue
 		}
 		for _, ifc := range eps[i].Interfaces {
-			if c.dev.LinkIndex(ifc.HostName) == 0 {
+			if ifc.Veth() && c.dev.LinkIndex(ifc.HostName) == 0 {
 				c.check(&eps[i])
 				break
 			}
@@ -105,7 +105,7 @@ func (c follower) check(ep *store.Endpoint) {
 	if ep.OnGone == store.OnGoneRemove {
 		c.log.Info("endpoint's namespace went away; removing it (on-gone remove)", logf.Ep(ep.Name),
 			logf.Str("netns", ep.Netns))
-		if err := c.removeEndpoint(ep.Name); err != nil {
+		if _, err := sharing(c).removeAll(ep.Name); err != nil {
 			c.log.Error("remove endpoint", logf.Ep(ep.Name), logf.Err(err))
 		}
 		return
@@ -189,6 +189,9 @@ func (c *Control) Attach(_ context.Context, name string, req api.Attach) (*api.E
 		}
 		if ep.Handoff {
 			return handoffError(ep, "attach")
+		}
+		if !ep.Plain() {
+			return errdefs.Conflict("endpoint %q is --network %s: it has no namespace of its own to attach", name, modeName(ep))
 		}
 		if ep.State != store.StateGone {
 			return errdefs.Conflict("endpoint %q is %s, not gone: only a gone endpoint takes a new namespace", name, ep.State)

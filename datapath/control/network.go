@@ -42,7 +42,12 @@ func (c *Control) createNetwork(req api.NetworkCreate, isDefault bool) (*api.Net
 	if err != nil {
 		return nil, err
 	}
-	if err := c.applier().ensureNetwork(n); err != nil {
+	err = c.applier().ensureNetwork(n)
+	if err == nil && !n.Bridged() {
+		// Learn now, not at its first endpoint, whether the kernel has the kind.
+		err = kernelFeature(c.dev.ProbeSub(n.Driver, n.Parent))
+	}
+	if err != nil {
 		c.log.Warn("network create failed, rolling back", logf.Net(n.Name), logf.Err(err))
 		kernel := c.applier().teardownNetwork(n)
 		stored := c.store.Update(func(tx *store.Tx) error { return tx.DeleteNetwork(n.Name) })
@@ -168,7 +173,14 @@ func networkView(n *store.Network, endpoints []string) api.Network {
 	v := api.Network{
 		Name: n.Name, ID: n.ID, Subnet: n.Subnet.String(), Gateway: n.Gateway.String(), Bridge: n.Bridge,
 		MTU: n.MTU, ICC: n.ICC, Internal: n.Internal, Masquerade: n.Masquerades(), Default: n.Default,
-		Endpoints: endpoints, Created: n.Created, DockerID: n.DockerID,
+		Endpoints: endpoints, Created: n.Created, DockerID: n.DockerID, Driver: n.DriverName(), Parent: n.Parent,
+		Mode: n.Mode,
+	}
+	for name, a := range n.AuxAddresses {
+		if v.AuxAddresses == nil {
+			v.AuxAddresses = map[string]string{}
+		}
+		v.AuxAddresses[name] = a.String()
 	}
 	if n.IPRange.IsValid() {
 		v.IPRange = n.IPRange.String()

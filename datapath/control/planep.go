@@ -187,16 +187,21 @@ func (p planner) iface(tx *store.Tx, ep *store.Endpoint, n *store.Network, req i
 		return nil, err
 	}
 	used := store.AddrsOn(eps, n.Name)
-	if len(used) >= netdev.MaxBridgePorts {
+	if n.Bridged() && len(used) >= netdev.MaxBridgePorts {
 		return nil, errdefs.Limit("network %q has %d endpoints: its bridge %s is full, a Linux bridge takes "+
 			"at most %d ports; put further endpoints on another network", n.Name, len(used), n.Bridge, netdev.MaxBridgePorts)
+	}
+	if !n.Bridged() {
+		if mac, err = p.subIface(ep, n, mac, used); err != nil {
+			return nil, err
+		}
 	}
 	ip, err := pickAddr(n, req.IP, used)
 	if err != nil {
 		return nil, err
 	}
-	host := vethPrefix + randomHex(8)
-	for p.dev.LinkExists(host) {
+	host := ""
+	for n.Bridged() && (host == "" || p.dev.LinkExists(host)) {
 		host = vethPrefix + randomHex(8)
 	}
 	if mac == "" {
@@ -208,12 +213,19 @@ func (p planner) iface(tx *store.Tx, ep *store.Endpoint, n *store.Network, req i
 // pickAddr is the address asked for, if it is free and in the pool, else
 // the next free one after the network's cursor, which it advances.
 func pickAddr(n *store.Network, reqIP string, used map[netip.Addr]bool) (netip.Addr, error) {
-	isUsed := func(a netip.Addr) bool { return used[a] }
+	aux := map[netip.Addr]string{}
+	for name, a := range n.AuxAddresses {
+		aux[a] = name
+	}
+	isUsed := func(a netip.Addr) bool { _, reserved := aux[a]; return used[a] || reserved }
 	pool := ipam.Pool{Subnet: n.Subnet, Range: n.IPRange, Gateway: n.Gateway}
 	if reqIP != "" {
 		ip, err := netip.ParseAddr(reqIP)
 		if err != nil {
 			return netip.Addr{}, errdefs.Invalid("ip %q is not an IPv4 address", reqIP)
+		}
+		if name, ok := aux[ip]; ok {
+			return netip.Addr{}, errdefs.Conflict("address %s is reserved on network %q (aux-address %s)", ip, n.Name, name)
 		}
 		if err := pool.CheckStatic(ip, isUsed); err != nil {
 			if used[ip] {

@@ -66,9 +66,21 @@ func (p planner) network(req api.NetworkCreate, existing []store.Network) (*stor
 	if err := checkName("network", req.Name); err != nil {
 		return nil, err
 	}
-	n := &store.Network{Name: req.Name, ICC: true, Masquerade: true, Internal: req.Internal, Created: time.Now().UTC(),
-		DockerID: req.DockerID}
-	if err := applyOptions(&req, n); err != nil {
+	if req.Name == store.ModeNone || req.Name == store.ModeHost {
+		return nil, errdefs.Conflict("network name %q is reserved: it is docker run's --network %s", req.Name, req.Name)
+	}
+	driver, err := checkDriver(req.Driver)
+	if err != nil {
+		return nil, err
+	}
+	n := &store.Network{Name: req.Name, ICC: true, Masquerade: driver == "", Internal: req.Internal,
+		Created: time.Now().UTC(), DockerID: req.DockerID, Driver: driver}
+	if n.Bridged() {
+		err = applyOptions(&req, n)
+	} else {
+		err = subOptions(&req, n)
+	}
+	if err != nil {
 		return nil, err
 	}
 	// As Docker's: an internal network has no way out to masquerade on,
@@ -85,7 +97,15 @@ func (p planner) network(req api.NetworkCreate, existing []store.Network) (*stor
 	if err := planAddresses(req, n); err != nil {
 		return nil, err
 	}
-	if err := p.device(req, n, existing); err != nil {
+	if err := planAux(req, n); err != nil {
+		return nil, err
+	}
+	if n.Bridged() {
+		err = p.device(req, n, existing)
+	} else {
+		err = p.parent(req, n, existing)
+	}
+	if err != nil {
 		return nil, err
 	}
 	n.ID = freeNetworkID(existing)
@@ -93,6 +113,9 @@ func (p planner) network(req api.NetworkCreate, existing []store.Network) (*stor
 }
 
 func (p planner) subnet(req api.NetworkCreate, n *store.Network, existing []store.Network) error {
+	if req.Subnet == "" && !n.Bridged() {
+		return errdefs.Invalid("a %s network needs --subnet: the LAN's, which its endpoints take addresses of", n.Driver)
+	}
 	if req.Subnet == "" {
 		if req.Gateway != "" || req.IPRange != "" {
 			return errdefs.Invalid("--gateway and --ip-range need --subnet")
@@ -116,7 +139,7 @@ func (p planner) subnet(req api.NetworkCreate, n *store.Network, existing []stor
 			return errdefs.Conflict("subnet %s overlaps network %q (%s)", s, e.Name, e.Subnet)
 		}
 	}
-	if err := p.nodeUses(s); err != nil {
+	if err := p.nodeUses(s, n.Bridged()); err != nil {
 		return err
 	}
 	n.Subnet = s
@@ -139,11 +162,16 @@ var special = []struct {
 // route of the node other than the default, an address it holds, or a
 // neighbour answering for its gateway or first addresses. Such a network
 // would take the node's own traffic (Docker checks its routes likewise).
-func (p planner) nodeUses(s netip.Prefix) error {
+// A macvlan or ipvlan network's subnet is the LAN's, which the node is
+// on as well: only the special ranges are refused.
+func (p planner) nodeUses(s netip.Prefix, bridged bool) error {
 	for _, sp := range special {
 		if sp.prefix.Overlaps(s) {
 			return errdefs.Invalid("subnet %s overlaps %s, which no network can use", s, sp.what)
 		}
+	}
+	if !bridged {
+		return nil
 	}
 	hosts, err := p.dev.HostNets()
 	if err != nil {
@@ -193,6 +221,32 @@ func planAddresses(req api.NetworkCreate, n *store.Network) error {
 			return errdefs.Invalid("ip-range %s is outside the subnet %s", r, n.Subnet)
 		}
 		n.IPRange = r
+	}
+	return nil
+}
+
+// planAux reserves --aux-address NAME=IP addresses: in the subnet, and
+// neither its gateway nor its network or broadcast address.
+func planAux(req api.NetworkCreate, n *store.Network) error {
+	if len(req.AuxAddresses) == 0 {
+		return nil
+	}
+	n.AuxAddresses = map[string]netip.Addr{}
+	for name, v := range req.AuxAddresses {
+		a, err := netip.ParseAddr(v)
+		switch {
+		case name == "":
+			return errdefs.Invalid("aux-address %q has no name: want NAME=IP", v)
+		case err != nil || !a.Is4():
+			return errdefs.Invalid("aux-address %s=%q is not an IPv4 address", name, v)
+		case !n.Subnet.Contains(a):
+			return errdefs.Invalid("aux-address %s=%s is outside the subnet %s", name, a, n.Subnet)
+		case a == n.Gateway:
+			return errdefs.Invalid("aux-address %s=%s is the gateway", name, a)
+		case a == n.Subnet.Addr() || a == ipam.LastAddr(n.Subnet):
+			return errdefs.Invalid("aux-address %s=%s is the network or broadcast address of %s", name, a, n.Subnet)
+		}
+		n.AuxAddresses[name] = a
 	}
 	return nil
 }

@@ -81,6 +81,8 @@ func publishTarget(tx *store.Tx, endpoint string) (netip.Addr, error) {
 		return netip.Addr{}, errdefs.NotFound("endpoint %q not found", endpoint)
 	}
 	switch {
+	case !ep.Plain():
+		return netip.Addr{}, publishError(ep.Mode)
 	case ep.State == store.StateGone:
 		return netip.Addr{}, goneError(ep)
 	case ep.State != store.StateReady:

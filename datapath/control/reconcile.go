@@ -40,6 +40,7 @@ func (c reconciler) run() error {
 			live = append(live, eps[i])
 		}
 	}
+	live = c.dropOrphans(live)
 	return errors.Join(c.sweep(nets, live), c.restorePorts(live))
 }
 
@@ -84,6 +85,27 @@ func (c reconciler) restoreEndpoint(ep *store.Endpoint, nets map[string]*store.N
 	return true
 }
 
+// dropOrphans removes the container:NAME endpoints whose owner the store
+// no longer holds (a crash between removing the two), and returns the
+// others.
+func (c reconciler) dropOrphans(eps []store.Endpoint) []store.Endpoint {
+	names := map[string]bool{}
+	for _, e := range eps {
+		names[e.Name] = true
+	}
+	out := eps[:0]
+	for i := range eps {
+		if eps[i].Mode == store.ModeContainer && !names[eps[i].Shares] {
+			c.log.Info("removing an endpoint whose namespace's owner is gone", logf.Ep(eps[i].Name),
+				logf.Str("owner", eps[i].Shares))
+			c.dropEndpoint(&eps[i])
+			continue
+		}
+		out = append(out, eps[i])
+	}
+	return out
+}
+
 func (c reconciler) dropEndpoint(ep *store.Endpoint) {
 	if err := c.applier().teardownEndpoint(ep); err != nil {
 		c.log.Error("remove endpoint", logf.Ep(ep.Name), logf.Err(err))
@@ -106,6 +128,10 @@ func (c reconciler) want(nets []store.Network, eps []store.Endpoint) Desired {
 	d := Desired{Links: map[string]bool{}, Addrs: map[netip.Addr]bool{}, Ifindex: map[int]bool{},
 		Networks: map[uint32]netip.Prefix{}}
 	for _, n := range nets {
+		if !n.Bridged() {
+			d.Links[n.Parent] = n.MadeParent
+			continue
+		}
 		d.Links[n.Bridge] = true
 		d.Networks[n.ID] = n.Subnet
 		if idx := c.dev.LinkIndex(n.Bridge); idx > 0 {
@@ -114,6 +140,9 @@ func (c reconciler) want(nets []store.Network, eps []store.Endpoint) Desired {
 	}
 	for _, e := range eps {
 		for _, i := range e.Interfaces {
+			if !i.Veth() {
+				continue
+			}
 			d.Links[i.HostName] = true
 			d.Addrs[i.IP] = true
 			if idx := c.dev.LinkIndex(i.HostName); idx > 0 {

@@ -93,3 +93,12 @@ func (b backend) RemoveEndpoint(ctx context.Context, name string) error {
 	}
 	return b.Control.RemoveEndpoint(ctx, name)
 }
+
+// ForceRemoveEndpoint refuses a Docker container's endpoint too.
+func (b backend) ForceRemoveEndpoint(ctx context.Context, name string) (*api.Removed, error) {
+	if ep, err := b.Endpoint(ctx, name); err == nil && ep.DockerID != "" {
+		return nil, errdefs.Conflict("endpoint %q is a Docker container's (endpoint %.12s): remove it with docker rm "+
+			"or docker network disconnect", name, ep.DockerID)
+	}
+	return control.NewRemover(b.Control).ForceRemoveEndpoint(ctx, name)
+}

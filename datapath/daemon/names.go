@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -62,7 +63,7 @@ type names struct {
 	stubs   map[uint64]netip.Addr         // what enet_dns_ns holds; nil until read
 	held    map[maps.DNSName][]netip.Addr // what enet_dns_names holds; nil until read
 	cookies map[string]uint64             // endpoint -> its namespace's cookie
-	written map[string]bool               // endpoints given a resolv.conf; nil until the first sync
+	written map[string]string             // endpoints given a resolv.conf, and its direct servers; nil until the first sync
 }
 
 func (n *names) Sync(nets []store.Network, eps []store.Endpoint) {
@@ -164,18 +165,19 @@ func (n *names) cookie(e *store.Endpoint) (uint64, error) {
 // its /etc/netns/NAME/resolv.conf, and removes those of the others. The
 // first sync also removes what an earlier daemon left.
 func (n *names) syncResolvConfs(eps []store.Endpoint) error {
-	keep := map[string]bool{}
+	keep, sigs := map[string]bool{}, map[string]string{}
 	var errs []error
 	for i := range eps {
 		e := &eps[i]
 		if !e.OwnNetns || e.State == store.StateRemoving {
 			continue
 		}
-		keep[e.Name] = true
-		if n.written[e.Name] {
+		direct := n.direct(e)
+		keep[e.Name], sigs[e.Name] = true, strings.Join(direct, " ")
+		if sig, ok := n.written[e.Name]; ok && sig == sigs[e.Name] {
 			continue
 		}
-		if err := resolver.WriteResolvConf(n.owner, e.Name, e.DNS); err != nil {
+		if err := resolver.WriteResolvConf(n.owner, e.Name, e.DNS, direct); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -188,8 +190,27 @@ func (n *names) syncResolvConfs(eps []store.Endpoint) error {
 			}
 		}
 	}
-	n.written = keep
+	n.written = sigs
 	return errors.Join(errs...)
+}
+
+// direct is the servers an endpoint with no bridge network (none, or
+// only macvlan and ipvlan ones) asks itself: its own --dns, else the
+// daemon's upstreams as they are now. It is not rewritten when they change.
+func (n *names) direct(e *store.Endpoint) []string {
+	if len(e.Interfaces) > 0 {
+		return nil
+	}
+	if len(e.DNS.Servers) > 0 {
+		return e.DNS.Servers
+	}
+	var out []string
+	for _, u := range n.res.Upstreams() {
+		if u.Port() == 53 {
+			out = append(out, u.Addr().String())
+		}
+	}
+	return out
 }
 
 // DNSRecords serves `ebpfnet dns ls`.

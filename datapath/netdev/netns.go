@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -147,6 +148,22 @@ func WriteSysctl(key, value string) error {
 		return fmt.Errorf("set sysctl %s=%s: %w", key, value, err)
 	}
 	return nil
+}
+
+// atNetns runs fn with a netlink handle in the namespace at path, and
+// the namespace itself.
+func atNetns(path string, fn func(h *netlink.Handle, ns netns.NsHandle) error) error {
+	ns, err := openNetns(path)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("netlink in netns: %w", err)
+	}
+	defer h.Close()
+	return fn(h, ns)
 }
 
 // NetnsCookie is the kernel's cookie of the network namespace behind a

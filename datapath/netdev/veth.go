@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -109,16 +110,10 @@ func (Netlink) ConfigureInside(in Inside) error {
 }
 
 func configureInside(in Inside) error {
-	ns, err := openNetns(in.Netns)
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return fmt.Errorf("netlink in netns: %w", err)
-	}
-	defer h.Close()
+	return atNetns(in.Netns, func(h *netlink.Handle, ns netns.NsHandle) error { return configureIn(h, ns, in) })
+}
+
+func configureIn(h *netlink.Handle, ns netns.NsHandle, in Inside) error {
 	link, err := h.LinkByName(in.Ifname)
 	if err != nil {
 		return fmt.Errorf("find %s: %w", in.Ifname, err)
@@ -155,24 +150,19 @@ func configureInside(in Inside) error {
 // FreeIfname is the first ethN inside a namespace that is neither taken
 // nor used by anything else there.
 func (Netlink) FreeIfname(netnsPath string, taken map[string]bool) (string, error) {
-	ns, err := openNetns(netnsPath)
-	if err != nil {
-		return "", err
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return "", fmt.Errorf("netlink in netns: %w", err)
-	}
-	defer h.Close()
-	for i := range 1000 {
-		name := "eth" + strconv.Itoa(i)
-		if _, err := h.LinkByName(name); taken[name] || err == nil {
-			continue
+	free := ""
+	err := atNetns(netnsPath, func(h *netlink.Handle, _ netns.NsHandle) error {
+		for i := range 1000 {
+			name := "eth" + strconv.Itoa(i)
+			if _, err := h.LinkByName(name); taken[name] || err == nil {
+				continue
+			}
+			free = name
+			return nil
 		}
-		return name, nil
-	}
-	return "", ErrNoFreeIfname
+		return ErrNoFreeIfname
+	})
+	return free, err
 }
 
 // ErrNoFreeIfname: eth0 to eth999 are all taken.

@@ -20,7 +20,7 @@ import (
 // it: when that interface goes, they move to the next one, or go with
 // the last. This is the one place that rule is written.
 func Target(ep *store.Endpoint) netip.Addr {
-	if len(ep.Interfaces) == 0 {
+	if len(ep.Interfaces) == 0 || !ep.Interfaces[0].Veth() {
 		return netip.Addr{}
 	}
 	return ep.Interfaces[0].IP
@@ -45,6 +45,10 @@ func ParseSpecs(specs []string) ([]portspec.Spec, error) {
 // Allowed says whether an endpoint on network n may publish: nothing on
 // an internal network can be reached from outside.
 func Allowed(endpoint string, n *store.Network) error {
+	if n != nil && !n.Bridged() {
+		return errdefs.Conflict("endpoint %q is on %s network %q: it is on the LAN directly, with an address of its "+
+			"own, so nothing is published for it", endpoint, n.Driver, n.Name)
+	}
 	if n != nil && n.Internal {
 		return errdefs.Conflict("endpoint %q is on internal network %q: nothing can be published", endpoint, n.Name)
 	}

@@ -71,9 +71,15 @@ func itoa(p uint16) string { return strconv.Itoa(int(p)) }
 
 func TestTarget(t *testing.T) {
 	ep := &store.Endpoint{Interfaces: []store.Interface{
-		{Network: "web", IP: netip.MustParseAddr("10.0.0.2")}, {Network: "db", IP: netip.MustParseAddr("10.1.0.2")}}}
+		{Network: "web", IP: netip.MustParseAddr("10.0.0.2"), HostName: "enet-a"},
+		{Network: "db", IP: netip.MustParseAddr("10.1.0.2"), HostName: "enet-b"}}}
 	if got := Target(ep); got.String() != "10.0.0.2" {
 		t.Fatalf("target %v: want the first interface's", got)
+	}
+	// A macvlan interface has no host side: the node cannot reach it.
+	ep.Interfaces[0].HostName = ""
+	if got := Target(ep); got.IsValid() {
+		t.Fatalf("an endpoint whose first interface is a macvlan has target %v", got)
 	}
 	if got := Target(&store.Endpoint{}); got.IsValid() {
 		t.Fatalf("an endpoint with no interface has target %v", got)

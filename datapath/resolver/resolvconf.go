@@ -61,11 +61,20 @@ const Stub = "127.0.0.11"
 
 // ResolvConf is an endpoint's resolv.conf: the stub, and its search
 // domains and options. The first line marks it as the daemon's of a
-// state dir, so that daemons side by side remove only their own.
-func ResolvConf(owner string, c store.DNSConf) []byte {
+// state dir, so that daemons side by side remove only their own. An
+// endpoint with no bridge network cannot reach a resolver of the node's:
+// direct lists the servers it asks itself instead of the stub.
+func ResolvConf(owner string, c store.DNSConf, direct []string) []byte {
 	var b bytes.Buffer
 	b.WriteString(mark(owner))
-	b.WriteString("nameserver " + Stub + "\n")
+	if len(direct) == 0 {
+		b.WriteString("nameserver " + Stub + "\n")
+	} else {
+		b.WriteString("# no bridge network: the endpoint asks these servers itself\n")
+	}
+	for _, s := range direct {
+		b.WriteString("nameserver " + s + "\n")
+	}
 	if len(c.Search) > 0 {
 		b.WriteString("search " + strings.Join(c.Search, " ") + "\n")
 	}
@@ -86,10 +95,10 @@ const EtcNetns = "/etc/netns"
 
 // WriteResolvConf gives an endpoint ebpfnet made its
 // /etc/netns/NAME/resolv.conf, unless the same is there already.
-func WriteResolvConf(owner, endpoint string, c store.DNSConf) error {
+func WriteResolvConf(owner, endpoint string, c store.DNSConf, direct []string) error {
 	dir := filepath.Join(EtcNetns, endpoint)
 	path := filepath.Join(dir, "resolv.conf")
-	want := ResolvConf(owner, c)
+	want := ResolvConf(owner, c, direct)
 	if have, err := os.ReadFile(path); err == nil && bytes.Equal(have, want) {
 		return nil
 	}

@@ -174,7 +174,7 @@ func TestNameservers(t *testing.T) {
 }
 
 func TestResolvConf(t *testing.T) {
-	got := string(ResolvConf("/var/lib/x", store.DNSConf{Search: []string{"a.example", "b"}}))
+	got := string(ResolvConf("/var/lib/x", store.DNSConf{Search: []string{"a.example", "b"}}, nil))
 	want := mark("/var/lib/x") + "nameserver 127.0.0.11\nsearch a.example b\noptions ndots:0\n"
 	if got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)

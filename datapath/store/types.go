@@ -27,6 +27,37 @@ type Network struct {
 	// DockerID: Docker created this network through ebpfnet's network
 	// driver, and names it by this id.
 	DockerID string `json:"docker_id,omitempty"`
+	// Driver is DriverBridge (also when empty), DriverMacvlan or
+	// DriverIpvlan. A macvlan or ipvlan network has no bridge: its
+	// endpoints' devices sit on Parent, in Mode.
+	Driver string `json:"driver,omitempty"`
+	Parent string `json:"parent,omitempty"`
+	Mode   string `json:"mode,omitempty"`
+	// MadeParent: ebpfnet made Parent (an 802.1q IF.VLAN, or an internal
+	// network's dummy) and removes it with the network.
+	MadeParent bool `json:"made_parent,omitempty"`
+	// AuxAddresses are addresses of the subnet IPAM never hands out
+	// (Docker's --aux-address), by name.
+	AuxAddresses map[string]netip.Addr `json:"aux_addresses,omitempty"`
+}
+
+// Network drivers.
+const (
+	DriverBridge  = "bridge"
+	DriverMacvlan = "macvlan"
+	DriverIpvlan  = "ipvlan"
+)
+
+// Bridged says whether the network is a bridge network, served by the
+// eBPF datapath; a macvlan or ipvlan network's endpoints are on the LAN.
+func (n *Network) Bridged() bool { return n.Driver == "" || n.Driver == DriverBridge }
+
+// DriverName is the network's driver, DriverBridge when it is empty.
+func (n *Network) DriverName() string {
+	if n.Driver == "" {
+		return DriverBridge
+	}
+	return n.Driver
 }
 
 // Masquerades says whether the network's traffic out is source-NATed:
@@ -100,7 +131,26 @@ type Endpoint struct {
 	// DNS is what the endpoint's resolv.conf and resolver use, as docker
 	// run's --dns, --dns-search and --dns-option set them.
 	DNS DNSConf `json:"dns,omitzero"`
+	// Mode is how the endpoint is networked, as docker run's --network
+	// none, host or container:NAME: ModeNetworks (also when empty) has
+	// its interfaces; ModeNone only loopback, in a namespace of its own;
+	// ModeHost is the node's namespace; ModeContainer shares the
+	// namespace of endpoint Shares, and has nothing of its own.
+	Mode   string `json:"mode,omitempty"`
+	Shares string `json:"shares,omitempty"`
 }
+
+// Endpoint modes.
+const (
+	ModeNetworks  = "networks"
+	ModeNone      = "none"
+	ModeHost      = "host"
+	ModeContainer = "container"
+)
+
+// Plain says whether the endpoint has networks of its own, to be
+// connected to and published on: not none, host or container:NAME.
+func (e *Endpoint) Plain() bool { return e.Mode == "" || e.Mode == ModeNetworks }
 
 // DNSConf is an endpoint's resolver settings: its own upstream servers
 // (empty: the daemon's), search domains and resolv.conf options.
@@ -110,8 +160,9 @@ type DNSConf struct {
 	Options []string `json:"options,omitempty"`
 }
 
-// Interface is one veth pair: Name inside the endpoint, HostName on the
-// network's bridge.
+// Interface is one veth pair, Name inside the endpoint and HostName on
+// the network's bridge; or, on a macvlan or ipvlan network, the device
+// Name inside the endpoint, with no HostName.
 type Interface struct {
 	Network  string     `json:"network"`
 	Name     string     `json:"name"`
@@ -122,6 +173,10 @@ type Interface struct {
 	// resolver, beside its own (Docker's --network-alias).
 	Aliases []string `json:"aliases,omitempty"`
 }
+
+// Veth says whether the interface is a veth pair on a bridge network; a
+// macvlan or ipvlan interface has no host side.
+func (i *Interface) Veth() bool { return i.HostName != "" }
 
 // Iface returns the endpoint's interface on a network.
 func (e *Endpoint) Iface(network string) (*Interface, bool) {

@@ -93,7 +93,7 @@ func (c *churner) waitCounted(eps []api.Endpoint) {
 	c.t.Helper()
 	var missing []string
 	world.Wait(10*time.Second, func() bool {
-		stats, err := c.cl.BPFStats(context.Background())
+		stats, err := c.cl.BPF().Stats(context.Background())
 		if err != nil {
 			c.t.Fatal(err)
 		}
@@ -231,7 +231,7 @@ func churnLeftovers(t *testing.T, w *world.World, cl *api.Client, seen map[strin
 	if ps, err := cl.Ports(ctx, ""); err != nil || len(ps) != 0 {
 		left = append(left, fmt.Sprintf("publications left: %d (%v)", len(ps), err))
 	}
-	stats, err := cl.BPFStats(ctx)
+	stats, err := cl.BPF().Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func churnLeftovers(t *testing.T, w *world.World, cl *api.Client, seen map[strin
 			left = append(left, fmt.Sprintf("enet_stats still counts %s on ifindex %d of %s", s.Reason, s.Ifindex, name))
 		}
 	}
-	flows, err := cl.BPFCT(ctx)
+	flows, err := cl.BPF().CT(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

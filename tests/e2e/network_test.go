@@ -14,12 +14,13 @@ func TestNetworkCreateWithEveryOption(t *testing.T) {
 	w := newWorld(t)
 	w.MustCLI("network", "create", "full", "--subnet", "10.20.0.0/24", "--gateway", "10.20.0.254",
 		"--ip-range", "10.20.0.128/28", "--internal", "--opt", "icc=false", "--opt", "masquerade=false",
-		"--mtu", "1400", "--bridge", "br-full")
+		"--mtu", "1400", "--bridge", "br-full", "--aux-address", "router2=10.20.0.129")
 
 	n := inspectNetwork(t, w, "full")
 	want := api.Network{
 		Name: "full", ID: n.ID, Subnet: "10.20.0.0/24", Gateway: "10.20.0.254", IPRange: "10.20.0.128/28",
-		Bridge: "br-full", MTU: 1400, Internal: true, Endpoints: []string{},
+		Bridge: "br-full", MTU: 1400, Internal: true, Endpoints: []string{}, Driver: "bridge",
+		AuxAddresses: map[string]string{"router2": "10.20.0.129"},
 	}
 	n.Created = want.Created
 	if !equalJSON(n, want) {
