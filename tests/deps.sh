@@ -31,6 +31,8 @@ declare -A need=(
 	[dockerd]=docker.io
 	[dig]=dnsutils
 	[dnsperf]=dnsperf
+	[prometheus]=prometheus
+	[promtool]=prometheus
 )
 declare -A files=(
 	[/usr/lib/cni/bridge]=containernetworking-plugins

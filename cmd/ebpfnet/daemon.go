@@ -47,6 +47,8 @@ func daemonFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "dns", Usage: "an upstream resolver, IP[:PORT], repeatable: the networks' resolvers " +
 			"forward the names they do not hold there (default: the nameservers of --resolv-conf, loopback ones left out)"},
 		&cli.StringFlag{Name: "resolv-conf", Value: daemon.DefaultResolvConf, Usage: "where the node's upstream resolvers are read"},
+		&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics at /metrics on HOST:PORT (e.g. 127.0.0.1:9108) " +
+			"or unix:PATH (default: nowhere)"},
 		&cli.BoolFlag{Name: "foreground", Usage: "stay in the foreground and log to stderr"},
 	}
 }
@@ -107,6 +109,7 @@ func daemonConfig(c *cli.Context) (daemon.Config, error) {
 		CTTimeouts:    timeouts,
 		DNS:           dns,
 		ResolvConf:    abs(c.String("resolv-conf")),
+		Metrics:       c.String("metrics"),
 	}, nil
 }
 

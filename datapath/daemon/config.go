@@ -41,7 +41,10 @@ type Config struct {
 	// empty: those of ResolvConf (the node's), loopback ones left out.
 	DNS        []netip.AddrPort
 	ResolvConf string
-	Log        *zap.Logger
+	// Metrics is where Prometheus metrics are served: "unix:PATH" or
+	// HOST:PORT; empty: nowhere.
+	Metrics string
+	Log     *zap.Logger
 }
 
 // DefaultResolvConf is where the node's upstream resolvers are read.

@@ -19,6 +19,7 @@ import (
 	"github.com/ebpfnet/ebpfnet/datapath/control"
 	"github.com/ebpfnet/ebpfnet/datapath/flows"
 	"github.com/ebpfnet/ebpfnet/datapath/logf"
+	"github.com/ebpfnet/ebpfnet/datapath/metrics"
 	"github.com/ebpfnet/ebpfnet/datapath/netdev"
 	"github.com/ebpfnet/ebpfnet/datapath/ports"
 	"github.com/ebpfnet/ebpfnet/datapath/resolver"
@@ -41,6 +42,8 @@ type daemon struct {
 	pub    *ports.Publisher
 	ctl    *control.Control
 	res    *resolver.Resolver
+	// metrics is always kept, served only where cfg.Metrics says.
+	metrics *metrics.Metrics
 
 	started  time.Time
 	stopOnce sync.Once
@@ -192,6 +195,7 @@ func (d *daemon) checkFlags() error {
 // serve answers the API on the socket until ctx ends or Stop is called;
 // meanwhile it collects expired flows and follows endpoints' namespaces.
 func (d *daemon) serve(ctx context.Context, l net.Listener) error {
+	d.metrics = metrics.New(d.backend(), Version, d.log)
 	stopBG, err := d.background(ctx)
 	if err != nil {
 		return err
@@ -200,9 +204,14 @@ func (d *daemon) serve(ctx context.Context, l net.Listener) error {
 	// removal half way would go on with closed descriptors, or with
 	// numbers reused by then.
 	defer stopBG()
-	srv := &http.Server{Handler: api.Handler(d.backend()), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 2)
+	srv := &http.Server{Handler: d.metrics.Instrument(api.Handler(d.backend())), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(l) }()
+	stopMetrics, err := d.serveMetrics(errc)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	stopPlugin, err := d.serveDockerPlugin(errc)
 	if err != nil {
 		return err
@@ -228,7 +237,7 @@ func (d *daemon) serve(ctx context.Context, l net.Listener) error {
 func (d *daemon) background(ctx context.Context) (func(), error) {
 	ctx, cancel := context.WithCancel(ctx)
 	gcDone := make(chan struct{})
-	go func() { defer close(gcDone); d.flows.Run(ctx, d.cfg.GCInterval, d.log) }()
+	go func() { defer close(gcDone); d.flows.Run(ctx, d.cfg.GCInterval, d.log, d.metrics.ObserveGC) }()
 	watchDone, err := netdev.Netlink{}.WatchLinks(ctx, d.ctl.LinkGone)
 	if err != nil {
 		cancel()

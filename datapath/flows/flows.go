@@ -57,8 +57,13 @@ func (t *Table) Flush(match func(maps.Flow) bool) error {
 	})
 }
 
-// Run collects every interval until ctx ends.
-func (t *Table) Run(ctx context.Context, interval time.Duration, log *zap.Logger) {
+// Observer hears of every collection Run makes: how long it took, what
+// it removed, or its error.
+type Observer func(took time.Duration, done maps.Collected, err error)
+
+// Run collects every interval until ctx ends, telling observe of each
+// collection (nil: nobody).
+func (t *Table) Run(ctx context.Context, interval time.Duration, log *zap.Logger, observe Observer) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -67,7 +72,11 @@ func (t *Table) Run(ctx context.Context, interval time.Duration, log *zap.Logger
 			return
 		case <-tick.C:
 		}
+		start := time.Now()
 		done, err := t.Collect()
+		if observe != nil {
+			observe(time.Since(start), done, err)
+		}
 		if err != nil {
 			log.Warn("conntrack gc", logf.Err(err))
 		} else if done.Flows+done.Orphans+done.Frags > 0 {
