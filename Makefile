@@ -68,9 +68,10 @@ twin: deps ## compare ebpfnet with its netfilter twin (issue 19) and rewrite the
 	$(GO) test -count=1 ./tests/e2e -run '^TestNetfilterTwin$$' -twin-doc
 
 .PHONY: bench
-bench: deps build ## benchmark ebpfnet against the iptables datapath and raw veth, and its resolvers against aardvark-dns
+bench: deps build ## benchmark ebpfnet against the iptables datapath and raw veth, its resolvers against aardvark-dns, its macvlan endpoints against raw veth
 	$(GO) run ./tests/bench -out results
 	$(GO) run ./tests/bench dns -out results
+	$(GO) run ./tests/bench macvlan -rounds 3 -out results
 
 .PHONY: fmt
 fmt: ## format Go code

@@ -7,6 +7,7 @@
 //	go run ./tests/bench -quick          # smoke run in seconds
 //	go run ./tests/bench -paths dnat -scale 1,1000,10000 -rounds 5 -out results/
 //	go run ./tests/bench dns -rounds 3 -out results/  # the resolver against aardvark-dns (tests/bench/dns)
+//	go run ./tests/bench macvlan -rounds 3 -out results/  # macvlan endpoints against a raw veth (tests/bench/macvlan)
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/ebpfnet/ebpfnet/tests/bench/dns"
+	"github.com/ebpfnet/ebpfnet/tests/bench/macvlan"
 )
 
 func main() {
@@ -26,6 +28,12 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "dns" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		err := dns.Main(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		exit(err)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "macvlan" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := macvlan.Main(ctx, os.Args[2:], os.Stdout, os.Stderr)
 		stop()
 		exit(err)
 	}
