@@ -8,6 +8,7 @@
 //	go run ./tests/bench -paths dnat -scale 1,1000,10000 -rounds 5 -out results/
 //	go run ./tests/bench dns -rounds 3 -out results/  # the resolver against aardvark-dns (tests/bench/dns)
 //	go run ./tests/bench macvlan -rounds 3 -out results/  # macvlan endpoints against a raw veth (tests/bench/macvlan)
+//	go run ./tests/bench dashboard -out docs/  # the Grafana dashboard and its PNG from a run (tests/bench/dashboard)
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ebpfnet/ebpfnet/tests/bench/dashboard"
 	"github.com/ebpfnet/ebpfnet/tests/bench/dns"
 	"github.com/ebpfnet/ebpfnet/tests/bench/macvlan"
 )
@@ -28,6 +30,12 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "dns" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		err := dns.Main(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		exit(err)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "dashboard" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := dashboard.Command(ctx, os.Args[2:], os.Stderr)
 		stop()
 		exit(err)
 	}

@@ -11,6 +11,7 @@ import (
 	pmodel "github.com/prometheus/common/model"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
+	"github.com/ebpfnet/ebpfnet/tests/bench/dashboard"
 	"github.com/ebpfnet/ebpfnet/tests/world"
 )
 
@@ -156,6 +157,23 @@ func TestMetrics(t *testing.T) {
 		for series, v := range got {
 			if !strings.Contains(series, "interface="+host) || v < 2 {
 				t.Fatalf("Prometheus has %s = %v; want %s's two spoofed pings", series, v, host)
+			}
+		}
+		// Every query of the dashboard (docs/grafana-dashboard.json) is
+		// valid PromQL over these metrics, and finds series once a rate
+		// has two scrapes in its window.
+		w.MustCLI("status")
+		for _, panel := range dashboard.Panels {
+			for _, q := range panel.Queries() {
+				var got map[string]float64
+				var err error
+				world.Wait(15*time.Second, func() bool {
+					got, err = p.Query(dashboard.WithWindow(q.Expr, "10s"))
+					return err == nil && len(got) > 0
+				})
+				if err != nil || len(got) == 0 {
+					t.Errorf("panel %q: %s: %v %v", panel.Title, q.Expr, got, err)
+				}
 			}
 		}
 	})

@@ -107,3 +107,50 @@ func (p *Prometheus) Query(expr string) (map[string]float64, error) {
 	}
 	return got, nil
 }
+
+// Series is one series of a range query: its labels and its samples.
+type Series struct {
+	Labels map[string]string
+	Times  []time.Time
+	Values []float64
+}
+
+// QueryRange evaluates a range query through Prometheus's HTTP API.
+func (p *Prometheus) QueryRange(expr string, start, end time.Time, step time.Duration) ([]Series, error) {
+	out, err := p.get("/api/v1/query_range", "query="+expr, fmt.Sprintf("start=%d", start.Unix()),
+		fmt.Sprintf("end=%d", end.Unix()), fmt.Sprintf("step=%gs", step.Seconds()))
+	if err != nil {
+		return nil, fmt.Errorf("query_range %s: %w: %s", expr, err, out)
+	}
+	var resp struct {
+		Status string `json:"status"`
+		Data   struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Values [][2]any          `json:"values"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(out), &resp); err != nil {
+		return nil, fmt.Errorf("query_range %s: %w: %s", expr, err, out)
+	}
+	if resp.Status != "success" {
+		return nil, fmt.Errorf("query_range %s: status %q: %s", expr, resp.Status, out)
+	}
+	var all []Series
+	for _, r := range resp.Data.Result {
+		s := Series{Labels: r.Metric}
+		for _, v := range r.Values {
+			ts, _ := v[0].(float64)
+			str, _ := v[1].(string)
+			f, err := strconv.ParseFloat(str, 64)
+			if err != nil {
+				return nil, fmt.Errorf("query_range %s: value %v", expr, v[1])
+			}
+			s.Times = append(s.Times, time.Unix(0, int64(ts*1e9)))
+			s.Values = append(s.Values, f)
+		}
+		all = append(all, s)
+	}
+	return all, nil
+}
