@@ -13,7 +13,7 @@
 SEC("tc")
 int enet_from_dfrg(struct __sk_buff *skb)
 {
-	struct event t = { .ifindex = skb->ingress_ifindex, .len = skb->len };
+	struct event t = { .ifindex = skb->ingress_ifindex, .len = skb->len, .hook = HOOK_FROM_DFRG };
 	struct iphdr *ip = ipv4_parse(skb, &t);
 
 	if (!ip)

@@ -14,7 +14,7 @@
 SEC("tc")
 int enet_from_ep(struct __sk_buff *skb)
 {
-	struct event t = { .ifindex = skb->ingress_ifindex, .len = skb->len };
+	struct event t = { .ifindex = skb->ingress_ifindex, .len = skb->len, .hook = HOOK_FROM_EP };
 	struct ethhdr *eth = eth_hdr(skb);
 	struct iface *ifc;
 	struct iphdr *ip;

@@ -11,7 +11,7 @@
 SEC("tc")
 int enet_from_up(struct __sk_buff *skb)
 {
-	struct event t = { .ifindex = skb->ingress_ifindex, .len = skb->len };
+	struct event t = { .ifindex = skb->ingress_ifindex, .len = skb->len, .hook = HOOK_FROM_UP };
 	struct iphdr *ip = ipv4_parse(skb, &t);
 
 	if (!ip)

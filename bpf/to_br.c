@@ -13,7 +13,7 @@
 SEC("tc")
 int enet_to_br(struct __sk_buff *skb)
 {
-	struct event t = { .ifindex = skb->ifindex, .len = skb->len };
+	struct event t = { .ifindex = skb->ifindex, .len = skb->len, .hook = HOOK_TO_BR };
 	struct iphdr *ip;
 
 	if (fib_sent_by_us(skb))

@@ -14,7 +14,7 @@
 SEC("tc")
 int enet_to_up(struct __sk_buff *skb)
 {
-	struct event t = { .ifindex = skb->ifindex, .len = skb->len };
+	struct event t = { .ifindex = skb->ifindex, .len = skb->len, .hook = HOOK_TO_UP };
 	struct iphdr *ip;
 
 	if (fib_sent_by_us(skb))

@@ -42,6 +42,7 @@ type EnetConfigFlag uint32
 const (
 	EnetConfigFlagCONFIG_F_TRACE       EnetConfigFlag = 1
 	EnetConfigFlagCONFIG_F_TRACE_DROPS EnetConfigFlag = 2
+	EnetConfigFlagCONFIG_F_FLOWS       EnetConfigFlag = 4
 )
 
 type EnetCtEntry struct {
@@ -146,10 +147,20 @@ type EnetEvent struct {
 	Len       uint32
 	Ethertype uint16
 	Proto     uint8
-	Pad       uint8
+	Kind      uint8
 	Saddr     [4]uint8
 	Daddr     [4]uint8
 	Build     uint32
+	Sport     uint16
+	Dport     uint16
+	Xsaddr    [4]uint8
+	Xdaddr    [4]uint8
+	Xsport    uint16
+	Xdport    uint16
+	Hook      uint8
+	Wanted    uint8
+	Flags     uint16
+	CtFlags   uint32
 }
 
 type EnetFlowScratch struct {
@@ -272,6 +283,7 @@ const (
 	EnetReasonREASON_FRAG_DETOUR          EnetReason = 15
 	EnetReasonREASON_FRAG_REASSEMBLED     EnetReason = 16
 	EnetReasonREASON_DNS_ANSWERED         EnetReason = 17
+	EnetReasonREASON_EVENT_LOST           EnetReason = 18
 	EnetReasonREASON_DROP_MALFORMED       EnetReason = 32
 	EnetReasonREASON_DROP_NO_IFACE        EnetReason = 33
 	EnetReasonREASON_DROP_SPOOF_MAC       EnetReason = 34

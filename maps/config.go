@@ -33,26 +33,6 @@ func (m Config) Set(c loader.EnetConfig) error {
 	return nil
 }
 
-// SetTrace sets what the programs write to enet_events: "off", "drops"
-// (every drop) or "all" (every verdict). It reports false for another mode.
-func (m Config) SetTrace(mode string) (bool, error) {
-	var flags loader.EnetConfigFlag
-	switch mode {
-	case "off":
-	case "drops":
-		flags = loader.EnetConfigFlagCONFIG_F_TRACE_DROPS
-	case "all":
-		flags = loader.EnetConfigFlagCONFIG_F_TRACE
-	default:
-		return false, nil
-	}
-	c, err := m.Get()
-	if err != nil {
-		return true, err
-	}
-	c.Flags = c.Flags&^(loader.EnetConfigFlagCONFIG_F_TRACE|loader.EnetConfigFlagCONFIG_F_TRACE_DROPS) | flags
-	return true, m.Set(c)
-}
 
 // Settings are what the daemon tells the datapath as it starts.
 type Settings struct {

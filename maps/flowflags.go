@@ -16,6 +16,14 @@ func (f Flow) Masquerade() bool {
 // Published: a flow in through a published port (DNAT), hairpin included.
 func (f Flow) Published() bool { return f.Flags&loader.EnetCtFlagCT_F_DNAT != 0 }
 
+// Hairpin: an endpoint's flow to a published port, back to an endpoint.
+func (f Flow) Hairpin() bool {
+	return f.Flags&loader.EnetCtFlagCT_F_SNAT != 0 && f.Flags&loader.EnetCtFlagCT_F_DNAT != 0
+}
+
+// Node: the node's own flow, recorded to keep its port.
+func (f Flow) Node() bool { return f.Flags&loader.EnetCtFlagCT_F_HOST != 0 }
+
 // SeenReply: the flow's other side has answered.
 func (f Flow) SeenReply() bool { return f.Flags&loader.EnetCtFlagCT_F_SEEN_REPLY != 0 }
 

@@ -42,6 +42,12 @@ type Collected struct {
 // flow's tuples as free and may write a new flow over them at any moment.
 // So nothing is deleted on what an earlier read said: see takeIf.
 func Collect(ct Table[Flow], nat Table[Translation], now uint64) (Collected, error) {
+	return CollectEnded(ct, nat, now, nil)
+}
+
+// CollectEnded is Collect, telling ended (when not nil) of every flow it
+// removes, as last read.
+func CollectEnded(ct Table[Flow], nat Table[Translation], now uint64, ended func(Flow)) (Collected, error) {
 	var done Collected
 	grace := uint64(GCGrace)
 	dead := func(f Flow) bool { return f.ExpiresNs+grace < now }
@@ -57,6 +63,9 @@ func Collect(ct Table[Flow], nat Table[Translation], now uint64) (Collected, err
 		removed, err := removeFlow(ct, nat, f, func(cur Flow) bool { return cur.CreatedNs == f.CreatedNs && dead(cur) })
 		if removed {
 			done.Flows++
+			if ended != nil {
+				ended(f)
+			}
 		}
 		return err
 	})

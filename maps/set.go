@@ -1,6 +1,10 @@
 package maps
 
-import "github.com/ebpfnet/ebpfnet/loader"
+import (
+	"github.com/cilium/ebpf"
+
+	"github.com/ebpfnet/ebpfnet/loader"
+)
 
 // Set holds a typed view of every map of a loaded datapath.
 type Set struct {
@@ -17,6 +21,8 @@ type Set struct {
 	DNSNames  DNSNames
 	Frags     Frags
 	NodeAddrs NodeAddrs
+	// Events is enet_events, the ring buffer the monitor reads.
+	Events *ebpf.Map
 }
 
 // For returns the typed views of dp's maps.
@@ -36,5 +42,6 @@ func For(dp *loader.Datapath) *Set {
 		DNSNames:  DNSNames{m.EnetDnsNames},
 		Frags:     Frags{m.EnetFrags},
 		NodeAddrs: NodeAddrs{m.EnetNodeAddrs},
+		Events:    m.EnetEvents,
 	}
 }

@@ -37,6 +37,7 @@ var reasonNames = map[Reason]string{
 	loader.EnetReasonREASON_FRAG_DETOUR:          "fragment-detoured",
 	loader.EnetReasonREASON_FRAG_REASSEMBLED:     "fragment-reassembled",
 	loader.EnetReasonREASON_DNS_ANSWERED:         "dns-answered",
+	loader.EnetReasonREASON_EVENT_LOST:           "event-lost",
 
 	loader.EnetReasonREASON_DROP_INTERNAL:      "drop-internal",
 	loader.EnetReasonREASON_DROP_NAT_EXHAUSTED: "drop-nat-ports-exhausted",

@@ -45,6 +45,8 @@ enum reason {
 					 * uplink's ingress */
 	REASON_DNS_ANSWERED,	/* an endpoint's query for a name of its network,
 				 * answered in the datapath (dns.h) */
+	REASON_EVENT_LOST,	/* an event enet_events had no room for (counted,
+				 * with no bytes, where the packet was) */
 	REASON_DROP_MALFORMED = 32,	/* truncated or impossible headers */
 	REASON_DROP_NO_IFACE,	/* program runs on an interface it does not know */
 	REASON_DROP_SPOOF_MAC,	/* source MAC is not the endpoint's */
@@ -79,6 +81,31 @@ enum reason {
 enum config_flag {
 	CONFIG_F_TRACE = 1 << 0,	/* every verdict goes to enet_events */
 	CONFIG_F_TRACE_DROPS = 1 << 1,	/* drops go to enet_events */
+	CONFIG_F_FLOWS = 1 << 2,	/* new flows and socket rewrites go to enet_events */
+};
+
+/* What an enet_events record is (struct event.kind). */
+enum event_kind {
+	EVENT_VERDICT = 0,	/* a program's decision on a packet */
+	EVENT_FLOW = 1,		/* a new flow and its translation (flow_create) */
+	EVENT_SOCK = 2,		/* a socket sent elsewhere than it was told (sock.h) */
+};
+
+/* Which program wrote an event (struct event.hook). */
+enum event_hook {
+	HOOK_NONE = 0,
+	HOOK_FROM_EP,		/* enet_from_ep */
+	HOOK_TO_BR,		/* enet_to_br */
+	HOOK_FROM_UP,		/* enet_from_up */
+	HOOK_TO_UP,		/* enet_to_up */
+	HOOK_FROM_DFRG,		/* enet_from_dfrg */
+	HOOK_SOCK,		/* the cgroup socket programs */
+};
+
+/* Bits of struct event.flags. */
+enum event_flag {
+	EVENT_F_XLATED = 1 << 0,	/* the x* fields hold the packet as translated */
+	EVENT_F_DNS = 1 << 1,		/* a socket rewrite to the network's resolver */
 };
 
 /* Bits of struct network.flags. */

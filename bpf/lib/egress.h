@@ -89,7 +89,7 @@ static __always_inline int egress_translated(struct __sk_buff *skb, struct event
 		return bridge_pass(skb, t, net);
 	ttl = ip->ttl;
 	if (lookup_endpoint(ipv4_load(to->daddr))) {
-		if (nat_rewrite(skb, p, to) < 0)
+		if (nat_rewrite(skb, t, p, to) < 0)
 			return verdict_drop(t, REASON_DROP_MALFORMED);
 		return deliver_endpoint(skb, t, ipv4_load(to->daddr), REASON_FWD_HAIRPIN);
 	}
@@ -99,7 +99,7 @@ static __always_inline int egress_translated(struct __sk_buff *skb, struct event
 		return ret;
 	if (egress_to_kernel(res, p))
 		return egress_unresolved(skb, t, net);
-	if (nat_rewrite(skb, p, to) < 0)
+	if (nat_rewrite(skb, t, p, to) < 0)
 		return verdict_drop(t, REASON_DROP_MALFORMED);
 	return egress_send(skb, t, &fib, res, ttl, reason);
 }
@@ -168,7 +168,7 @@ static __always_inline int egress_outside(struct __sk_buff *skb, struct event *t
 		return verdict_drop(t, ret);
 	if (egress_to_kernel(res, p))
 		return egress_unresolved(skb, t, net);
-	if (nat_rewrite(skb, p, &to) < 0)
+	if (nat_rewrite(skb, t, p, &to) < 0)
 		return verdict_drop(t, REASON_DROP_MALFORMED);
 	return egress_send(skb, t, &fib, res, ttl, REASON_FWD_SNAT);
 }

@@ -12,6 +12,7 @@
 #include "common.h"
 #include "config.h"
 #include "ct.h"
+#include "event.h"
 #include "maps.h"
 #include "tuple.h"
 #include "verdict.h"
@@ -128,6 +129,7 @@ static __noinline int flow_create(const struct pkt *p, const struct ct_key *to, 
 		flow_delete(&p->tuple, &reply, 0);
 		return FLOW_FULL;
 	}
+	event_flow(&p->tuple, to, ifindex, ct_flags, now);
 	return 0;
 }
 

@@ -168,7 +168,7 @@ static __always_inline int from_ep_flow(struct __sk_buff *skb, struct event *t, 
 	/* A reply to a flow of the node's own (enet_to_br), given back the
 	 * port it was sent from. */
 	if (e->flags & NAT_F_HOST) {
-		if (nat_rewrite(skb, p, &to) < 0)
+		if (nat_rewrite(skb, t, p, &to) < 0)
 			return verdict_drop(t, REASON_DROP_MALFORMED);
 		return verdict(t, REASON_TO_HOST, 0, TC_ACT_OK);
 	}
@@ -205,6 +205,8 @@ static __always_inline int from_ep_ipv4(struct __sk_buff *skb, struct event *t, 
 	if (!ip)
 		return verdict_drop(t, REASON_DROP_MALFORMED);
 	have_tuple = tuple_parse(skb, ip, &p) == 0;
+	if (have_tuple)
+		event_tuple(t, &p.tuple);
 	if (p.fragment) {
 		ret = frag_step(skb, t, ip, &p, &have_tuple, 0);
 		if (ret != ENET_CONTINUE)

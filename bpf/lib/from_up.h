@@ -58,7 +58,7 @@ static __always_inline int from_up_published(struct __sk_buff *skb, struct event
 	err = nat_create(p, &to, ep->ifindex, CT_F_DNAT, 0);
 	if (err)
 		return verdict_drop(t, err);
-	if (nat_rewrite(skb, p, &to) < 0)
+	if (nat_rewrite(skb, t, p, &to) < 0)
 		return verdict_drop(t, REASON_DROP_MALFORMED);
 	return deliver_endpoint(skb, t, ipv4_load(to.daddr), REASON_FWD_DNAT);
 }
@@ -94,6 +94,8 @@ static __always_inline int from_up_ipv4(struct __sk_buff *skb, struct event *t, 
 	if (!cfg)
 		return verdict(t, REASON_TO_HOST, 0, TC_ACT_OK);
 	have = tuple_parse(skb, ip, &p) == 0;
+	if (have)
+		event_tuple(t, &p.tuple);
 	if (p.fragment) {
 		ret = frag_step(skb, t, ip, &p, &have, cfg->defrag_ifindex);
 		if (ret != ENET_CONTINUE)
@@ -113,7 +115,7 @@ static __always_inline int from_up_ipv4(struct __sk_buff *skb, struct event *t, 
 	to = e->to;
 	flags = e->flags;
 	flow_update(e, ct, &p, now, t->ifindex);
-	if (nat_rewrite(skb, &p, &to) < 0)
+	if (nat_rewrite(skb, t, &p, &to) < 0)
 		return verdict_drop(t, REASON_DROP_MALFORMED);
 	return from_up_translated(skb, t, flags, ipv4_load(to.daddr));
 }

@@ -47,7 +47,7 @@ static __always_inline int host_flow(struct __sk_buff *skb, struct event *t, str
 	if (e) {
 		to = e->to;
 		flow_update(e, ct, p, now, t->ifindex);
-		if (nat_rewrite(skb, p, &to) < 0)
+		if (nat_rewrite(skb, t, p, &to) < 0)
 			return verdict_drop(t, REASON_DROP_MALFORMED);
 		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
 	}
@@ -68,7 +68,7 @@ static __always_inline int host_flow(struct __sk_buff *skb, struct event *t, str
 		return verdict_drop(t, err);
 	if (err)
 		return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
-	if (nat_rewrite(skb, p, &to) < 0)
+	if (nat_rewrite(skb, t, p, &to) < 0)
 		return verdict_drop(t, REASON_DROP_MALFORMED);
 	return verdict(t, REASON_HOST_FLOW, 0, TC_ACT_OK);
 }

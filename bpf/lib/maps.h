@@ -187,16 +187,26 @@ struct nat_entry {
  * the description of the packet at hand while they decide. */
 struct event {
 	__u64 ts_ns;
-	__u32 ifindex;		/* where the program ran */
+	__u32 ifindex;		/* where the program ran; a flow's endpoint veth */
 	__u32 target;		/* redirect target ifindex, 0 if none */
 	enum reason reason;
 	__u32 len;
 	__u16 ethertype;	/* host order */
 	__u8 proto;
-	__u8 pad;
-	__u8 saddr[4];
+	__u8 kind;		/* enum event_kind */
+	__u8 saddr[4];		/* the packet (the flow) as it came */
 	__u8 daddr[4];
 	__u32 build;		/* build_id of the program that wrote it */
+	__u16 sport;		/* host order, as in struct ct_key; ICMP: the id */
+	__u16 dport;
+	__u8 xsaddr[4];		/* as translated, with EVENT_F_XLATED */
+	__u8 xdaddr[4];
+	__u16 xsport;
+	__u16 xdport;
+	__u8 hook;		/* enum event_hook */
+	__u8 wanted;		/* the daemon wants events: fill in what they show */
+	__u16 flags;		/* enum event_flag */
+	__u32 ct_flags;		/* EVENT_FLOW: the flow's enum ct_flag */
 };
 
 struct {

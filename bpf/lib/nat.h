@@ -6,6 +6,7 @@
 #define ENET_NAT_H
 
 #include "common.h"
+#include "event.h"
 #include "config.h"
 #include "ct.h"
 #include "flow.h"
@@ -238,12 +239,13 @@ static __always_inline int nat_rewrite_port(struct __sk_buff *skb, __u32 port_of
  * included: the helpers know). A later fragment has only its addresses
  * and their IP header checksum: the L4 header and its checksum, which
  * covers the whole datagram, are in the first fragment. */
-static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct pkt *p, const struct ct_key *to)
+static __always_inline int nat_rewrite(struct __sk_buff *skb, struct event *t, const struct pkt *p, const struct ct_key *to)
 {
 	const struct ct_key *from = &p->tuple;
 	__u64 csum_flags;
 	__u32 csum_off;
 
+	event_xlate(t, to);
 	nat_csum(from->proto, p->l4_off, &csum_off, &csum_flags);
 	if (p->fragment == PKT_FRAG_LATER)
 		csum_flags = 0;

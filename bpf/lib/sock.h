@@ -10,6 +10,7 @@
 #define ENET_SOCK_H
 
 #include "common.h"
+#include "event.h"
 #include "config.h"
 #include "ipv4.h"
 #include "lookup.h"
@@ -52,7 +53,8 @@ static __always_inline int sock_is_node(__be32 addr, const struct config *cfg)
 /* sock_rewrite sends the socket to addr:port instead of where it was
  * told, and remembers where that was in revs (enet_sock_rev or
  * enet_dns_rev) for the replies. */
-static __always_inline void sock_rewrite(struct bpf_sock_addr *ctx, void *revs, __u8 proto, __be32 addr, __u16 port)
+static __always_inline void sock_rewrite(struct bpf_sock_addr *ctx, void *revs, __u8 proto, __be32 addr, __u16 port,
+					 __u16 flags)
 {
 	struct sock_rev_key key = {};
 	struct sock_rev orig = {};
@@ -64,6 +66,7 @@ static __always_inline void sock_rewrite(struct bpf_sock_addr *ctx, void *revs, 
 	ipv4_store(orig.addr, ctx->user_ip4);
 	orig.port = sock_port(ctx);
 	bpf_map_update_elem(revs, &key, &orig, BPF_ANY);
+	event_sock(proto, ctx->user_ip4, orig.port, addr, port, flags);
 	ctx->user_ip4 = addr;
 	ctx->user_port = bpf_htons(port);
 }
@@ -104,7 +107,7 @@ static __always_inline void sock_to_endpoint(struct bpf_sock_addr *ctx, const st
 	port = ports_lookup(proto, addr, sock_port(ctx), sock_is_node(addr, cfg));
 	/* With its endpoint gone the port is the node's, which refuses it. */
 	if (port && lookup_endpoint(ipv4_load(port->addr)))
-		sock_rewrite(ctx, &enet_sock_rev, proto, ipv4_load(port->addr), port->port);
+		sock_rewrite(ctx, &enet_sock_rev, proto, ipv4_load(port->addr), port->port, 0);
 }
 
 /* sock_to_resolver: an endpoint's query to 127.0.0.11:53, to its
@@ -118,7 +121,7 @@ static __always_inline void sock_to_resolver(struct bpf_sock_addr *ctx, __u8 pro
 		return;
 	ns = sock_resolver(ctx);
 	if (ns)
-		sock_rewrite(ctx, &enet_dns_rev, proto, ipv4_load(ns->addr), DNS_RESOLVER_PORT);
+		sock_rewrite(ctx, &enet_dns_rev, proto, ipv4_load(ns->addr), DNS_RESOLVER_PORT, EVENT_F_DNS);
 }
 
 /* sock_from_resolver: the resolver's answers, and the peer, shown as

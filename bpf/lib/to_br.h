@@ -38,6 +38,7 @@ static __always_inline int to_br_ipv4(struct __sk_buff *skb, struct event *t, co
 	/* A later fragment has no port to translate. */
 	if (tuple_parse(skb, ip, &p) < 0 || p.fragment == PKT_FRAG_LATER)
 		return TC_ACT_OK;
+	event_tuple(t, &p.tuple);
 	return host_flow(skb, t, &p, bpf_ktime_get_ns(), ep->ifindex);
 }
 

@@ -44,7 +44,7 @@ static __always_inline int to_up_endpoint(struct __sk_buff *skb, struct event *t
 
 	if (!e || (e->flags & NAT_F_HOST))
 		return to_up_untranslated(t, ep);
-	if (nat_rewrite(skb, p, &e->to) < 0)
+	if (nat_rewrite(skb, t, p, &e->to) < 0)
 		return verdict_drop(t, REASON_DROP_MALFORMED);
 	return verdict(t, (e->flags & NAT_F_REPLY) ? REASON_FWD_REPLY : REASON_FWD_SNAT, 0, TC_ACT_OK);
 }
@@ -73,6 +73,7 @@ static __always_inline int to_up_ipv4(struct __sk_buff *skb, struct event *t, co
 	}
 	if (tuple_parse(skb, ip, &p) < 0)
 		return ep ? to_up_untranslated(t, ep) : TC_ACT_OK;
+	event_tuple(t, &p.tuple);
 	if (p.icmp_error) {
 		if (icmp_error_xlate(skb, &p, now, ep ? saddr : 0))
 			return verdict(t, REASON_FWD_ICMP_ERROR, 0, TC_ACT_OK);

@@ -6,21 +6,12 @@
 
 #include "common.h"
 #include "config.h"
+#include "event.h"
 #include "maps.h"
 
 static __always_inline void verdict_count(__u32 ifindex, __u32 reason, __u32 len)
 {
-	struct stats_key key = { .ifindex = ifindex, .reason = reason };
-	struct stats *st = bpf_map_lookup_elem(&enet_stats, &key);
-
-	if (st) {
-		st->packets++;
-		st->bytes += len;
-		return;
-	}
-	struct stats init = { .packets = 1, .bytes = len };
-	/* A full map loses the count, never the packet. */
-	bpf_map_update_elem(&enet_stats, &key, &init, BPF_NOEXIST);
+	stats_count(ifindex, reason, len);
 }
 
 static __always_inline int verdict_trace_wanted(__u32 reason)
@@ -41,8 +32,10 @@ static __always_inline void verdict_emit(const struct event *t, __u32 reason, __
 	if (!verdict_trace_wanted(reason))
 		return;
 	ev = bpf_ringbuf_reserve(&enet_events, sizeof(*ev), 0);
-	if (!ev)
+	if (!ev) {
+		event_lost(t->ifindex);
 		return;
+	}
 	*ev = *t;
 	ev->ts_ns = bpf_ktime_get_ns();
 	ev->target = target;

@@ -40,6 +40,7 @@ func app() *cli.App {
 			endpointCommand(),
 			bpfCommand(),
 			dnsCommand(),
+			monitorCommand(),
 			cniCommand(),
 		}, publishCommands()...),
 		// Values are taken whole, as Docker takes them: --network

@@ -14,6 +14,9 @@ func printJSON(v any) error {
 	return enc.Encode(v)
 }
 
+// printJSONLine prints v as JSON on one line.
+func printJSONLine(v any) error { return json.NewEncoder(os.Stdout).Encode(v) }
+
 // table prints rows under a header, aligned.
 type table struct{ w *tabwriter.Writer }
 

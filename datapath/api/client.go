@@ -37,6 +37,23 @@ func NewClient(socket string) *Client {
 	return &Client{socket: socket, http: &http.Client{Transport: tr}}
 }
 
+// noDaemon says so when nothing answers on the socket.
+func (c *Client) noDaemon(err error) error {
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w on %s", ErrNoDaemon, c.socket)
+	}
+	return err
+}
+
+// errorOf is the error a refusing answer carries.
+func errorOf(resp *http.Response) error {
+	var eb ErrorBody
+	if json.NewDecoder(resp.Body).Decode(&eb) != nil || eb.Error == "" {
+		eb.Error = resp.Status
+	}
+	return &StatusError{Code: resp.StatusCode, Msg: eb.Error}
+}
+
 // Close lets go of the client's idle connections to the daemon.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 
@@ -56,18 +73,11 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("%w on %s", ErrNoDaemon, c.socket)
-		}
-		return err
+		return c.noDaemon(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		var eb ErrorBody
-		if json.NewDecoder(resp.Body).Decode(&eb) != nil || eb.Error == "" {
-			eb.Error = resp.Status
-		}
-		return &StatusError{Code: resp.StatusCode, Msg: eb.Error}
+		return errorOf(resp)
 	}
 	if out == nil {
 		return nil

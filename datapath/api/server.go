@@ -48,6 +48,8 @@ type Backend interface {
 	BPFNAT(ctx context.Context) ([]BPFNAT, error)
 	BPFPorts(ctx context.Context) ([]BPFPort, error)
 	SetTrace(ctx context.Context, req Trace) error
+	// Monitor attaches a monitor to the datapath's events.
+	Monitor(ctx context.Context, f MonitorFilter) (MonitorStream, error)
 
 	SetAliases(ctx context.Context, endpoint string, req Aliases) (*Endpoint, error)
 	DNSRecords(ctx context.Context, network string) ([]DNSRecord, error)
@@ -123,6 +125,7 @@ func Handler(b Backend) http.Handler {
 	mux.Handle("GET /v1/bpf/stats", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFCounter, error) { return b.BPFStats(ctx) }))
 	mux.Handle("GET /v1/bpf/ct", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFFlow, error) { return b.BPFCT(ctx) }))
 	mux.Handle("GET /v1/bpf/nat", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFNAT, error) { return b.BPFNAT(ctx) }))
+	mux.Handle("GET /v1/monitor", serveMonitor(b))
 	mux.Handle("POST /v1/bpf/trace", call(func(ctx context.Context, _ *http.Request, in Trace) (*empty, error) { return nil, b.SetTrace(ctx, in) }))
 
 	mux.Handle("PUT /v1/endpoints/{name}/aliases", call(func(ctx context.Context, r *http.Request, in Aliases) (*Endpoint, error) {

@@ -23,12 +23,20 @@ type backend struct {
 	cni *cni.Service
 }
 
+// inspector is the daemon's one inspector, made at first use.
+func (d *daemon) inspector() *inspect.Inspector {
+	if d.insp == nil {
+		d.insp = inspect.New(d.store, d.dp, d.maps, inspect.Daemon{
+			PID: os.Getpid(), Version: Version, Started: d.started, StateDir: d.cfg.StateDir, BPFFS: d.cfg.BPFFS,
+			Socket: d.cfg.Socket, Uplink: d.uplink, AttachMode: d.kernel.AttachMode, Cgroup: d.cfg.Cgroup,
+			Defrag: d.defrag, DockerPlugin: d.cfg.DockerPlugin,
+		}, d.log)
+	}
+	return d.insp
+}
+
 func (d *daemon) backend() api.Backend {
-	insp := inspect.New(d.store, d.dp, d.maps, inspect.Daemon{
-		PID: os.Getpid(), Version: Version, Started: d.started, StateDir: d.cfg.StateDir, BPFFS: d.cfg.BPFFS,
-		Socket: d.cfg.Socket, Uplink: d.uplink, AttachMode: d.kernel.AttachMode, Cgroup: d.cfg.Cgroup,
-		Defrag: d.defrag, DockerPlugin: d.cfg.DockerPlugin,
-	}, d.log)
+	insp := d.inspector()
 	return backend{Control: d.ctl, Pruner: control.NewPruner(d.ctl), Aliaser: control.NewAliaser(d.ctl), Inspector: insp, d: d,
 		cni: cni.New(d.ctl, cniKernel{Inspector: insp})}
 }

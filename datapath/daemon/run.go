@@ -18,8 +18,10 @@ import (
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/datapath/control"
 	"github.com/ebpfnet/ebpfnet/datapath/flows"
+	"github.com/ebpfnet/ebpfnet/datapath/inspect"
 	"github.com/ebpfnet/ebpfnet/datapath/logf"
 	"github.com/ebpfnet/ebpfnet/datapath/metrics"
+	"github.com/ebpfnet/ebpfnet/datapath/monitor"
 	"github.com/ebpfnet/ebpfnet/datapath/netdev"
 	"github.com/ebpfnet/ebpfnet/datapath/ports"
 	"github.com/ebpfnet/ebpfnet/datapath/resolver"
@@ -44,6 +46,8 @@ type daemon struct {
 	res    *resolver.Resolver
 	// metrics is always kept, served only where cfg.Metrics says.
 	metrics *metrics.Metrics
+	monitor *monitor.Hub
+	insp    *inspect.Inspector
 
 	started  time.Time
 	stopOnce sync.Once
@@ -195,6 +199,12 @@ func (d *daemon) checkFlags() error {
 // serve answers the API on the socket until ctx ends or Stop is called;
 // meanwhile it collects expired flows and follows endpoints' namespaces.
 func (d *daemon) serve(ctx context.Context, l net.Listener) error {
+	if err := d.startMonitor(); err != nil {
+		return err
+	}
+	// The monitors' streams end before the server shuts down, which
+	// waits for its requests.
+	defer d.monitor.Close()
 	d.metrics = metrics.New(d.backend(), Version, d.log)
 	stopBG, err := d.background(ctx)
 	if err != nil {
@@ -224,6 +234,7 @@ func (d *daemon) serve(ctx context.Context, l net.Listener) error {
 	case err := <-errc:
 		return fmt.Errorf("serve API: %w", err)
 	}
+	d.monitor.Close()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {

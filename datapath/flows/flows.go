@@ -27,7 +27,13 @@ type Table struct {
 	// mu lets one of the GC and a flush at a time take flows out: each
 	// puts back what it took by mistake, which the other must not miss.
 	mu sync.Mutex
+	// ended hears of every flow taken out; nil: nobody.
+	ended func(f maps.Flow, now uint64)
 }
+
+// OnEnded has fn told of every flow the GC or a flush takes out, with the
+// CLOCK_MONOTONIC time it was taken; called before Run starts.
+func (t *Table) OnEnded(fn func(f maps.Flow, now uint64)) { t.ended = fn }
 
 // New is the table of a loaded datapath's maps.
 func New(m *maps.Set) *Table { return &Table{ct: m.CT, nat: m.NAT, frags: m.Frags} }
@@ -38,7 +44,11 @@ func (t *Table) Collect() (maps.Collected, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := maps.MonotonicNs()
-	done, err := maps.Collect(t.ct, t.nat, now)
+	var ended func(maps.Flow)
+	if t.ended != nil {
+		ended = func(f maps.Flow) { t.ended(f, now) }
+	}
+	done, err := maps.CollectEnded(t.ct, t.nat, now, ended)
 	if err == nil {
 		done.Frags, err = maps.CollectFrags(t.frags, now)
 	}
@@ -52,6 +62,9 @@ func (t *Table) Flush(match func(maps.Flow) bool) error {
 	return t.ct.Each(func(f maps.Flow) error {
 		if !match(f) {
 			return nil
+		}
+		if t.ended != nil {
+			t.ended(f, maps.MonotonicNs())
 		}
 		return maps.RemoveFlow(t.ct, t.nat, f)
 	})

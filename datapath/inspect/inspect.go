@@ -1,17 +1,14 @@
 // Package inspect answers what the daemon and its datapath hold: `ebpfnet
 // status` and the `ebpfnet bpf ...` listings, with datapath ids resolved
-// to the names users gave, and the trace switch.
+// to the names users gave (and to the monitor, MonitorNames).
 package inspect
 
 import (
-	"context"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
-	"github.com/ebpfnet/ebpfnet/datapath/errdefs"
 	"github.com/ebpfnet/ebpfnet/datapath/netdev"
 	"github.com/ebpfnet/ebpfnet/datapath/store"
 	"github.com/ebpfnet/ebpfnet/loader"
@@ -35,8 +32,7 @@ type Daemon struct {
 	DockerPlugin string
 }
 
-// Inspector reads the store, the maps and the kernel; it changes nothing
-// but the trace switch.
+// Inspector reads the store, the maps and the kernel; it changes nothing.
 type Inspector struct {
 	store  *store.Store
 	dp     *loader.Datapath
@@ -44,7 +40,6 @@ type Inspector struct {
 	dev    netdev.Netlink
 	daemon Daemon
 	log    *zap.Logger
-	mu     sync.Mutex // one read-modify-write of enet_config at a time
 }
 
 // New is the inspector of a running daemon.
@@ -52,13 +47,3 @@ func New(st *store.Store, dp *loader.Datapath, m *maps.Set, d Daemon, log *zap.L
 	return &Inspector{store: st, dp: dp, maps: m, daemon: d, log: log}
 }
 
-// SetTrace sets what the programs write to enet_events.
-func (in *Inspector) SetTrace(_ context.Context, req api.Trace) error {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	ok, err := in.maps.Config.SetTrace(req.Mode)
-	if !ok {
-		return errdefs.Invalid("trace mode %q: want off, drops or all", req.Mode)
-	}
-	return err
-}

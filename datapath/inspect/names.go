@@ -1,9 +1,11 @@
 package inspect
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 
+	"github.com/ebpfnet/ebpfnet/datapath/monitor"
 	"github.com/ebpfnet/ebpfnet/datapath/store"
 )
 
@@ -68,3 +70,31 @@ func compareIP(a, b string) int {
 }
 
 func seconds(ns int64) float64 { return float64(ns/1e6) / 1e3 }
+
+// MonitorNames are the names the monitor shows: every endpoint's host
+// veths and addresses, the networks' bridges, and the node's other
+// devices by name.
+func (in *Inspector) MonitorNames() (monitor.Names, error) {
+	nm, err := in.names()
+	out := monitor.Names{Ifaces: map[int]monitor.Owner{}, Addrs: map[netip.Addr]monitor.Owner{}}
+	for _, n := range nm.nets {
+		if idx := in.dev.LinkIndex(n.Bridge); n.Bridge != "" && idx > 0 {
+			out.Ifaces[idx] = monitor.Owner{Name: n.Bridge, Network: n.Name}
+		}
+	}
+	for _, e := range nm.eps {
+		for _, i := range e.Interfaces {
+			out.Addrs[i.IP] = monitor.Owner{Name: i.Name, Endpoint: e.Name, Network: i.Network}
+			if idx := in.dev.LinkIndex(i.HostName); i.HostName != "" && idx > 0 {
+				out.Ifaces[idx] = monitor.Owner{Name: i.HostName, Endpoint: e.Name, Network: i.Network}
+			}
+		}
+	}
+	links, lerr := in.dev.Links()
+	for _, l := range links {
+		if _, ok := out.Ifaces[l.Index]; !ok {
+			out.Ifaces[l.Index] = monitor.Owner{Name: l.Name}
+		}
+	}
+	return out, errors.Join(err, lerr)
+}
