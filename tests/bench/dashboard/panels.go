@@ -24,12 +24,12 @@ type Panel struct {
 // drops, how full its tables are, what the daemon holds, and the
 // daemon's own health.
 var Panels = []Panel{
-	{"Forwarded packets/s by path", `sum by (reason) (rate(ebpfnet_datapath_packets_total{reason!~"drop-.*"}[$__rate_interval]))`,
+	{"Forwarded packets/s by path", `sum by (reason) (rate(ebpfnet_datapath_packets_total{reason!~"drop-.*|event-lost"}[$__rate_interval]))`,
 		"{{reason}}", "pps"},
 	{"Drops/s by reason", `sum by (reason) (rate(ebpfnet_datapath_drops_total[$__rate_interval]))`, "{{reason}}", "pps"},
 	{"Drops/s by endpoint", `sum by (endpoint) (rate(ebpfnet_datapath_drops_total{endpoint!=""}[$__rate_interval]))`,
 		"{{endpoint}}", "pps"},
-	{"Forwarded bits/s by path", `8 * sum by (reason) (rate(ebpfnet_datapath_bytes_total{reason!~"drop-.*"}[$__rate_interval]))`,
+	{"Forwarded bits/s by path", `8 * sum by (reason) (rate(ebpfnet_datapath_bytes_total{reason!~"drop-.*|event-lost"}[$__rate_interval]))`,
 		"{{reason}}", "bps"},
 	{"Conntrack and NAT fill", `ebpfnet_map_entries{map=~"enet_ct|enet_nat"} / ebpfnet_map_max_entries`, "{{map}}", "percentunit"},
 	{"Endpoints, networks, publications", `sum(ebpfnet_endpoints) or vector(0)`, "endpoints", "short"},
