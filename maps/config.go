@@ -33,7 +33,6 @@ func (m Config) Set(c loader.EnetConfig) error {
 	return nil
 }
 
-
 // Settings are what the daemon tells the datapath as it starts.
 type Settings struct {
 	UplinkIfindex int        // 0: no uplink, nothing leaves

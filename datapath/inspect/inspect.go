@@ -46,4 +46,3 @@ type Inspector struct {
 func New(st *store.Store, dp *loader.Datapath, m *maps.Set, d Daemon, log *zap.Logger) *Inspector {
 	return &Inspector{store: st, dp: dp, maps: m, daemon: d, log: log}
 }
-
