@@ -239,3 +239,23 @@ func TestMonitorSlowReader(t *testing.T) {
 	grows(t, w, a, "event-lost", func() { w.MustExec(a, "ping", "-q", "-f", "-c", "20000", bIP) })
 	w.MustCLI("bpf", "trace", "off")
 }
+
+// Issue 15: a daemon that stops ends its monitors' streams at once (its
+// API server waits for no stream), and the monitor exits cleanly.
+func TestMonitorDaemonStop(t *testing.T) {
+	w := newWorld(t)
+	m := startMonitor(t, w, "--type", "flow")
+	start := time.Now()
+	w.StopDaemon()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("daemon stop took %s with a monitor attached", took)
+	}
+	select {
+	case <-m.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the monitor's stream did not end with the daemon")
+	}
+	if err := m.cmd.Wait(); err != nil {
+		t.Fatalf("monitor exited with %v", err)
+	}
+}
