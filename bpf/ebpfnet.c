@@ -12,5 +12,6 @@
 #include "to_br.c"
 #include "from_dfrg.c"
 #include "sock.c"
+#include "xdp_up.c"
 
 char __license[] SEC("license") = "Dual BSD/GPL";

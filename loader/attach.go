@@ -178,6 +178,9 @@ func linkIfindex(l link.Link) int {
 	if tcx := info.TCX(); tcx != nil {
 		return int(tcx.Ifindex)
 	}
+	if xdp := info.XDP(); xdp != nil {
+		return int(xdp.Ifindex)
+	}
 	return 0
 }
 
@@ -215,7 +218,7 @@ func attachTC(prog *ebpf.Program, ifname string, ifindex int, hook Hook) error {
 // is already gone is not an error: its hooks went with it.
 func (dp *Datapath) Detach(ifname string, ifindex int, hook Hook) error {
 	errs := []error{dp.detachTCX(ifname, hook)}
-	if ifindex > 0 {
+	if ifindex > 0 && hook != XDP {
 		errs = append(errs, detachTC(ifindex, hook))
 	}
 	return errors.Join(errs...)
@@ -247,7 +250,7 @@ func DetachTC(ifindex int) error {
 
 // DetachAll removes ebpfnet's programs from both hooks of an interface.
 func (dp *Datapath) DetachAll(ifname string, ifindex int) error {
-	return errors.Join(dp.Detach(ifname, ifindex, Ingress), dp.Detach(ifname, ifindex, Egress))
+	return errors.Join(dp.Detach(ifname, ifindex, Ingress), dp.Detach(ifname, ifindex, Egress), dp.DetachXDP(ifname))
 }
 
 func detachTC(ifindex int, hook Hook) error {

@@ -263,6 +263,12 @@ type EnetPortTarget struct {
 	Pad  uint16
 }
 
+type EnetPrefilter struct {
+	_       structs.HostLayout
+	Packets uint64
+	Bytes   uint64
+}
+
 type EnetReason uint32
 
 const (
@@ -304,7 +310,10 @@ const (
 	EnetReasonREASON_DROP_ENDPOINT_GONE   EnetReason = 49
 	EnetReasonREASON_DROP_UNTRANSLATED    EnetReason = 50
 	EnetReasonREASON_DROP_TCP_NO_FLOW     EnetReason = 51
-	EnetReasonREASON_MAX                  EnetReason = 52
+	EnetReasonREASON_DROP_PREFILTER       EnetReason = 52
+	EnetReasonREASON_DROP_SPOOF_OUTSIDE   EnetReason = 53
+	EnetReasonREASON_DROP_XDP_MALFORMED   EnetReason = 54
+	EnetReasonREASON_MAX                  EnetReason = 55
 )
 
 type EnetSockRev struct {
@@ -366,6 +375,7 @@ const (
 	EnetMapEnetNetworks   = "enet_networks"
 	EnetMapEnetNodeAddrs  = "enet_node_addrs"
 	EnetMapEnetPorts      = "enet_ports"
+	EnetMapEnetPrefilter  = "enet_prefilter"
 	EnetMapEnetScratch    = "enet_scratch"
 	EnetMapEnetSockRev    = "enet_sock_rev"
 	EnetMapEnetStats      = "enet_stats"
@@ -379,6 +389,7 @@ const (
 	EnetProgEnetSockSend4 = "enet_sock_send4"
 	EnetProgEnetToBr      = "enet_to_br"
 	EnetProgEnetToUp      = "enet_to_up"
+	EnetProgEnetXdpUp     = "enet_xdp_up"
 	EnetVarBuildId        = "build_id"
 )
 
@@ -433,6 +444,7 @@ type EnetProgramSpecs struct {
 	EnetSockSend4 *ebpf.ProgramSpec `ebpf:"enet_sock_send4"`
 	EnetToBr      *ebpf.ProgramSpec `ebpf:"enet_to_br"`
 	EnetToUp      *ebpf.ProgramSpec `ebpf:"enet_to_up"`
+	EnetXdpUp     *ebpf.ProgramSpec `ebpf:"enet_xdp_up"`
 }
 
 // EnetMapSpecs contains maps before they are loaded into the kernel.
@@ -455,6 +467,7 @@ type EnetMapSpecs struct {
 	EnetNetworks   *ebpf.MapSpec `ebpf:"enet_networks"`
 	EnetNodeAddrs  *ebpf.MapSpec `ebpf:"enet_node_addrs"`
 	EnetPorts      *ebpf.MapSpec `ebpf:"enet_ports"`
+	EnetPrefilter  *ebpf.MapSpec `ebpf:"enet_prefilter"`
 	EnetScratch    *ebpf.MapSpec `ebpf:"enet_scratch"`
 	EnetSockRev    *ebpf.MapSpec `ebpf:"enet_sock_rev"`
 	EnetStats      *ebpf.MapSpec `ebpf:"enet_stats"`
@@ -504,6 +517,7 @@ type EnetMaps struct {
 	EnetNetworks   *ebpf.Map `ebpf:"enet_networks"`
 	EnetNodeAddrs  *ebpf.Map `ebpf:"enet_node_addrs"`
 	EnetPorts      *ebpf.Map `ebpf:"enet_ports"`
+	EnetPrefilter  *ebpf.Map `ebpf:"enet_prefilter"`
 	EnetScratch    *ebpf.Map `ebpf:"enet_scratch"`
 	EnetSockRev    *ebpf.Map `ebpf:"enet_sock_rev"`
 	EnetStats      *ebpf.Map `ebpf:"enet_stats"`
@@ -528,6 +542,7 @@ func (m *EnetMaps) Close() error {
 		m.EnetNetworks,
 		m.EnetNodeAddrs,
 		m.EnetPorts,
+		m.EnetPrefilter,
 		m.EnetScratch,
 		m.EnetSockRev,
 		m.EnetStats,
@@ -555,6 +570,7 @@ type EnetPrograms struct {
 	EnetSockSend4 *ebpf.Program `ebpf:"enet_sock_send4"`
 	EnetToBr      *ebpf.Program `ebpf:"enet_to_br"`
 	EnetToUp      *ebpf.Program `ebpf:"enet_to_up"`
+	EnetXdpUp     *ebpf.Program `ebpf:"enet_xdp_up"`
 }
 
 func (p *EnetPrograms) Close() error {
@@ -568,6 +584,7 @@ func (p *EnetPrograms) Close() error {
 		p.EnetSockSend4,
 		p.EnetToBr,
 		p.EnetToUp,
+		p.EnetXdpUp,
 	)
 }
 

@@ -23,7 +23,7 @@ const sysBPF = "/sys/fs/bpf"
 
 // parseLinkPin splits a tcx link pin's name into interface and hook.
 func parseLinkPin(pin string) (string, Hook, bool) {
-	for _, h := range Hooks {
+	for _, h := range append([]Hook{XDP}, Hooks...) {
 		if ifname, ok := strings.CutSuffix(pin, "_"+string(h)); ok {
 			return ifname, h, true
 		}

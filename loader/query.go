@@ -12,9 +12,14 @@ import (
 )
 
 // Attached reports the programs on both hooks of an interface, tcx links
-// and legacy tc filters alike.
+// and legacy tc filters alike, and its XDP program (mode native or
+// generic).
 func Attached(ifname string, ifindex int) ([]Attachment, error) {
 	var out []Attachment
+	if l, err := netlink.LinkByIndex(ifindex); err == nil && l.Attrs().Xdp != nil && l.Attrs().Xdp.Attached {
+		out = append(out, Attachment{Ifname: ifname, Ifindex: ifindex, Hook: XDP, Mode: Mode(XDPAttached(ifindex)),
+			ProgID: ebpf.ProgramID(l.Attrs().Xdp.ProgId)})
+	}
 	for _, hook := range Hooks {
 		res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: hook.tcx()})
 		if err == nil {

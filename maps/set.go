@@ -21,6 +21,7 @@ type Set struct {
 	DNSNames  DNSNames
 	Frags     Frags
 	NodeAddrs NodeAddrs
+	Prefilter Prefilter
 	// Events is enet_events, the ring buffer the monitor reads.
 	Events *ebpf.Map
 }
@@ -42,6 +43,7 @@ func For(dp *loader.Datapath) *Set {
 		DNSNames:  DNSNames{m.EnetDnsNames},
 		Frags:     Frags{m.EnetFrags},
 		NodeAddrs: NodeAddrs{m.EnetNodeAddrs},
+		Prefilter: Prefilter{m.EnetPrefilter},
 		Events:    m.EnetEvents,
 	}
 }

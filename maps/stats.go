@@ -52,6 +52,9 @@ var reasonNames = map[Reason]string{
 	loader.EnetReasonREASON_DROP_ENDPOINT_GONE: "drop-endpoint-gone",
 	loader.EnetReasonREASON_DROP_UNTRANSLATED:  "drop-untranslated",
 	loader.EnetReasonREASON_DROP_TCP_NO_FLOW:   "drop-tcp-no-flow",
+	loader.EnetReasonREASON_DROP_PREFILTER:     "drop-prefilter",
+	loader.EnetReasonREASON_DROP_SPOOF_OUTSIDE: "drop-spoofed-outside",
+	loader.EnetReasonREASON_DROP_XDP_MALFORMED: "drop-malformed-xdp",
 }
 
 // ReasonName is the name `ebpfnet bpf stats` shows for a reason.

@@ -74,6 +74,11 @@ enum reason {
 					 * address must not leave */
 	REASON_DROP_TCP_NO_FLOW,	/* a TCP segment that cannot start a flow
 					 * (RST, FIN, SYN-ACK) and belongs to none */
+	REASON_DROP_PREFILTER,	/* enet_xdp_up: its source is in a prefilter prefix */
+	REASON_DROP_SPOOF_OUTSIDE,	/* enet_xdp_up: from outside, with a source in an
+					 * endpoint subnet */
+	REASON_DROP_XDP_MALFORMED,	/* enet_xdp_up: a frame too short for its headers,
+					 * or an IPv4 header that is not one */
 	REASON_MAX,
 };
 

@@ -183,6 +183,13 @@ struct nat_entry {
 	__u32 pad;
 };
 
+/* enet_prefilter: source prefixes enet_xdp_up drops, each with what it
+ * dropped (updated atomically: an LPM trie has no per-CPU values). */
+struct prefilter {
+	__u64 packets;
+	__u64 bytes;
+};
+
 /* enet_events records, when tracing is on. The programs also carry one as
  * the description of the packet at hand while they decide. */
 struct event {
@@ -243,6 +250,15 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } enet_subnets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct subnet_key);
+	__type(value, struct prefilter);
+	__uint(max_entries, 100000);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} enet_prefilter SEC(".maps");
 
 /* Sizes are set by the daemon (--ct-max, --nat-max) before loading. */
 struct {

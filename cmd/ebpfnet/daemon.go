@@ -47,6 +47,8 @@ func daemonFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "dns", Usage: "an upstream resolver, IP[:PORT], repeatable: the networks' resolvers " +
 			"forward the names they do not hold there (default: the nameservers of --resolv-conf, loopback ones left out)"},
 		&cli.StringFlag{Name: "resolv-conf", Value: daemon.DefaultResolvConf, Usage: "where the node's upstream resolvers are read"},
+		&cli.StringFlag{Name: "xdp", Value: "off", Usage: "enet_xdp_up's early drops on the uplink (off by default until measured, docs/datapath.md): auto (native where " +
+			"the driver has it, else generic), native, generic or off"},
 		&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics at /metrics on HOST:PORT (e.g. 127.0.0.1:9108) " +
 			"or unix:PATH (default: nowhere)"},
 		&cli.BoolFlag{Name: "foreground", Usage: "stay in the foreground and log to stderr"},
@@ -87,6 +89,10 @@ func daemonConfig(c *cli.Context) (daemon.Config, error) {
 	if err != nil {
 		return daemon.Config{}, err
 	}
+	xdp, err := daemon.ParseXDP(c.String("xdp"))
+	if err != nil {
+		return daemon.Config{}, err
+	}
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
 	plugin := ""
 	if c.Bool("docker-plugin") {
@@ -110,6 +116,7 @@ func daemonConfig(c *cli.Context) (daemon.Config, error) {
 		DNS:           dns,
 		ResolvConf:    abs(c.String("resolv-conf")),
 		Metrics:       c.String("metrics"),
+		XDP:           xdp,
 	}, nil
 }
 

@@ -41,6 +41,7 @@ func app() *cli.App {
 			bpfCommand(),
 			dnsCommand(),
 			monitorCommand(),
+			prefilterCommand(),
 			cniCommand(),
 		}, publishCommands()...),
 		// Values are taken whole, as Docker takes them: --network

@@ -44,6 +44,11 @@ func status(c *cli.Context) error {
 	fmt.Printf("uplink:     %s\nattach:     %s\n", orDash(st.Uplink), st.AttachMode)
 	fmt.Printf("docker:     %s\n", dockerPlugin(st.DockerPlugin))
 	fmt.Printf("defrag:     %s\n", defrag(st.Defrag))
+	xdp := st.XDP.Mode
+	if st.XDP.Why != "" {
+		xdp += " (" + st.XDP.Why + ")"
+	}
+	fmt.Printf("xdp:        %s\n", xdp)
 	fmt.Printf("networks:   %d\nendpoints:  %d\ndrops:      %d (%sebpfnet bpf stats)\n", st.Networks, st.Endpoints, st.Drops,
 		byReason(st.DropsBy))
 	fmt.Printf("evicted:    %d packets of flows that lost an entry to a full enet_ct or enet_nat\n", st.Evicted)

@@ -48,6 +48,9 @@ type Backend interface {
 	BPFNAT(ctx context.Context) ([]BPFNAT, error)
 	BPFPorts(ctx context.Context) ([]BPFPort, error)
 	SetTrace(ctx context.Context, req Trace) error
+	Prefilters(ctx context.Context) ([]Prefilter, error)
+	AddPrefilters(ctx context.Context, req Prefixes) ([]Prefilter, error)
+	RemovePrefilters(ctx context.Context, req Prefixes) error
 	// Monitor attaches a monitor to the datapath's events.
 	Monitor(ctx context.Context, f MonitorFilter) (MonitorStream, error)
 
@@ -126,6 +129,7 @@ func Handler(b Backend) http.Handler {
 	mux.Handle("GET /v1/bpf/ct", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFFlow, error) { return b.BPFCT(ctx) }))
 	mux.Handle("GET /v1/bpf/nat", call(func(ctx context.Context, _ *http.Request, _ empty) ([]BPFNAT, error) { return b.BPFNAT(ctx) }))
 	mux.Handle("GET /v1/monitor", serveMonitor(b))
+	prefilterRoutes(mux, b)
 	mux.Handle("POST /v1/bpf/trace", call(func(ctx context.Context, _ *http.Request, in Trace) (*empty, error) { return nil, b.SetTrace(ctx, in) }))
 
 	mux.Handle("PUT /v1/endpoints/{name}/aliases", call(func(ctx context.Context, r *http.Request, in Aliases) (*Endpoint, error) {

@@ -220,9 +220,11 @@ type Status struct {
 	AttachMode string    `json:"attach_mode"`
 	// DockerPlugin is where the Docker network driver listens; empty: it
 	// does not (daemon start --docker-plugin).
-	DockerPlugin string    `json:"docker_plugin,omitempty"`
-	Defrag       Defrag    `json:"defrag"`
-	Programs     []Program `json:"programs"`
+	DockerPlugin string `json:"docker_plugin,omitempty"`
+	Defrag       Defrag `json:"defrag"`
+	// XDP is enet_xdp_up on the uplink: native, generic or off, and why.
+	XDP      XDP       `json:"xdp"`
+	Programs []Program `json:"programs"`
 	// SocketPrograms are the socket programs on the cgroup, which rewrite
 	// the node's own connections to published ports.
 	SocketPrograms []SocketProgram `json:"socket_programs"`

@@ -29,7 +29,7 @@ func (d *daemon) inspector() *inspect.Inspector {
 		d.insp = inspect.New(d.store, d.dp, d.maps, inspect.Daemon{
 			PID: os.Getpid(), Version: Version, Started: d.started, StateDir: d.cfg.StateDir, BPFFS: d.cfg.BPFFS,
 			Socket: d.cfg.Socket, Uplink: d.uplink, AttachMode: d.kernel.AttachMode, Cgroup: d.cfg.Cgroup,
-			Defrag: d.defrag, DockerPlugin: d.cfg.DockerPlugin,
+			Defrag: d.defrag, DockerPlugin: d.cfg.DockerPlugin, XDP: d.xdp,
 		}, d.log)
 	}
 	return d.insp

@@ -41,6 +41,8 @@ type Config struct {
 	// empty: those of ResolvConf (the node's), loopback ones left out.
 	DNS        []netip.AddrPort
 	ResolvConf string
+	// XDP is how enet_xdp_up goes on the uplink.
+	XDP loader.XDPMode
 	// Metrics is where Prometheus metrics are served: "unix:PATH" or
 	// HOST:PORT; empty: nowhere.
 	Metrics string
@@ -49,6 +51,9 @@ type Config struct {
 
 // DefaultResolvConf is where the node's upstream resolvers are read.
 const DefaultResolvConf = "/etc/resolv.conf"
+
+// ParseXDP checks an --xdp value: auto, native, generic or off.
+func ParseXDP(s string) (loader.XDPMode, error) { return loader.ParseXDPMode(s) }
 
 // ParseAttach checks a --attach value: auto, tcx or tc.
 func ParseAttach(s string) (loader.Mode, error) { return loader.ParseMode(s) }

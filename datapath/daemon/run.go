@@ -39,6 +39,7 @@ type daemon struct {
 	maps   *maps.Set
 	uplink *netdev.Uplink // nil without one
 	defrag api.Defrag     // the defragmentation helper, on or why not
+	xdp    api.XDP        // enet_xdp_up on the uplink, or why not
 	kernel *control.Kernel
 	flows  *flows.Table
 	pub    *ports.Publisher

@@ -116,9 +116,37 @@ func (d *daemon) setupUplink() error {
 		return err
 	}
 	if d.uplink == nil {
+		d.xdp = api.XDP{Mode: string(loader.XDPOff), Why: "no uplink"}
 		return nil
 	}
-	return d.kernel.AttachUplink(d.uplink.Name, d.uplink.Index)
+	if err := d.kernel.AttachUplink(d.uplink.Name, d.uplink.Index); err != nil {
+		return err
+	}
+	return d.setupXDP()
+}
+
+// setupXDP puts enet_xdp_up on the uplink as --xdp says, or takes an
+// earlier daemon's off with --xdp off; auto falls back to generic where
+// the driver has no native XDP, and says so.
+func (d *daemon) setupXDP() error {
+	up, mode := d.uplink, d.cfg.XDP
+	if mode == "" || mode == loader.XDPOff {
+		d.xdp = api.XDP{Mode: string(loader.XDPOff), Why: "--xdp off"}
+		return d.dp.DetachXDP(up.Name)
+	}
+	got, err := d.dp.AttachXDP(mode, up.Name, up.Index)
+	if err != nil {
+		return err
+	}
+	d.xdp = api.XDP{Mode: string(got)}
+	if got != loader.XDPNative {
+		d.xdp.Why = "the uplink's driver has no native XDP"
+		if mode == loader.XDPGeneric {
+			d.xdp.Why = "--xdp generic"
+		}
+	}
+	d.log.Info("early drops on the uplink", logf.If(up.Name), logf.Str("xdp", string(got)))
+	return nil
 }
 
 // setupSockets scopes the socket programs to this namespace and attaches

@@ -30,6 +30,7 @@ type Daemon struct {
 	Defrag     api.Defrag // the defragmentation helper, as the daemon set it up
 	// DockerPlugin is the Docker network driver's socket; empty: off.
 	DockerPlugin string
+	XDP          api.XDP // enet_xdp_up on the uplink, as the daemon set it up
 }
 
 // Inspector reads the store, the maps and the kernel; it changes nothing.

@@ -28,7 +28,7 @@ func (in *Inspector) Status(context.Context) (*api.Status, error) {
 		PID: d.PID, Version: d.Version, BuildID: loader.BuildNumber(), Started: d.Started, StateDir: d.StateDir,
 		BPFFS: d.BPFFS, Socket: d.Socket, AttachMode: d.AttachMode(), Defrag: df,
 		Programs: in.programs(nm, df), SocketPrograms: in.socketPrograms(), Networks: len(nm.networks), Endpoints: len(nm.eps),
-		Maps: mapUse(in.dp), Resources: resources(), Pools: pools(nm), DockerPlugin: d.DockerPlugin,
+		Maps: mapUse(in.dp), Resources: resources(), Pools: pools(nm), DockerPlugin: d.DockerPlugin, XDP: d.XDP,
 	}
 	if d.Uplink != nil {
 		st.Uplink = d.Uplink.Name

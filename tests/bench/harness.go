@@ -156,7 +156,11 @@ func (h *harness) newWorld(daemon bool) (*world.World, error) {
 		return nil, err
 	}
 	if daemon {
-		return w, world.Try(func() { w.StartDaemon() })
+		var extra []string
+		if h.opts.XDP != "" {
+			extra = []string{"--xdp", h.opts.XDP}
+		}
+		return w, world.Try(func() { w.StartDaemon(extra...) })
 	}
 	args := w.DaemonArgs()
 	for i, a := range args[:len(args)-1] {

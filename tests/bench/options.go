@@ -22,6 +22,7 @@ type Options struct {
 	Out            string
 	Quick          bool
 	Command        string
+	XDP            string // the daemon's --xdp; empty: its default
 }
 
 // quick is what -quick changes, unless the flag is also given.
@@ -39,6 +40,7 @@ func parseFlags(args []string) (Options, error) {
 	size := fs.Int("size", 1, "request and response size in bytes of the request/response loads")
 	out := fs.String("out", "", "also write results.md, results.json and the charts to this dir")
 	q := fs.Bool("quick", false, "smoke run: "+quickText())
+	xdp := fs.String("xdp", "", "the daemon's --xdp (auto, native, generic, off); default: the daemon's")
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err
 	}
@@ -56,7 +58,7 @@ func parseFlags(args []string) (Options, error) {
 	}
 	o := Options{
 		Rounds: *rounds, Duration: *dur, Endpoints: *endpoints, PublishTimeout: *timeout,
-		Size: *size, Out: *out, Quick: *q, Command: strings.Join(append([]string{"go run ./tests/bench"}, args...), " "),
+		Size: *size, Out: *out, Quick: *q, XDP: *xdp, Command: strings.Join(append([]string{"go run ./tests/bench"}, args...), " "),
 	}
 	var err error
 	if o.Paths, err = pick(*paths, pathKeys()); err != nil {

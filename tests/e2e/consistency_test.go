@@ -407,7 +407,7 @@ func (c *checker) ports() {
 // the store has.
 func (c *checker) strays() {
 	want := map[string]bool{defragDev: true}
-	pins := map[string]bool{world.UplinkDev + "_ingress": true, world.UplinkDev + "_egress": true,
+	pins := map[string]bool{world.UplinkDev + "_ingress": true, world.UplinkDev + "_egress": true, world.UplinkDev + "_xdp": true,
 		defragDev + "_ingress": true, "defrag": true}
 	for _, h := range sockHooks {
 		pins[h.name] = true
