@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ebpfnet/ebpfnet/datapath/api"
 	"github.com/ebpfnet/ebpfnet/tests/world"
@@ -109,4 +111,55 @@ func xdpOn(t *testing.T, w *world.World) string {
 		t.Fatalf("bpftool prog show id %s: %s", m[2], prog)
 	}
 	return m[1] + " " + name[1]
+}
+
+// Issue 14: a prefix added while its source floods the node drops the
+// flood from then on, without reattaching, while connections to a
+// published port from another source all succeed.
+func TestXDPPrefixUnderFlood(t *testing.T) {
+	w := newWorld(t, "--xdp", "native")
+	w.MustCLI("network", "create", "web", "--subnet", "10.61.0.0/24")
+	a := w.Name("a")
+	w.MustCLI("endpoint", "create", a, "--network", "web", "-p", "8080:80")
+	srv := w.Cmd(a, "socat", "TCP-LISTEN:80,fork,reuseaddr", "SYSTEM:echo hello")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	w.MustExec(w.Ext, "ip", "addr", "add", "203.0.113.7/32", "dev", world.ExtDev)
+	// UDP from 203.0.113.7 to the node as fast as one Python process
+	// sends, for 6 s.
+	flood := w.Cmd(w.Ext, "python3", "-c", `import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("203.0.113.7", 0))
+end, n = time.time() + 6, 0
+while time.time() < end:
+    s.sendto(b"x" * 64, ("`+world.NodeIP.String()+`", 9))
+    n += 1
+print(n)`)
+	var sent strings.Builder
+	flood.Stdout = &sent
+	if err := flood.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	w.MustCLI("prefilter", "add", "203.0.113.0/24")
+	failed := 0
+	for i := 0; i < 40; i++ {
+		if err := send(w, w.Ext, world.NodeIP.String(), "8080", ""); err != nil {
+			failed++
+		}
+	}
+	if err := flood.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if failed > 0 {
+		t.Errorf("%d of 40 connections to the published port failed during the flood", failed)
+	}
+	ps := cliJSON[[]api.Prefilter](t, w, "prefilter", "ls", "--json")
+	dropped := counted(t, w, world.UplinkDev, "drop-prefilter")
+	t.Logf("the flood sent %s datagrams; the prefix, added 1 s in, dropped %d", strings.TrimSpace(sent.String()), dropped)
+	if len(ps) != 1 || ps[0].Packets < 1000 || dropped != ps[0].Packets {
+		t.Fatalf("prefilter %+v, drop-prefilter %d: want the flood's datagrams after the first second, counted on both", ps, dropped)
+	}
 }
