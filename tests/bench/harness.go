@@ -56,7 +56,7 @@ func run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	// world.Binary builds into a temp dir of its own.
 	h.t.Cleanup(func() { os.RemoveAll(filepath.Dir(bin)) })
 	_, cniStateBefore := os.Stat("/var/lib/cni")
-	r := &report.Run{Machine: machine(), Command: o.Command, Method: method(o), Started: time.Now(), Groups: groups()}
+	r := &report.Run{Machine: report.ThisMachine(), Command: o.Command, Method: method(o), Started: time.Now(), Groups: groups()}
 	fmt.Fprintf(stderr, "machine: %s, %d cores, kernel %s\n", r.Machine.CPU, r.Machine.Cores, r.Machine.Kernel)
 	runErr := h.runAll(ctx)
 	fmt.Fprintln(stderr, "tearing the worlds down ...")

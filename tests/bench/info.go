@@ -2,44 +2,11 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"runtime"
-	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/ebpfnet/ebpfnet/tests/bench/report"
 )
-
-// machine describes what the figures were taken on.
-func machine() report.Machine {
-	m := report.Machine{CPU: "unknown", Cores: runtime.NumCPU(), Kernel: "unknown", Memory: "unknown"}
-	if v := procField("/proc/cpuinfo", "model name"); v != "" {
-		m.CPU = v
-	}
-	if kb, err := strconv.Atoi(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB")); err == nil {
-		m.Memory = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
-	}
-	var u unix.Utsname
-	if unix.Uname(&u) == nil {
-		m.Kernel = unix.ByteSliceToString(u.Release[:])
-	}
-	return m
-}
-
-// procField is the first "key: value" of a /proc file.
-func procField(path, key string) string {
-	raw, _ := os.ReadFile(path)
-	for _, l := range strings.Split(string(raw), "\n") {
-		k, v, ok := strings.Cut(l, ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
 
 func method(o Options) string {
 	return fmt.Sprintf("%d round(s); in each, every measurement runs on ebpfnet, Docker on ebpfnet, the CNI peer, Docker's bridge and the raw veth in turn. "+

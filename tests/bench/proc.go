@@ -8,21 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/ebpfnet/ebpfnet/tests/world"
 )
 
-// nsCmd is argv run inside a namespace of a world with nsenter --net, so it
-// shares the machine's mounts (/run/netns, bpffs). Cancelling ctx sends
-// SIGTERM, so a CNI sub-command can stop its plugins, and SIGKILL 5 s later.
-func nsCmd(ctx context.Context, netns string, argv ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=/run/netns/" + netns, "--"}, argv...)...)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 5 * time.Second
-	// nsenter execs argv, so the command itself dies with the harness.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	return cmd
-}
+// nsCmd is argv run inside a namespace (world.NetnsCmd).
+var nsCmd = world.NetnsCmd
 
 // clientCmd is a load client for a target, in its namespace and, for the
 // node's own clients, in its world's cgroup.

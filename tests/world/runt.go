@@ -2,9 +2,13 @@ package world
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // RunT is the world.T of a program (the bench harnesses): Fatalf panics
@@ -74,4 +78,16 @@ func (t *RunT) Logged() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.log.String()
+}
+
+// NetnsCmd is argv run inside a named network namespace with nsenter
+// --net, in the machine's mount namespace (so /run/netns and bpffs are
+// shared). Cancelling ctx sends SIGTERM, and SIGKILL 5 s later; nsenter
+// execs argv, so the command dies with its caller too.
+func NetnsCmd(ctx context.Context, netns string, argv ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=/run/netns/" + netns, "--"}, argv...)...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
 }

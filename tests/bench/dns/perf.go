@@ -322,15 +322,8 @@ func exchangeA(netns string, server netip.AddrPort, name string) ([]netip.Addr, 
 	return out, nil
 }
 
-// nsCmd is argv run inside a named network namespace with nsenter --net,
-// in the machine's mount namespace; it dies with the caller.
-func nsCmd(ctx context.Context, netns string, argv ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=/run/netns/" + netns, "--"}, argv...)...)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 5 * time.Second
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	return cmd
-}
+// nsCmd is argv run inside a namespace (world.NetnsCmd).
+var nsCmd = world.NetnsCmd
 
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")

@@ -11,10 +11,10 @@ import (
 // ratios are the table's ratio columns: each macvlan side against the
 // limit, and the uplink's programs' cost, the ebpfnet side against the
 // bare one.
-var ratios = []struct{ a, b, title string }{
-	{LAN, Veth, "macvlan ÷ veth"},
-	{Uplink, Veth, "up0 ÷ veth"},
-	{Uplink, UplinkBare, "up0 ÷ up0 bare"},
+var ratios = []report.Ratio{
+	{A: LAN, B: Veth, Title: "macvlan ÷ veth"},
+	{A: Uplink, B: Veth, Title: "up0 ÷ veth"},
+	{A: Uplink, B: UplinkBare, Title: "up0 ÷ up0 bare"},
 }
 
 // Markdown renders the run: the machine, the command and method, the
@@ -40,74 +40,9 @@ func Markdown(r *report.Run) string {
 // Table writes the table of medians, a column per side and per ratio,
 // with footnotes for the cells without figures.
 func Table(b *strings.Builder, r *report.Run) {
-	head, sep := []string{"metric", "unit", "better"}, []string{"---", "---", "---"}
-	for _, s := range Sides {
-		head, sep = append(head, s.Title), append(sep, "---:")
+	cols := make([]report.Column, len(Sides))
+	for i, s := range Sides {
+		cols[i] = report.Column{Key: s.Key, Title: s.Title}
 	}
-	for _, q := range ratios {
-		head, sep = append(head, q.title), append(sep, "---:")
-	}
-	line(b, head)
-	line(b, sep)
-	var why []string
-	for _, row := range report.Rows(r.Samples) {
-		better := "lower"
-		if row.Higher {
-			better = "higher"
-		}
-		cells := []string{row.Metric, row.Unit, better}
-		for _, s := range Sides {
-			cells = append(cells, cellText(row.Cells[s.Key], &why))
-		}
-		for _, q := range ratios {
-			if v, ok := row.Ratio(q.a, q.b); ok {
-				cells = append(cells, fmt.Sprintf("%.2f", v))
-			} else {
-				cells = append(cells, "–")
-			}
-		}
-		line(b, cells)
-	}
-	if len(why) > 0 {
-		b.WriteString("\n")
-	}
-	for i, w := range why {
-		fmt.Fprintf(b, "%d. %s\n", i+1, w)
-	}
-}
-
-// cellText is "median (min–max)", or "n/a" or "failed" with a footnote.
-func cellText(c *report.Cell, why *[]string) string {
-	ref := func(text string) string {
-		for i, t := range *why {
-			if t == text {
-				return fmt.Sprintf("[%d]", i+1)
-			}
-		}
-		*why = append(*why, text)
-		return fmt.Sprintf("[%d]", len(*why))
-	}
-	switch {
-	case c == nil:
-		return "not run"
-	case c.N == 0 && c.NA != "":
-		return "n/a " + ref("n/a: "+c.NA)
-	case c.N == 0:
-		return "failed " + ref("failed: "+c.Error)
-	}
-	s := report.Num(c.Median)
-	if c.N > 1 {
-		s += fmt.Sprintf(" (%s–%s)", report.Num(c.Min), report.Num(c.Max))
-	}
-	if c.Failed > 0 {
-		s += fmt.Sprintf(" %d failed %s", c.Failed, ref("failed: "+c.Error))
-	}
-	return s
-}
-
-func line(b *strings.Builder, cells []string) {
-	for i, c := range cells {
-		cells[i] = strings.ReplaceAll(c, "|", `\|`)
-	}
-	fmt.Fprintf(b, "| %s |\n", strings.Join(cells, " | "))
+	report.Table(b, report.Rows(r.Samples), cols, ratios)
 }

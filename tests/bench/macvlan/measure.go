@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/ebpfnet/ebpfnet/tests/world"
 )
 
 // ports are a side's servers' on its LAN host: every side has its own,
@@ -155,15 +155,8 @@ func parseSockperf(out []byte) (sockperfStats, error) {
 	return st, nil
 }
 
-// nsCmd is argv run inside a namespace with nsenter --net, so it shares
-// the machine's mounts (/run/netns). It dies with the harness.
-func nsCmd(ctx context.Context, netns string, argv ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=/run/netns/" + netns, "--"}, argv...)...)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 5 * time.Second
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	return cmd
-}
+// nsCmd is argv run inside a namespace (world.NetnsCmd).
+var nsCmd = world.NetnsCmd
 
 // run runs argv in a namespace and returns its stdout; an error says the
 // last line it printed.

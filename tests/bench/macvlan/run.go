@@ -8,9 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,7 +28,7 @@ func Run(ctx context.Context, o Options) (r *report.Run, err error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
-	r = &report.Run{Machine: machine(), Command: o.Command, Method: method(o), Started: time.Now(),
+	r = &report.Run{Machine: report.ThisMachine(), Command: o.Command, Method: method(o), Started: time.Now(),
 		Groups: []report.Group{{Key: group, Title: "macvlan endpoints to a LAN host against a raw veth"}}}
 	if err := o.validate(); err != nil {
 		return r, err
@@ -165,33 +163,6 @@ func figures(load string, vals []float64, err error) string {
 		parts = append(parts, fmt.Sprintf("%s %s %s", m.name, report.Num(vals[i]), m.unit))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// machine describes what the figures were taken on.
-func machine() report.Machine {
-	m := report.Machine{CPU: "unknown", Cores: runtime.NumCPU(), Kernel: "unknown", Memory: "unknown"}
-	if v := procField("/proc/cpuinfo", "model name"); v != "" {
-		m.CPU = v
-	}
-	if kb, err := strconv.Atoi(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB")); err == nil {
-		m.Memory = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
-	}
-	if raw, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(raw))
-	}
-	return m
-}
-
-// procField is the first "key: value" of a /proc file.
-func procField(path, key string) string {
-	raw, _ := os.ReadFile(path)
-	for _, l := range strings.Split(string(raw), "\n") {
-		k, v, ok := strings.Cut(l, ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }
 
 func method(o Options) string {

@@ -46,13 +46,33 @@ func Markdown(r *Run) string {
 // against the limit.
 var ratios = [][2]string{{Ebpfnet, Peer}, {EbpfnetDocker, Docker}, {Ebpfnet, Limit}, {Peer, Limit}}
 
+// Column is a side's column of a table: its key in the samples, its title.
+type Column struct{ Key, Title string }
+
+// Ratio is a column of medians' ratios: side A's over side B's.
+type Ratio struct{ A, B, Title string }
+
 func table(b *strings.Builder, rows []*Row) {
+	cols := make([]Column, len(Sides))
+	for i, s := range Sides {
+		cols[i] = Column{s.Key, s.Title}
+	}
+	rs := make([]Ratio, len(ratios))
+	for i, r := range ratios {
+		rs[i] = Ratio{r[0], r[1], short(r[0]) + " ÷ " + short(r[1])}
+	}
+	Table(b, rows, cols, rs)
+}
+
+// Table writes rows as a table of medians, a column per side and per
+// ratio, with footnotes for the cells without figures.
+func Table(b *strings.Builder, rows []*Row, sides []Column, ratios []Ratio) {
 	head := []string{"metric", "unit", "better"}
-	for _, s := range Sides {
+	for _, s := range sides {
 		head = append(head, s.Title)
 	}
 	for _, r := range ratios {
-		head = append(head, short(r[0])+" ÷ "+short(r[1]))
+		head = append(head, r.Title)
 	}
 	line(b, head)
 	sep := []string{"---", "---", "---"}
@@ -67,11 +87,11 @@ func table(b *strings.Builder, rows []*Row) {
 			better = "higher"
 		}
 		cells := []string{row.Metric, row.Unit, better}
-		for _, s := range Sides {
+		for _, s := range sides {
 			cells = append(cells, cellText(row.Cells[s.Key], &why))
 		}
 		for _, r := range ratios {
-			if v, ok := row.Ratio(r[0], r[1]); ok {
+			if v, ok := row.Ratio(r.A, r.B); ok {
 				cells = append(cells, fmt.Sprintf("%.2f", v))
 			} else {
 				cells = append(cells, "–")
