@@ -67,12 +67,12 @@ static __always_inline void event_xlate(struct event *t, const struct ct_key *to
 
 /* event_flow records a new flow: its tuple and the one it is translated
  * to, with its conntrack flags (masquerade, DNAT, the node's own). */
-static __always_inline void event_flow(const struct ct_key *k, const struct ct_key *to, __u32 ifindex,
-				       __u32 ct_flags, __u64 now)
+static __always_inline void event_flow(const struct config *cfg, const struct ct_key *k, const struct ct_key *to,
+				       __u32 ifindex, __u32 ct_flags, __u64 now)
 {
 	struct event *ev;
 
-	if (!events_wanted(CONFIG_F_FLOWS))
+	if (!(cfg->flags & CONFIG_F_FLOWS))
 		return;
 	ev = bpf_ringbuf_reserve(&enet_events, sizeof(*ev), 0);
 	if (!ev) {

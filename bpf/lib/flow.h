@@ -129,7 +129,7 @@ static __noinline int flow_create(const struct pkt *p, const struct ct_key *to, 
 		flow_delete(&p->tuple, &reply, 0);
 		return FLOW_FULL;
 	}
-	event_flow(&p->tuple, to, ifindex, ct_flags, now);
+	event_flow(cfg, &p->tuple, to, ifindex, ct_flags, now);
 	return 0;
 }
 

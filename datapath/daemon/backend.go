@@ -35,7 +35,7 @@ func (d *daemon) inspector() *inspect.Inspector {
 	return d.insp
 }
 
-func (d *daemon) backend() api.Backend {
+func (d *daemon) backend() backend {
 	insp := d.inspector()
 	return backend{Control: d.ctl, Pruner: control.NewPruner(d.ctl), Aliaser: control.NewAliaser(d.ctl), Inspector: insp, d: d,
 		cni: cni.New(d.ctl, cniKernel{Inspector: insp})}

@@ -85,6 +85,10 @@ func (in *Inspector) programs(nm names, df api.Defrag) []api.Program {
 	return out
 }
 
+// MapFill is how full every datapath map is, as status shows it: what a
+// metrics scrape reads, without the rest of status.
+func (in *Inspector) MapFill(context.Context) ([]api.MapFill, error) { return mapUse(in.dp), nil }
+
 func mapUse(dp *loader.Datapath) []api.MapFill {
 	out := []api.MapFill{}
 	for _, u := range maps.Usage(dp) {

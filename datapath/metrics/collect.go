@@ -52,6 +52,7 @@ func (c *datapathCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		warnScrape(c.log, "enet_stats", err)
 	}
+	var evicted uint64
 	for _, k := range counters {
 		labels := []string{ifLabel(k), k.Endpoint, k.Reason}
 		ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(k.Packets), labels...)
@@ -59,17 +60,19 @@ func (c *datapathCollector) Collect(ch chan<- prometheus.Metric) {
 		if k.Drop {
 			ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(k.Packets), labels...)
 		}
+		if k.Reason == "flow-evicted" {
+			evicted += k.Packets
+		}
 	}
-	st, err := c.src.Status(ctx)
+	ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(evicted))
+	fill, err := c.src.MapFill(ctx)
 	if err != nil {
-		warnScrape(c.log, "status", err)
-		return
+		warnScrape(c.log, "map fill", err)
 	}
-	for _, m := range st.Maps {
+	for _, m := range fill {
 		ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(m.Entries), m.Name)
 		ch <- prometheus.MustNewConstMetric(c.capacity, prometheus.GaugeValue, float64(m.MaxEntries), m.Name)
 	}
-	ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(st.Evicted))
 }
 
 // ifLabel names a counter's interface; one deleted since is its index.

@@ -24,7 +24,7 @@ import (
 
 // Source is where a scrape reads the daemon's state: its API backend.
 type Source interface {
-	Status(ctx context.Context) (*api.Status, error)
+	MapFill(ctx context.Context) ([]api.MapFill, error)
 	BPFStats(ctx context.Context) ([]api.BPFCounter, error)
 	Networks(ctx context.Context) ([]api.Network, error)
 	Endpoints(ctx context.Context) ([]api.Endpoint, error)

@@ -25,8 +25,8 @@ func (f fakeSource) err() error {
 	return nil
 }
 
-func (f fakeSource) Status(context.Context) (*api.Status, error) {
-	return &api.Status{Maps: []api.MapFill{{Name: "enet_ct", Entries: 3, MaxEntries: 1024}}, Evicted: 2}, f.err()
+func (f fakeSource) MapFill(context.Context) ([]api.MapFill, error) {
+	return []api.MapFill{{Name: "enet_ct", Entries: 3, MaxEntries: 1024}}, f.err()
 }
 
 func (f fakeSource) BPFStats(context.Context) ([]api.BPFCounter, error) {

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,21 +32,21 @@ type namer struct {
 }
 
 func (n *namer) iface(idx int) Owner {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	o, ok := n.nm.Ifaces[idx]
-	if !ok && n.stale() {
-		o = n.nm.Ifaces[idx]
-	}
-	return o
+	return lookup(n, func(nm Names) map[int]Owner { return nm.Ifaces }, idx)
 }
 
 func (n *namer) addr(a netip.Addr) Owner {
+	return lookup(n, func(nm Names) map[netip.Addr]Owner { return nm.Addrs }, a)
+}
+
+// lookup finds k in one of the names' maps, reloading them once if it
+// is not there and they are a second old.
+func lookup[K comparable](n *namer, in func(Names) map[K]Owner, k K) Owner {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	o, ok := n.nm.Addrs[a]
+	o, ok := in(n.nm)[k]
 	if !ok && n.stale() {
-		o = n.nm.Addrs[a]
+		o = in(n.nm)[k]
 	}
 	return o
 }
@@ -92,7 +93,7 @@ func (h *Hub) verdictView(ev *api.MonitorEvent, e maps.Event) {
 	switch {
 	case maps.IsDrop(e.Reason):
 		ev.Type, ev.Verdict = TypeDrop, "drop"
-	case e.Target != 0 || len(ev.Reason) > 8 && ev.Reason[:8] == "forward-":
+	case e.Target != 0 || strings.HasPrefix(ev.Reason, "forward-"):
 		ev.Verdict = "forward"
 	}
 	if e.Target != 0 {
